@@ -1,0 +1,1 @@
+"""Code Stream dashboards (Panel): the teacher's and the student's."""

@@ -1,0 +1,101 @@
+"""The Jupyter server extension: configuration, services, routes, and their shutdown."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Float, Int, Unicode, default
+
+from .domain import CellLimits
+from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
+from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
+from .services.ratelimit import FailureLimiter
+from .services.teacher import RedisProvider, TeacherService
+from .store import EmbeddedRedis, redis_url_from_env
+
+
+class CodeStreamApp(ExtensionApp):
+    """Code Stream: the teacher's session store and read routes, and the student's proxy."""
+
+    name = "jupyter_ext"
+    load_other_extensions = True
+
+    redis_url = Unicode(
+        None, allow_none=True, config=True,
+        help="Redis URL for sessions (redis://, rediss://, unix://). Default: CODESTREAM_REDIS_URL,"
+             " REDIS_URL or REDIS_HOST/REDIS_PORT/REDIS_DB; with none set, an embedded redis-server.",
+    )
+    embedded_redis = Bool(
+        True, config=True,
+        help="Start an embedded redis-server on first need when no Redis URL is set. Default: True.",
+    )
+    embedded_redis_dir = Unicode(
+        config=True,
+        help="Where the embedded redis-server persists. Default: <jupyter data dir>/codestream/redis.",
+    )
+    redis_max_connections = Int(50, config=True, help="Redis connection pool size. Default: 50.")
+    redis_socket_timeout = Float(5.0, config=True, help="Redis command timeout in seconds. Default: 5.")
+    event_block_ms = Int(
+        10_000, config=True,
+        help="How long one XREAD of the event reader blocks, in ms (its socket timeout is longer). Default: 10000.",
+    )
+    stream_maxlen = Int(10_000, config=True, help="Events kept per session for replay. Default: 10000.")
+    max_source_bytes = Int(
+        DEFAULT_MAX_SOURCE_BYTES, config=True,
+        help="Largest cell source accepted, in bytes; larger is 413. Default: 1 MiB.",
+    )
+    heartbeat_seconds = Float(15.0, config=True, help="Event-stream heartbeat interval (<= 15). Default: 15.")
+    key_failures_per_minute = Int(
+        20, config=True,
+        help="Wrong student keys accepted per client address per minute before 429. Default: 20.",
+    )
+
+    @default("embedded_redis_dir")
+    def _default_embedded_dir(self):
+        return str(Path(jupyter_data_dir()) / "codestream" / "redis")
+
+    def initialize_settings(self):
+        self.cs_log = self.log.getChild("codestream") if hasattr(self.log, "getChild") else self.log
+        url = self.redis_url or redis_url_from_env(os.environ)
+        embedded = None
+        if url is None and self.embedded_redis:
+            embedded = EmbeddedRedis(self.embedded_redis_dir, log=self.cs_log)
+        provider = RedisProvider(
+            url, embedded, max_connections=self.redis_max_connections,
+            socket_timeout=self.redis_socket_timeout, block_ms=self.event_block_ms,
+            stream_maxlen=self.stream_maxlen, log=self.cs_log,
+        )
+        self.teacher_service = TeacherService(
+            provider, limits=CellLimits(max_source_bytes=self.max_source_bytes),
+            limiter=FailureLimiter(self.key_failures_per_minute, 60.0), log=self.cs_log,
+        )
+        self.student_service = self._make_student_service()
+        self.cs_log.info("codestream: using %s", "the configured Redis" if url else "an embedded redis-server")
+
+    def _make_student_service(self):
+        """The student side (config, proxy, relay, pull); None until that layer is present."""
+        try:
+            from .services.student import build_student_service
+        except ImportError:
+            return None
+        return build_student_service(self)
+
+    def initialize_handlers(self):
+        services = {"service": self.teacher_service, "student": self.student_service,
+                    "heartbeat_seconds": min(self.heartbeat_seconds, 15.0)}
+        self.handlers.extend(teacher_handlers(**services))
+        self.handlers.extend(read_handlers(**services))
+        self.handlers.extend(compat_handlers(**services))
+        self.handlers.extend(openapi_handlers(**services))
+        if self.student_service is not None:
+            from .handlers.student import student_handlers
+
+            self.handlers.extend(student_handlers(**services))
+
+    async def stop_extension(self):
+        if self.student_service is not None:
+            await self.student_service.close()
+        await self.teacher_service.close()

@@ -1,0 +1,146 @@
+"""The published-cell model, its limits, and the version rule."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from .errors import InvalidCellId, InvalidInput, PayloadTooLarge
+
+CELL_TYPES = ("code", "markdown", "raw")
+CELL_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+DEFAULT_MAX_SOURCE_BYTES = 1024 * 1024
+MAX_TITLE_LENGTH = 200
+MAX_NOTEBOOK_PATH_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class CellLimits:
+    """Input limits an operator may tune (source size is the one that matters)."""
+
+    max_source_bytes: int = DEFAULT_MAX_SOURCE_BYTES
+
+
+@dataclass
+class Cell:
+    cell_id: str
+    cell_type: str
+    source: str
+    position: float
+    version: int = 1
+    updated: str = ""
+    notebook_path: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def public_dict(self) -> dict:
+        """The contract's cell object (``notebook_path`` is kept for the teacher only)."""
+        data = self.to_dict()
+        data.pop("notebook_path", None)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Cell:
+        return cls(
+            cell_id=data["cell_id"],
+            cell_type=data["cell_type"],
+            source=data["source"],
+            position=float(data["position"]),
+            version=int(data["version"]),
+            updated=str(data["updated"]),
+            notebook_path=data.get("notebook_path"),
+        )
+
+
+def iso_timestamp(epoch_seconds: float) -> str:
+    """ISO 8601 in UTC, the form every timestamp takes in the contract."""
+    return datetime.fromtimestamp(epoch_seconds, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def validate_cell_id(raw: object) -> str:
+    if not isinstance(raw, str) or not CELL_ID_RE.match(raw):
+        raise InvalidCellId(
+            "A cell id is 1 to 64 letters, digits, '.', '_' or '-' (the notebook's own cell id)."
+        )
+    return raw
+
+
+def validate_title(raw: object) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidInput("'title' must be a string.")
+    title = raw.strip()
+    if len(title) > MAX_TITLE_LENGTH:
+        raise InvalidInput(f"'title' is at most {MAX_TITLE_LENGTH} characters.")
+    return title
+
+
+def validate_notebook_path(raw: object, *, required: bool = False) -> str | None:
+    """A contents-API path: relative, no '..' segment, no NUL."""
+    if raw is None:
+        if required:
+            raise InvalidInput("'notebook_path' is required.")
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput("'notebook_path' must be a non-empty string.")
+    path = raw.strip().replace("\\", "/").lstrip("/")
+    if (
+        len(path) > MAX_NOTEBOOK_PATH_LENGTH
+        or "\x00" in path
+        or any(part == ".." for part in path.split("/"))
+    ):
+        raise InvalidInput("'notebook_path' must be a path inside the Jupyter root, without '..'.")
+    return path
+
+
+def validate_cell_input(body: object, limits: CellLimits = CellLimits()) -> dict:
+    """Check a publish body; returns the clean ``source``, ``cell_type``, ``position``, ``notebook_path``."""
+    if not isinstance(body, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    source = body.get("source")
+    if not isinstance(source, str):
+        raise InvalidInput("'source' is required and must be a string.")
+    if len(source.encode("utf-8", "surrogatepass")) > limits.max_source_bytes:
+        raise PayloadTooLarge(
+            f"The cell source is larger than {limits.max_source_bytes} bytes; split the cell."
+        )
+    cell_type = body.get("cell_type")
+    if cell_type not in CELL_TYPES:
+        raise InvalidInput("'cell_type' must be one of 'code', 'markdown' or 'raw'.")
+    position = body.get("position")
+    if isinstance(position, bool) or not isinstance(position, (int, float)) or not math.isfinite(position):
+        raise InvalidInput("'position' is required and must be a finite number.")
+    return {
+        "source": source,
+        "cell_type": cell_type,
+        "position": float(position),
+        "notebook_path": validate_notebook_path(body.get("notebook_path")),
+    }
+
+
+def next_version(previous: Cell | None, source: str, cell_type: str) -> int:
+    """Version starts at 1 and grows by one only when source or type changes."""
+    if previous is None:
+        return 1
+    if previous.source == source and previous.cell_type == cell_type:
+        return previous.version
+    return previous.version + 1
+
+
+def apply_publish(previous: Cell | None, cell_id: str, clean: dict, now: str) -> Cell:
+    """The cell as it stands after a publish of ``clean`` input."""
+    version = next_version(previous, clean["source"], clean["cell_type"])
+    unchanged = previous is not None and version == previous.version
+    return Cell(
+        cell_id=cell_id,
+        cell_type=clean["cell_type"],
+        source=clean["source"],
+        position=clean["position"],
+        version=version,
+        updated=previous.updated if unchanged else now,
+        notebook_path=clean["notebook_path"] or (previous.notebook_path if previous else None),
+    )

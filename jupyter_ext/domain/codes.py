@@ -1,0 +1,35 @@
+"""Session codes: short, unambiguous when read aloud or from a projector."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from .errors import InvalidSessionCode
+
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+_CODE_RE = re.compile(rf"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
+
+
+def new_session_code() -> str:
+    """A fresh random code; uniqueness among live sessions is the store's job."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_session_code(raw: object) -> str:
+    """Upper-case and check a code typed by a person; raise ``InvalidSessionCode`` otherwise."""
+    if not isinstance(raw, str):
+        raise InvalidSessionCode("A session code is a string of 6 letters and digits.")
+    code = raw.strip().upper()
+    if not _CODE_RE.match(code):
+        raise InvalidSessionCode(
+            f"A session code is {CODE_LENGTH} characters from {ALPHABET} (no 0, O, 1, I or L);"
+            " check the code your teacher shows."
+        )
+    return code
+
+
+def new_student_key() -> str:
+    """A read-only key for one session's students; only its hash is ever stored."""
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,98 @@
+"""Typed errors that map one-to-one onto the contract's error codes.
+
+Handlers turn these into ``{"error": {"code", "message"}}`` in one place; nothing
+below the Jupyter glue knows about HTTP beyond the status number carried here.
+Messages never contain a credential.
+"""
+
+from __future__ import annotations
+
+
+class CodeStreamError(Exception):
+    """Base class: ``status`` and ``code`` are what the HTTP contract answers."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidInput(CodeStreamError):
+    status = 400
+    code = "invalid_input"
+
+
+class InvalidSessionCode(InvalidInput):
+    code = "invalid_session_code"
+
+
+class InvalidCellId(InvalidInput):
+    code = "invalid_cell_id"
+
+
+class InvalidUrl(InvalidInput):
+    code = "invalid_url"
+
+
+class PayloadTooLarge(CodeStreamError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unauthorized(CodeStreamError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(CodeStreamError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(CodeStreamError):
+    status = 404
+    code = "not_found"
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+
+
+class CellNotFound(NotFound):
+    code = "cell_not_found"
+
+
+class NotConfigured(NotFound):
+    code = "not_configured"
+
+
+class NotebookNotFound(NotFound):
+    code = "notebook_not_found"
+
+
+class TooManyRequests(CodeStreamError):
+    status = 429
+    code = "too_many_requests"
+
+
+class StoreUnavailable(CodeStreamError):
+    """Redis could not be reached; the operator (or the embedded server) must bring it back."""
+
+    status = 503
+    code = "store_unavailable"
+
+
+class UpstreamError(CodeStreamError):
+    """The teacher's server failed a proxied request (student side)."""
+
+    status = 502
+    code = "bad_response"

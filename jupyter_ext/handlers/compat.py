@@ -1,0 +1,115 @@
+"""The Code Stream 1.x routes (``code_stream/...``), kept for clients written against 1.x.
+
+They speak the 1.x shapes (``{"status": "success"|"error", ...}``) over the same services.
+On a student server with a configured teacher, the two GET routes are proxied to the teacher.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
+from tornado import web
+
+from ..domain import CellNotFound, InvalidInput, normalize_session_code, validate_cell_id
+from .base import contract_error
+from .read import ReadRouteHandler
+
+CODE = r"(?P<code>[^/]+)"
+
+
+class CompatHandler(ReadRouteHandler):
+    student = None  # the student service, when this server is also a student's
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status, error = contract_error(exc, status_code)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": "error", "message": error["message"], "code": error["code"]}))
+
+    def success(self, **fields) -> None:
+        self.write_json({"status": "success", **fields})
+
+    def proxied(self) -> bool:
+        return self.student is not None and self.student.is_configured()
+
+
+class PushCellHandler(CompatHandler):
+    """``push-cell`` and ``update``: publish ``cell_content`` as a code cell."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, code):
+        code = normalize_session_code(code)
+        body = self.json_body()
+        cell_id = validate_cell_id(body.get("cell_id"))
+        content = body.get("cell_content")
+        if not isinstance(content, str):
+            raise InvalidInput("'cell_content' is required and must be a string.")
+        await self.service.ensure_session(code)
+        listing = await self.service.list_cells(code)
+        existing = {c["cell_id"]: c for c in listing["cells"]}
+        if cell_id in existing:
+            position = existing[cell_id]["position"]
+            cell_type = existing[cell_id]["cell_type"]
+        else:
+            position = max((c["position"] for c in listing["cells"]), default=-1) + 1
+            cell_type = "code"
+        cell = await self.service.publish_cell(
+            code, cell_id, {"source": content, "cell_type": cell_type, "position": position})
+        self.success(cell_id=cell.cell_id, version=cell.version,
+                     cell_timestamp=body.get("cell_timestamp"))
+
+
+class DeleteCellHandler(CompatHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, code):
+        code = normalize_session_code(code)
+        cell_id = validate_cell_id(self.json_body().get("cell_id"))
+        await self.service.unpublish_cell(code, cell_id)
+        self.success(cell_id=cell_id)
+
+
+class AllCellIdsHandler(CompatHandler):
+    @allow_unauthenticated
+    async def get(self, code):
+        code = normalize_session_code(code)
+        if self.proxied():
+            await self._require_local_user()
+            listing = await self.student.fetch_cells(code)
+        else:
+            await self.authorize_read(code)
+            listing = await self.service.list_cells(code)
+        self.success(data=[c["cell_id"] for c in listing["cells"]])
+
+    async def _require_local_user(self):
+        if self.current_user is None:
+            raise web.HTTPError(403)
+
+
+class GetCellHandler(AllCellIdsHandler):
+    @allow_unauthenticated
+    async def get(self, code):
+        code = normalize_session_code(code)
+        cell_id = validate_cell_id(self.get_query_argument("cell_id", None))
+        if self.proxied():
+            await self._require_local_user()
+            cell = await self.student.fetch_cell(code, cell_id)
+        else:
+            await self.authorize_read(code)
+            cell = (await self.service.get_cell(code, cell_id)).public_dict()
+        if cell is None:
+            raise CellNotFound(f"Cell {cell_id} is not published in session {code}.")
+        self.success(data=cell["source"], cell_id=cell_id, version=cell["version"])
+
+
+def compat_handlers(**services) -> list[tuple]:
+    return [
+        (rf"code_stream/{CODE}/push-cell/?", PushCellHandler, services),
+        (rf"code_stream/{CODE}/update/?", PushCellHandler, services),
+        (rf"code_stream/{CODE}/delete/?", DeleteCellHandler, services),
+        (rf"code_stream/{CODE}/get-all-cell-ids/?", AllCellIdsHandler, services),
+        (rf"code_stream/{CODE}/get-cell/?", GetCellHandler, services),
+    ]

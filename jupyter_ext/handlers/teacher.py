@@ -1,0 +1,69 @@
+"""Teacher routes: Jupyter-authenticated only; a student key never opens these."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..domain import normalize_session_code, validate_cell_id
+from .base import CodeStreamHandler
+
+CODE = r"(?P<code>[^/]+)"
+CELL = r"(?P<cell_id>[^/]+)"
+
+
+class SessionsHandler(CodeStreamHandler):
+    @web.authenticated
+    @authorized
+    async def get(self):
+        self.write_json({"sessions": await self.service.list_sessions()})
+
+    @web.authenticated
+    @authorized
+    async def post(self):
+        record, student_key = await self.service.create_session(self.json_body())
+        self.write_json({**record.public_dict(), "student_key": student_key,
+                         "notebook_path": record.notebook_path}, status=201)
+
+
+class SessionHandler(CodeStreamHandler):
+    @web.authenticated
+    @authorized
+    async def delete(self, code):
+        await self.service.delete_session(normalize_session_code(code))
+        self.set_status(204)
+        self.finish()
+
+
+class SessionKeyHandler(CodeStreamHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, code):
+        key = await self.service.rotate_key(normalize_session_code(code))
+        self.write_json({"student_key": key})
+
+
+class CellWriteMixin:
+    @web.authenticated
+    @authorized
+    async def put(self, code, cell_id):
+        code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
+        cell = await self.service.publish_cell(code, cell_id, self.json_body())
+        self.write_json({"cell_id": cell.cell_id, "version": cell.version,
+                         "position": cell.position, "updated": cell.updated})
+
+    @web.authenticated
+    @authorized
+    async def delete(self, code, cell_id):
+        code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
+        await self.service.unpublish_cell(code, cell_id)
+        self.set_status(204)
+        self.finish()
+
+
+def teacher_handlers(**services) -> list[tuple]:
+    return [
+        (r"codestream/api/sessions/?", SessionsHandler, services),
+        (rf"codestream/api/sessions/{CODE}/?", SessionHandler, services),
+        (rf"codestream/api/sessions/{CODE}/key/?", SessionKeyHandler, services),
+    ]

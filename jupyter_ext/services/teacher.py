@@ -1,0 +1,177 @@
+"""The teacher-side service: what the teacher and read routes do, independent of HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..domain import (
+    Cell,
+    CellLimits,
+    SessionNotFound,
+    StoreUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    validate_cell_input,
+    validate_notebook_path,
+    validate_title,
+)
+from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
+from ..store.sessions import SessionRecord
+from .ratelimit import FailureLimiter
+
+
+class RedisProvider:
+    """Connects lazily to the configured Redis, or starts the embedded one on first need."""
+
+    def __init__(self, url: str | None, embedded: EmbeddedRedis | None, *, max_connections: int = 50,
+                 socket_timeout: float = 5.0, block_ms: int = 10_000, stream_maxlen: int = 10_000,
+                 log: logging.Logger | None = None):
+        self.url = url
+        self.embedded = embedded
+        self.max_connections = max_connections
+        self.socket_timeout = socket_timeout
+        self.block_ms = block_ms
+        self.stream_maxlen = stream_maxlen
+        self.log = log or logging.getLogger(__name__)
+        self._store: SessionStore | None = None
+        self._hub: EventHub | None = None
+        self._clients = ()
+        self._lock = asyncio.Lock()
+
+    def can_skip_start(self) -> bool:
+        """An embedded Redis that never stored anything has nothing to read: don't start it."""
+        return self.url is None and self.embedded is not None and not self.embedded.has_data()
+
+    async def store(self, *, start: bool = True) -> SessionStore | None:
+        if self._store is not None:
+            return self._store
+        if not start and self.can_skip_start():
+            return None
+        async with self._lock:
+            if self._store is None:
+                url = self.url
+                if url is None:
+                    if self.embedded is None:
+                        raise StoreUnavailable("No Redis is configured on this server.")
+                    try:
+                        url = await self.embedded.start()
+                    except RuntimeError as exc:
+                        raise StoreUnavailable(str(exc)) from exc
+                commands, blocking = make_clients(
+                    url, max_connections=self.max_connections,
+                    socket_timeout=self.socket_timeout, block_ms=self.block_ms)
+                self._clients = (commands, blocking)
+                store = SessionStore(commands, stream_maxlen=self.stream_maxlen, log=self.log)
+                self._hub = EventHub(store, blocking, block_ms=self.block_ms, log=self.log)
+                self._store = store
+        return self._store
+
+    async def hub(self) -> EventHub:
+        await self.store()
+        assert self._hub is not None
+        return self._hub
+
+    async def close(self) -> None:
+        if self._hub is not None:
+            await self._hub.close()
+        for client in self._clients:
+            await client.aclose()
+        self._store = self._hub = None
+        self._clients = ()
+        if self.embedded is not None:
+            await self.embedded.stop()
+
+
+class TeacherService:
+    def __init__(self, provider: RedisProvider, *, limits: CellLimits = CellLimits(),
+                 limiter: FailureLimiter | None = None, log: logging.Logger | None = None):
+        self.provider = provider
+        self.limits = limits
+        self.limiter = limiter or FailureLimiter()
+        self.log = log or logging.getLogger(__name__)
+
+    async def _store(self, *, start: bool = True) -> SessionStore:
+        store = await self.provider.store(start=start)
+        if store is None:
+            raise SessionNotFound("There is no live session with that code; check the code.")
+        return store
+
+    # -- teacher routes --------------------------------------------------------------
+    async def create_session(self, body: dict) -> tuple[SessionRecord, str]:
+        title = validate_title(body.get("title"))
+        notebook_path = validate_notebook_path(body.get("notebook_path"))
+        store = await self._store()
+        record, key = await store.create_session(title, notebook_path)
+        self.log.info("codestream: session %s created", record.code)
+        return record, key
+
+    async def ensure_session(self, code: str) -> SessionRecord:
+        """1.x clients invent codes: a push to an unknown code creates that session."""
+        store = await self._store()
+        try:
+            return await store.get_session(code)
+        except SessionNotFound:
+            try:
+                record, _key = await store.create_session(code=code)
+                self.log.info("codestream: session %s created by a 1.x client", code)
+                return record
+            except ValueError:
+                return await store.get_session(code)
+
+    async def list_sessions(self) -> list[dict]:
+        store = await self.provider.store(start=False)
+        return await store.list_sessions() if store is not None else []
+
+    async def delete_session(self, code: str) -> None:
+        store = await self._store(start=False)
+        await store.delete_session(code)
+        (await self.provider.hub()).end_session(code)
+        self.log.info("codestream: session %s ended", code)
+
+    async def rotate_key(self, code: str) -> str:
+        key = await (await self._store(start=False)).rotate_key(code)
+        self.log.info("codestream: student key of session %s rotated", code)
+        return key
+
+    async def publish_cell(self, code: str, cell_id: str, body: object) -> Cell:
+        clean = validate_cell_input(body, self.limits)
+        cell = await (await self._store(start=False)).publish_cell(code, cell_id, clean)
+        self.log.debug("codestream: session %s cell %s at version %s", code, cell_id, cell.version)
+        return cell
+
+    async def unpublish_cell(self, code: str, cell_id: str) -> None:
+        await (await self._store(start=False)).unpublish_cell(code, cell_id)
+
+    # -- read routes -----------------------------------------------------------------
+    async def check_student_key(self, code: str, student_key: str, client: str) -> None:
+        """Raise unless ``student_key`` opens ``code``; failures are rate-limited per client."""
+        if self.limiter.blocked(client):
+            raise TooManyRequests("Too many wrong student keys from this address; wait a minute.")
+        store = await self._store(start=False)
+        if not await store.check_student_key(code, student_key):
+            self.limiter.record_failure(client)
+            self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
+            raise Unauthorized("The student key is not valid for this session; ask your teacher for the current key.")
+
+    async def list_cells(self, code: str) -> dict:
+        record, cells, last_event_id = await (await self._store(start=False)).list_cells(code)
+        return {
+            "session": record.code,
+            "title": record.title,
+            "cells": [cell.public_dict() for cell in cells],
+            "last_event_id": last_event_id,
+            **({"relay_url": record.relay_url} if record.relay_url else {}),
+        }
+
+    async def get_session_record(self, code: str) -> SessionRecord:
+        return await (await self._store(start=False)).get_session(code)
+
+    async def get_cell(self, code: str, cell_id: str) -> Cell:
+        return await (await self._store(start=False)).get_cell(code, cell_id)
+
+    async def touch_student(self, code: str, client_id: str) -> None:
+        await (await self._store(start=False)).touch_student(code, client_id)
+
+    async def close(self) -> None:
+        await self.provider.close()

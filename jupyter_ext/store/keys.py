@@ -1,0 +1,27 @@
+"""Redis key names. Every key of a session carries the ``{CODE}`` hash tag so the whole
+session lives in one Redis Cluster slot; the index of live sessions is the only shared key."""
+
+from __future__ import annotations
+
+PREFIX = "codestream"
+SESSION_INDEX = f"{PREFIX}:sessions"
+
+
+def session_key(code: str) -> str:
+    return f"{PREFIX}:{{{code}}}:session"
+
+
+def cells_key(code: str) -> str:
+    return f"{PREFIX}:{{{code}}}:cells"
+
+
+def events_key(code: str) -> str:
+    return f"{PREFIX}:{{{code}}}:events"
+
+
+def students_key(code: str) -> str:
+    return f"{PREFIX}:{{{code}}}:students"
+
+
+def all_session_keys(code: str) -> list[str]:
+    return [session_key(code), cells_key(code), events_key(code), students_key(code)]

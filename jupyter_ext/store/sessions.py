@@ -1,0 +1,331 @@
+"""Sessions, published cells and the per-session event stream, on ``redis.asyncio``.
+
+Every read is bounded by one session's own keys: listing a session costs O(its cells),
+never a scan of the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
+
+from ..domain import (
+    Cell,
+    CellNotFound,
+    SessionNotFound,
+    StoreUnavailable,
+    apply_publish,
+    iso_timestamp,
+    new_session_code,
+    new_student_key,
+)
+from . import keys
+
+EVENT_PUBLISHED = "published"
+EVENT_UPDATED = "updated"
+EVENT_UNPUBLISHED = "unpublished"
+EVENT_SESSION_ENDED = "session_ended"
+STUDENT_WINDOW_SECONDS = 60
+
+
+def hash_key(student_key: str) -> str:
+    return hashlib.sha256(student_key.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class SessionRecord:
+    code: str
+    title: str
+    created: str
+    notebook_path: str
+    relay_url: str = ""
+
+    def public_dict(self) -> dict:
+        return {"code": self.code, "title": self.title, "created": self.created}
+
+
+@dataclass
+class Event:
+    """One entry of a session's event stream, as the SSE route sends it."""
+
+    id: str
+    name: str
+    data: dict
+
+    def sse(self) -> str:
+        return f"id: {self.id}\nevent: {self.name}\ndata: {json.dumps(self.data)}\n\n"
+
+
+def stream_id_tuple(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _parse_event(entry_id: str, fields: dict) -> Event:
+    return Event(id=entry_id, name=fields.get("event", ""), data=json.loads(fields.get("data", "{}")))
+
+
+def translate_redis_errors(func):
+    """Redis being down is a 503 the teacher can act on, not a 500."""
+    import functools
+
+    @functools.wraps(func)
+    async def wrapper(*args, **kwargs):
+        try:
+            return await func(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(
+                "Redis is not reachable; check that it is running (or restart the Jupyter server"
+                " to restart the embedded one)."
+            ) from exc
+
+    return wrapper
+
+
+class SessionStore:
+    """All Redis access for sessions; the only class that knows the key layout."""
+
+    def __init__(self, redis: Redis, *, stream_maxlen: int = 10_000, log: logging.Logger | None = None):
+        self.redis = redis
+        self.stream_maxlen = stream_maxlen
+        self.log = log or logging.getLogger(__name__)
+
+    # -- sessions -----------------------------------------------------------------
+    @translate_redis_errors
+    async def create_session(self, title: str = "", notebook_path: str | None = None,
+                             code: str | None = None) -> tuple[SessionRecord, str]:
+        """Create a session with a fresh code (or the given one); returns it and its student key."""
+        student_key = new_student_key()
+        created = iso_timestamp(time.time())
+        for _ in range(50):
+            candidate = code or new_session_code()
+            fields = {
+                "code": candidate,
+                "title": title,
+                "created": created,
+                "notebook_path": notebook_path or "",
+                "key_hash": hash_key(student_key),
+            }
+            # HSETNX on "code" claims the code atomically; the rest follows in the same slot.
+            claimed = await self.redis.hsetnx(keys.session_key(candidate), "code", candidate)
+            if claimed:
+                await self.redis.hset(keys.session_key(candidate), mapping=fields)
+                await self.redis.zadd(keys.SESSION_INDEX, {candidate: time.time()})
+                record = SessionRecord(candidate, title, created, notebook_path or "")
+                return record, student_key
+            if code:
+                raise ValueError("session exists")
+        raise RuntimeError("could not find a free session code")
+
+    async def _session_fields(self, code: str) -> dict:
+        fields = await self.redis.hgetall(keys.session_key(code))
+        if not fields or "key_hash" not in fields:
+            raise SessionNotFound(f"There is no live session {code}; check the code.")
+        return fields
+
+    @staticmethod
+    def _record(fields: dict) -> SessionRecord:
+        return SessionRecord(
+            code=fields["code"],
+            title=fields.get("title", ""),
+            created=fields.get("created", ""),
+            notebook_path=fields.get("notebook_path", ""),
+            relay_url=fields.get("relay_url", ""),
+        )
+
+    @translate_redis_errors
+    async def get_session(self, code: str) -> SessionRecord:
+        return self._record(await self._session_fields(code))
+
+    @translate_redis_errors
+    async def session_exists(self, code: str) -> bool:
+        return bool(await self.redis.exists(keys.session_key(code)))
+
+    @translate_redis_errors
+    async def list_sessions(self) -> list[dict]:
+        codes = await self.redis.zrange(keys.SESSION_INDEX, 0, -1)
+        if not codes:
+            return []
+        since = time.time() - STUDENT_WINDOW_SECONDS
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for code in codes:
+                pipe.hgetall(keys.session_key(code))
+                pipe.hlen(keys.cells_key(code))
+                pipe.zcount(keys.students_key(code), since, "+inf")
+            replies = await pipe.execute()
+        sessions = []
+        stale = []
+        for i, code in enumerate(codes):
+            fields, n_cells, n_students = replies[3 * i: 3 * i + 3]
+            if not fields or "key_hash" not in fields:
+                stale.append(code)
+                continue
+            record = self._record(fields)
+            sessions.append({**record.public_dict(), "notebook_path": record.notebook_path,
+                             "cells": n_cells, "students": n_students})
+        if stale:
+            await self.redis.zrem(keys.SESSION_INDEX, *stale)
+        return sessions
+
+    @translate_redis_errors
+    async def delete_session(self, code: str) -> None:
+        await self._session_fields(code)
+        # The event goes out first, on its own, so blocked readers are served it before the
+        # stream key disappears.
+        await self._add_event(code, EVENT_SESSION_ENDED, {"session": code})
+        await self.redis.delete(*keys.all_session_keys(code))
+        await self.redis.zrem(keys.SESSION_INDEX, code)
+
+    @translate_redis_errors
+    async def rotate_key(self, code: str) -> str:
+        await self._session_fields(code)
+        student_key = new_student_key()
+        await self.redis.hset(keys.session_key(code), "key_hash", hash_key(student_key))
+        return student_key
+
+    @translate_redis_errors
+    async def check_student_key(self, code: str, student_key: str) -> bool:
+        """Constant-time comparison against the stored hash; an unknown session is False."""
+        stored = await self.redis.hget(keys.session_key(code), "key_hash")
+        if not stored:
+            return False
+        return hmac.compare_digest(stored, hash_key(student_key))
+
+    @translate_redis_errors
+    async def set_relay_url(self, code: str, relay_url: str) -> None:
+        await self._session_fields(code)
+        await self.redis.hset(keys.session_key(code), "relay_url", relay_url)
+
+    # -- cells --------------------------------------------------------------------
+    @translate_redis_errors
+    async def publish_cell(self, code: str, cell_id: str, clean: dict) -> Cell:
+        """Store a cell; bump its version by the domain rule; emit ``published``/``updated``."""
+        session_key, cells_key = keys.session_key(code), keys.cells_key(code)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(session_key, cells_key)
+                    if not await pipe.exists(session_key):
+                        raise SessionNotFound(f"There is no live session {code}; check the code.")
+                    raw = await pipe.hget(cells_key, cell_id)
+                    previous = Cell.from_dict(json.loads(raw)) if raw else None
+                    cell = apply_publish(previous, cell_id, clean, iso_timestamp(time.time()))
+                    pipe.multi()
+                    pipe.hset(cells_key, cell_id, json.dumps(cell.to_dict()))
+                    event = self._cell_event_name(previous, cell)
+                    if event:
+                        self._queue_event(pipe, code, event, self._cell_event_data(code, cell, previous))
+                    await pipe.execute()
+                    return cell
+                except WatchError:
+                    continue
+
+    @staticmethod
+    def _cell_event_name(previous: Cell | None, cell: Cell) -> str | None:
+        if previous is None:
+            return EVENT_PUBLISHED
+        if previous.version != cell.version or previous.position != cell.position:
+            return EVENT_UPDATED
+        return None
+
+    @staticmethod
+    def _cell_event_data(code: str, cell: Cell, previous: Cell | None = None) -> dict:
+        data = {
+            "session": code,
+            "cell_id": cell.cell_id,
+            "version": cell.version,
+            "cell_type": cell.cell_type,
+            "position": cell.position,
+            "updated": cell.updated,
+        }
+        if previous is not None and previous.version == cell.version:
+            data["change"] = "position"
+        return data
+
+    @translate_redis_errors
+    async def unpublish_cell(self, code: str, cell_id: str) -> None:
+        await self._session_fields(code)
+        raw = await self.redis.hget(keys.cells_key(code), cell_id)
+        if raw is None:
+            raise CellNotFound(f"Cell {cell_id} is not published in session {code}.")
+        cell = Cell.from_dict(json.loads(raw))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.cells_key(code), cell_id)
+            self._queue_event(pipe, code, EVENT_UNPUBLISHED,
+                              {"session": code, "cell_id": cell_id, "version": cell.version})
+            await pipe.execute()
+
+    @translate_redis_errors
+    async def list_cells(self, code: str) -> tuple[SessionRecord, list[Cell], str | None]:
+        """The session, its cells in position order, and the newest event id (for resuming)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.session_key(code))
+            pipe.hvals(keys.cells_key(code))
+            pipe.xrevrange(keys.events_key(code), count=1)
+            fields, raw_cells, last = await pipe.execute()
+        if not fields or "key_hash" not in fields:
+            raise SessionNotFound(f"There is no live session {code}; check the code.")
+        cells = sorted((Cell.from_dict(json.loads(raw)) for raw in raw_cells),
+                       key=lambda c: (c.position, c.cell_id))
+        return self._record(fields), cells, (last[0][0] if last else None)
+
+    @translate_redis_errors
+    async def get_cell(self, code: str, cell_id: str) -> Cell:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(keys.session_key(code))
+            pipe.hget(keys.cells_key(code), cell_id)
+            exists, raw = await pipe.execute()
+        if not exists:
+            raise SessionNotFound(f"There is no live session {code}; check the code.")
+        if raw is None:
+            raise CellNotFound(f"Cell {cell_id} is not published in session {code}.")
+        return Cell.from_dict(json.loads(raw))
+
+    # -- events -------------------------------------------------------------------
+    def _queue_event(self, pipe, code: str, name: str, data: dict) -> None:
+        pipe.xadd(keys.events_key(code), {"event": name, "data": json.dumps(data)},
+                  maxlen=self.stream_maxlen, approximate=True)
+
+    async def _add_event(self, code: str, name: str, data: dict) -> str:
+        return await self.redis.xadd(keys.events_key(code), {"event": name, "data": json.dumps(data)},
+                                     maxlen=self.stream_maxlen, approximate=True)
+
+    @translate_redis_errors
+    async def last_event_id(self, code: str) -> str:
+        last = await self.redis.xrevrange(keys.events_key(code), count=1)
+        return last[0][0] if last else "0-0"
+
+    @translate_redis_errors
+    async def events_after(self, code: str, after_id: str, count: int = 1000) -> list[Event]:
+        """Events strictly after ``after_id`` still kept in the stream (for Last-Event-ID replay)."""
+        entries = await self.redis.xrange(keys.events_key(code), min=f"({after_id}", max="+", count=count)
+        return [_parse_event(entry_id, fields) for entry_id, fields in entries]
+
+    async def read_events(self, redis: Redis, code: str, after_id: str, block_ms: int) -> list[Event]:
+        """Block on the session's stream (on ``redis``, a connection whose timeout exceeds the block)."""
+        reply = await redis.xread({keys.events_key(code): after_id}, block=block_ms, count=1000)
+        events = []
+        for _stream, entries in reply or []:
+            events.extend(_parse_event(entry_id, fields) for entry_id, fields in entries)
+        return events
+
+    # -- students -----------------------------------------------------------------
+    @translate_redis_errors
+    async def touch_student(self, code: str, client_id: str) -> None:
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.exists(keys.session_key(code))
+            pipe.zadd(keys.students_key(code), {client_id: now})
+            pipe.zremrangebyscore(keys.students_key(code), "-inf", now - 10 * STUDENT_WINDOW_SECONDS)
+            exists, *_ = await pipe.execute()
+        if not exists:
+            await self.redis.delete(keys.students_key(code))

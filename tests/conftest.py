@@ -1,0 +1,1 @@
+pytest_plugins = ["jupyter_ext.pytest_plugin"]
