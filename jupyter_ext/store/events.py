@@ -79,6 +79,8 @@ class EventHub:
         self.log = log or logging.getLogger(__name__)
         self._listeners: dict[str, set[Listener]] = {}
         self._readers: dict[str, asyncio.Task] = {}
+        self._tasks: set[asyncio.Task] = set()  # every reader, including ones being cancelled
+        self._closing = False
 
     def listener_count(self, code: str | None = None) -> int:
         if code is not None:
@@ -121,10 +123,13 @@ class EventHub:
 
     def _ensure_reader(self, code: str, cursor: str) -> None:
         task = self._readers.get(code)
-        if task is None or task.done():
-            self._readers[code] = asyncio.get_running_loop().create_task(
+        if (task is None or task.done()) and not self._closing:
+            task = asyncio.get_running_loop().create_task(
                 self._read_loop(code, cursor), name=f"codestream-events-{code}"
             )
+            self._readers[code] = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _read_loop(self, code: str, cursor: str) -> None:
         backoff = 0.1
@@ -135,6 +140,8 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                if self._closing:
+                    return
                 self.log.warning("codestream: event reader for session %s lost Redis (%s); retrying",
                                  code, type(exc).__name__)
                 await asyncio.sleep(backoff)
@@ -164,7 +171,8 @@ class EventHub:
             listener.close()
 
     async def close(self) -> None:
-        readers = list(self._readers.values())
+        self._closing = True
+        readers = list(self._tasks)
         self._readers.clear()
         for listeners in self._listeners.values():
             for listener in listeners:

@@ -1,0 +1,72 @@
+"""jupyter-server-proxy entries: the launcher tiles that start the two dashboards.
+
+``panel serve`` listens on a unix socket that only the Jupyter server reaches, so every
+page and websocket goes through Jupyter's own auth. The app is handed its server's URL
+and a token through its environment, computed inside the Jupyter process at launch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def app_file(name: str) -> str:
+    """``apps/<name>.py``: shipped inside the wheel, or at the repo top in a dev install."""
+    for candidate in (HERE / "apps" / f"{name}.py", HERE.parent / "apps" / f"{name}.py"):
+        if candidate.is_file():
+            return str(candidate)
+    raise FileNotFoundError(f"Code Stream app {name!r} is not installed")
+
+
+def server_environment() -> dict[str, str]:
+    """URL and token of the Jupyter server that launches the app (JupyterHub's when under a Hub)."""
+    env = {}
+    if os.environ.get("JUPYTERHUB_API_TOKEN") and os.environ.get("JUPYTERHUB_SERVICE_URL"):
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+        env["CODESTREAM_SERVER_URL"] = os.environ["JUPYTERHUB_SERVICE_URL"].rstrip("/") + prefix
+        env["CODESTREAM_TOKEN"] = os.environ["JUPYTERHUB_API_TOKEN"]
+        return env
+    from jupyter_server.serverapp import ServerApp
+
+    app = ServerApp.instance()
+    env["CODESTREAM_SERVER_URL"] = app.connection_url
+    token = app.identity_provider.token
+    if token:
+        env["CODESTREAM_TOKEN"] = token
+    return env
+
+
+def _dashboard(name: str, title: str) -> dict:
+    proxy_name = f"codestream-{name}"
+    return {
+        "command": [
+            sys.executable, "-m", "panel", "serve", app_file(name),
+            "--unix-socket", "{unix_socket}",
+            "--prefix", "{base_url}" + proxy_name,
+            "--allow-websocket-origin", "*",
+            "--log-level", "info",
+        ],
+        "unix_socket": True,
+        "absolute_url": True,
+        "timeout": 60,
+        "environment": server_environment,
+        "new_browser_tab": False,
+        "launcher_entry": {
+            "enabled": True,
+            "title": title,
+            "icon_path": str(HERE / "icons" / f"{name}.svg"),
+            "category": "Other",
+        },
+    }
+
+
+def teacher_server() -> dict:
+    return _dashboard("teacher", "Code Stream — Teacher")
+
+
+def student_server() -> dict:
+    return _dashboard("student", "Code Stream — Student")

@@ -1,0 +1,164 @@
+"""Async client of one Jupyter server's REST API, as the dashboards use it.
+
+The dashboards never talk to Redis or to another server: everything goes through their
+own Jupyter server (contents API, the contract's teacher and student routes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+import httpx
+
+from .sse import ServerSentEvent, iter_sse
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class APIError(Exception):
+    """A non-2xx answer, carrying the contract's error code and its human message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _error_from(response: httpx.Response) -> APIError:
+    code, message = "http_error", f"The server answered {response.status_code}."
+    try:
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            code, message = error.get("code", code), error.get("message", message)
+        elif isinstance(body, dict) and body.get("message"):
+            message = str(body["message"])
+    except ValueError:
+        pass
+    if response.status_code == 403 and code == "http_error":
+        code, message = "forbidden", "The Jupyter server refused the dashboard's token; reopen it from JupyterLab."
+    return APIError(response.status_code, code, message)
+
+
+class ServerClient:
+    """One pooled ``httpx.AsyncClient`` per dashboard session; ``transport`` may be injected in tests."""
+
+    def __init__(self, server_url: str, token: str | None = None, *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: httpx.Timeout = DEFAULT_TIMEOUT):
+        base = server_url if server_url.endswith("/") else server_url + "/"
+        headers = {"Authorization": f"token {token}"} if token else {}
+        self._client = httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout,
+                                         transport=transport)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request(self, method: str, path: str, *, json_body=None, params=None):
+        try:
+            response = await self._client.request(method, path, json=json_body, params=params)
+        except httpx.TimeoutException:
+            raise APIError(504, "timeout", "The Jupyter server did not answer in time.") from None
+        except httpx.TransportError:
+            raise APIError(503, "unreachable", "The Jupyter server is not reachable; is it still running?") from None
+        if response.status_code >= 400:
+            raise _error_from(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # -- contents API -------------------------------------------------------------------
+    async def list_notebooks(self, path: str = "", depth: int = 3) -> list[str]:
+        """Notebook paths under ``path``, breadth first, hidden folders skipped."""
+        found, folders = [], [(path, 0)]
+        while folders:
+            folder, level = folders.pop(0)
+            listing = await self.request("GET", f"api/contents/{quote(folder)}", params={"content": 1})
+            for item in listing.get("content") or []:
+                if item["name"].startswith("."):
+                    continue
+                if item["type"] == "notebook":
+                    found.append(item["path"])
+                elif item["type"] == "directory" and level + 1 < depth:
+                    folders.append((item["path"], level + 1))
+        return sorted(found)
+
+    async def get_notebook(self, path: str) -> dict:
+        return await self.request("GET", f"api/contents/{quote(path)}", params={"type": "notebook", "content": 1})
+
+    async def save_notebook(self, path: str, content: dict) -> dict:
+        return await self.request("PUT", f"api/contents/{quote(path)}",
+                                  json_body={"type": "notebook", "format": "json", "content": content})
+
+    async def open_notebook_paths(self) -> list[str]:
+        """Notebooks with a running kernel session in JupyterLab (the ones likely open)."""
+        sessions = await self.request("GET", "api/sessions") or []
+        return [s["path"] for s in sessions if s.get("type") == "notebook" and s.get("path")]
+
+    # -- teacher routes -------------------------------------------------------------------
+    async def create_session(self, title: str = "", notebook_path: str | None = None) -> dict:
+        body = {"title": title, **({"notebook_path": notebook_path} if notebook_path else {})}
+        return await self.request("POST", "codestream/api/sessions", json_body=body)
+
+    async def list_sessions(self) -> list[dict]:
+        return (await self.request("GET", "codestream/api/sessions"))["sessions"]
+
+    async def end_session(self, code: str) -> None:
+        await self.request("DELETE", f"codestream/api/sessions/{code}")
+
+    async def rotate_key(self, code: str) -> str:
+        return (await self.request("POST", f"codestream/api/sessions/{code}/key"))["student_key"]
+
+    async def publish_cell(self, code: str, cell_id: str, source: str, cell_type: str,
+                           position: float, notebook_path: str | None = None) -> dict:
+        body = {"source": source, "cell_type": cell_type, "position": position}
+        if notebook_path:
+            body["notebook_path"] = notebook_path
+        return await self.request("PUT", f"codestream/api/sessions/{code}/cells/{quote(cell_id)}", json_body=body)
+
+    async def unpublish_cell(self, code: str, cell_id: str) -> None:
+        await self.request("DELETE", f"codestream/api/sessions/{code}/cells/{quote(cell_id)}")
+
+    async def session_cells(self, code: str) -> dict:
+        return await self.request("GET", f"codestream/api/sessions/{code}/cells")
+
+    # -- student routes -------------------------------------------------------------------
+    async def student_config(self) -> dict | None:
+        try:
+            return await self.request("GET", "codestream/api/student/config")
+        except APIError as exc:
+            if exc.code == "not_configured":
+                return None
+            raise
+
+    async def save_student_config(self, teacher_url: str, session_code: str,
+                                  student_key: str | None = None) -> dict:
+        body = {"teacher_url": teacher_url, "session_code": session_code}
+        if student_key:
+            body["student_key"] = student_key
+        return await self.request("PUT", "codestream/api/student/config", json_body=body)
+
+    async def test_connection(self) -> dict:
+        return await self.request("POST", "codestream/api/student/test")
+
+    async def student_cells(self) -> dict:
+        return await self.request("GET", "codestream/api/student/cells")
+
+    async def pull(self, cell_id: str, notebook_path: str, position: str = "end") -> dict:
+        return await self.request("POST", "codestream/api/student/pull",
+                                  json_body={"cell_id": cell_id, "notebook_path": notebook_path,
+                                             "position": position})
+
+    # -- event streams --------------------------------------------------------------------
+    async def events(self, path: str, last_event_id: str | None = None) -> AsyncIterator[ServerSentEvent]:
+        """Events of one stream (``codestream/api/student/events`` or a session's); ends when it closes."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        timeout = httpx.Timeout(10.0, read=60.0)  # heartbeats arrive at least every 15 s
+        async with self._client.stream("GET", path, headers=headers, timeout=timeout) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _error_from(response)
+            async for event in iter_sse(response.aiter_lines()):
+                yield event
