@@ -315,6 +315,62 @@ def cs_teacher(cs_teacher_server, cs_module_redis):
     return cs_teacher_server
 
 
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def cs_browser():
+    """Headless system Chromium through Playwright. Skips only outside CI when none is installed."""
+    executable = find_chromium()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Chromium for the browser tests (.ci/setup installs it)")
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def cs_page(cs_browser, request):
+    """A fresh browser page; a screenshot is kept under test-artifacts/ when the test fails."""
+    context = cs_browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        artifacts = Path(os.environ.get("CODESTREAM_ARTIFACTS", "test-artifacts"))
+        artifacts.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(artifacts / f"FAILED-{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def artifacts_dir() -> Path:
+    """Where browser tests save their screenshots (README images come from here)."""
+    folder = Path(os.environ.get("CODESTREAM_ARTIFACTS", "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def write_notebook(root: Path, path: str, cells: list[tuple[str, str]]) -> Path:
     """Write a small nbformat v4 notebook of ``(cell_type, source)`` cells under ``root``."""
     import nbformat
@@ -330,6 +386,9 @@ def write_notebook(root: Path, path: str, cells: list[tuple[str, str]]) -> Path:
 
 
 __all__ = [
+    "CHROMIUM_ARGS",
+    "artifacts_dir",
+    "find_chromium",
     "JupyterServerProcess",
     "RedisServerProcess",
     "SecretScanner",
