@@ -12,6 +12,7 @@ from traitlets import Bool, Float, Int, Unicode, default
 from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
+from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, TeacherService
 from .store import EmbeddedRedis, redis_url_from_env
@@ -48,6 +49,10 @@ class CodeStreamApp(ExtensionApp):
         help="Largest cell source accepted, in bytes; larger is 413. Default: 1 MiB.",
     )
     heartbeat_seconds = Float(15.0, config=True, help="Event-stream heartbeat interval (<= 15). Default: 15.")
+    publish_on_save = Bool(
+        True, config=True,
+        help="Republish changed published cells when the teacher saves their notebook. Default: True.",
+    )
     key_failures_per_minute = Int(
         20, config=True,
         help="Wrong student keys accepted per client address per minute before 429. Default: 20.",
@@ -73,6 +78,11 @@ class CodeStreamApp(ExtensionApp):
             limiter=FailureLimiter(self.key_failures_per_minute, 60.0), log=self.cs_log,
         )
         self.student_service = self._make_student_service()
+        if self.publish_on_save:
+            self.publish_on_save_listener = PublishOnSave(
+                self.teacher_service, self.serverapp.contents_manager, log=self.cs_log)
+            self.serverapp.event_logger.add_listener(
+                schema_id=CONTENTS_SCHEMA_ID, listener=self.publish_on_save_listener.on_contents_event)
         self.cs_log.info("codestream: using %s", "the configured Redis" if url else "an embedded redis-server")
 
     def _make_student_service(self):

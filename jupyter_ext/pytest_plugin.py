@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -315,6 +316,49 @@ def cs_teacher(cs_teacher_server, cs_module_redis):
     return cs_teacher_server
 
 
+class SSEReader:
+    """Test helper: reads a real event stream in a thread and collects its parsed events."""
+
+    def __init__(self, url: str, headers: dict):
+        self.events: list[dict] = []
+        self.opened = threading.Event()
+        self.stop = threading.Event()
+        self.status = None
+        self._got = threading.Condition()
+        self.thread = threading.Thread(target=self._run, args=(url, headers), daemon=True)
+        self.thread.start()
+        assert self.opened.wait(15), "event stream did not open"
+
+    def _run(self, url, headers):
+        with httpx.Client(timeout=httpx.Timeout(30, read=60)) as client:
+            with client.stream("GET", url, headers=headers) as response:
+                self.status = response.status_code
+                self.opened.set()
+                event = {}
+                for line in response.iter_lines():
+                    if self.stop.is_set():
+                        return
+                    if line.startswith(":"):
+                        continue
+                    if not line:
+                        if event:
+                            with self._got:
+                                self.events.append(event)
+                                self._got.notify_all()
+                            event = {}
+                        continue
+                    field, _, value = line.partition(":")
+                    event[field] = value.lstrip(" ")
+
+    def wait_for(self, n: int, timeout: float = 5.0) -> list[dict]:
+        with self._got:
+            assert self._got.wait_for(lambda: len(self.events) >= n, timeout), self.events
+            return list(self.events)
+
+    def close(self):
+        self.stop.set()
+
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -391,6 +435,7 @@ __all__ = [
     "find_chromium",
     "JupyterServerProcess",
     "RedisServerProcess",
+    "SSEReader",
     "SecretScanner",
     "free_port",
     "wait_until",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 
-import httpx
 import pytest
 import redis
 
 from jupyter_ext.domain import ALPHABET
+from jupyter_ext.pytest_plugin import SSEReader
 
 CODE_RE = re.compile(rf"^[{ALPHABET}]{{6}}$")
 
@@ -124,49 +123,6 @@ def test_malformed_json_is_400(cs_teacher):
     client = cs_teacher.client()
     r = client.post("codestream/api/sessions", content=b"{not json")
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_input"
-
-
-class SSEReader:
-    """Reads a real event stream in a thread and collects parsed events."""
-
-    def __init__(self, url: str, headers: dict):
-        self.events: list[dict] = []
-        self.opened = threading.Event()
-        self.stop = threading.Event()
-        self.status = None
-        self._got = threading.Condition()
-        self.thread = threading.Thread(target=self._run, args=(url, headers), daemon=True)
-        self.thread.start()
-        assert self.opened.wait(15), "event stream did not open"
-
-    def _run(self, url, headers):
-        with httpx.Client(timeout=httpx.Timeout(30, read=60)) as client:
-            with client.stream("GET", url, headers=headers) as response:
-                self.status = response.status_code
-                self.opened.set()
-                event = {}
-                for line in response.iter_lines():
-                    if self.stop.is_set():
-                        return
-                    if line.startswith(":"):
-                        continue
-                    if not line:
-                        if event:
-                            with self._got:
-                                self.events.append(event)
-                                self._got.notify_all()
-                            event = {}
-                        continue
-                    field, _, value = line.partition(":")
-                    event[field] = value.lstrip(" ")
-
-    def wait_for(self, n: int, timeout: float = 5.0) -> list[dict]:
-        with self._got:
-            assert self._got.wait_for(lambda: len(self.events) >= n, timeout), self.events
-            return list(self.events)
-
-    def close(self):
-        self.stop.set()
 
 
 def test_events_live_and_replay(cs_teacher):

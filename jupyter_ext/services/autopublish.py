@@ -1,0 +1,56 @@
+"""Publish on save: the contents manager's save event republishes changed published cells.
+
+No file polling: Jupyter emits a ``contents_service`` event on every save (also for saves
+made by real-time collaboration), and this listener reacts to it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from jupyter_core.utils import ensure_async
+
+from ..domain import CodeStreamError
+from ..domain.republish import republish_plan
+from .teacher import TeacherService
+
+CONTENTS_SCHEMA_ID = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+
+
+class PublishOnSave:
+    def __init__(self, service: TeacherService, contents_manager, log: logging.Logger | None = None):
+        self.service = service
+        self.contents_manager = contents_manager
+        self.log = log or logging.getLogger(__name__)
+
+    async def on_contents_event(self, logger=None, schema_id=None, data=None) -> None:
+        """``jupyter_events`` listener; runs as a task that jupyter_events keeps."""
+        data = data or {}
+        if data.get("action") != "save" or not str(data.get("path", "")).endswith(".ipynb"):
+            return
+        try:
+            await self.republish(data["path"].lstrip("/"))
+        except CodeStreamError as exc:
+            self.log.warning("codestream: publish on save of %s failed: %s", data["path"], exc.message)
+
+    async def republish(self, path: str) -> int:
+        """Republish the changed published cells of ``path`` in every live session; returns how many."""
+        store = await self.service.provider.store(start=False)
+        if store is None:
+            return 0
+        sessions = await store.list_sessions()
+        notebook_cells = None
+        count = 0
+        for session in sessions:
+            _record, published, _last = await store.list_cells(session["code"])
+            if not any(cell.notebook_path == path for cell in published):
+                continue
+            if notebook_cells is None:
+                model = await ensure_async(self.contents_manager.get(path, content=True, type="notebook"))
+                notebook_cells = model["content"].get("cells", [])
+            for cell_id, clean in republish_plan(published, notebook_cells, path):
+                cell = await store.publish_cell(session["code"], cell_id, clean)
+                count += 1
+                self.log.debug("codestream: %s cell %s republished on save (v%s)",
+                               session["code"], cell_id, cell.version)
+        return count
