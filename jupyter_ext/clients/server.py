@@ -6,7 +6,7 @@ own Jupyter server (contents API, the contract's teacher and student routes).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
 import httpx
@@ -152,13 +152,19 @@ class ServerClient:
                                              "position": position})
 
     # -- event streams --------------------------------------------------------------------
-    async def events(self, path: str, last_event_id: str | None = None) -> AsyncIterator[ServerSentEvent]:
-        """Events of one stream (``codestream/api/student/events`` or a session's); ends when it closes."""
+    async def events(self, path: str, last_event_id: str | None = None, *,
+                     on_open: Callable[[], None] | None = None) -> AsyncIterator[ServerSentEvent]:
+        """Events of one stream (``codestream/api/student/events`` or a session's); ends when it closes.
+
+        ``on_open`` is called once the stream answered 200 (a connection light needs to know
+        before the first event arrives)."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         timeout = httpx.Timeout(10.0, read=60.0)  # heartbeats arrive at least every 15 s
         async with self._client.stream("GET", path, headers=headers, timeout=timeout) as response:
             if response.status_code >= 400:
                 await response.aread()
                 raise _error_from(response)
+            if on_open is not None:
+                on_open()
             async for event in iter_sse(response.aiter_lines()):
                 yield event
