@@ -23,6 +23,8 @@ class CodeStreamApp(ExtensionApp):
 
     name = "jupyter_ext"
     load_other_extensions = True
+    teacher_service = None
+    student_service = None
 
     redis_url = Unicode(
         None, allow_none=True, config=True,
