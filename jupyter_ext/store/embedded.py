@@ -16,7 +16,7 @@ import signal
 import tempfile
 from pathlib import Path
 
-READY_LINE = "Ready to accept connections"
+READY_LINE = "ready to accept connections"  # 6.2 says "The server is now ready ... at <socket>"
 START_TIMEOUT = 20.0
 
 
@@ -116,7 +116,7 @@ class EmbeddedRedis:
                 raise RuntimeError("redis-server exited")
             text = line.decode(errors="replace").rstrip()
             self.log.debug("redis-server: %s", text)
-            if READY_LINE in text:
+            if READY_LINE in text.lower():
                 return
 
     async def _drain(self) -> None:
