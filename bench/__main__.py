@@ -1,0 +1,109 @@
+"""``python -m bench``: run the benchmark suite and print one table (and write JSON).
+
+Every figure is printed next to its baseline measured in the same run, so a noisy machine still
+gives an honest ratio. Each benchmark is bounded in time and in requests and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .harness import REPO_ROOT, Lab, Row, format_table, raise_fd_limit, timed
+from .teacher_figures import Size, fanout, list_throughput, list_with_foreign_keys, view_on_teacher
+
+# name -> coroutine function (lab, size) -> list[Row]; run in this order
+FIGURES = {
+    "fanout": fanout,
+    "throughput": list_throughput,
+    "foreign-keys": list_with_foreign_keys,
+    "view-teacher": view_on_teacher,
+}
+
+
+def load_student_figures() -> None:
+    """The figures that need the student side, added once that side is in the tree."""
+    from . import student_figures
+
+    FIGURES.update(student_figures.FIGURES)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+async def run(names: list[str], size: Size, keep: bool) -> tuple[list[Row], dict]:
+    raise_fd_limit(4 * size.streams + 1024)
+    lab = Lab(keep=keep)
+    rows: list[Row] = []
+    timings = {}
+    await asyncio.to_thread(lab.start)
+    try:
+        for name in names:
+            started = time.perf_counter()
+            try:
+                with timed(name):
+                    rows += await FIGURES[name](lab, size)
+            except Exception as exc:  # one broken figure must not hide the others
+                traceback.print_exc()
+                rows.append(Row(name, f"FAILED: {type(exc).__name__}: {exc}"[:200], met=False))
+            timings[name] = time.perf_counter() - started
+    finally:
+        await asyncio.to_thread(lab.close)
+    return rows, timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        load_student_figures()
+    except ImportError as exc:
+        print(f"[bench] student-side figures unavailable: {exc}", file=sys.stderr)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes for development (N=100 streams, 3 students)")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(FIGURES)}")
+    parser.add_argument("--streams", type=int, help="open event streams for the fan-out figure (default 1000)")
+    parser.add_argument("--students", type=int, help="student servers for the relay figure (default 20)")
+    parser.add_argument("--json", default=str(REPO_ROOT / "bench" / "results" / "latest.json"),
+                        help="where to write the results (default bench/results/latest.json)")
+    parser.add_argument("--keep", action="store_true", help="keep the servers' folders and logs")
+    args = parser.parse_args(argv)
+    size = Size.quick() if args.quick else Size()
+    if args.streams:
+        size.streams = args.streams
+    if args.students:
+        size.students = args.students
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(FIGURES)
+    unknown = [n for n in names if n not in FIGURES]
+    if unknown:
+        parser.error(f"unknown figure(s) {unknown}; choose from {list(FIGURES)}")
+
+    load_before = load_average()
+    started = time.perf_counter()
+    rows, timings = asyncio.run(run(names, size, args.keep))
+    elapsed = time.perf_counter() - started
+    load_after = load_average()
+
+    table = format_table(rows)
+    print(table)
+    print(f"\n{len(rows)} figures in {elapsed:.0f} s on {os.cpu_count()} cores; "
+          f"load average before {load_before}, after {load_after}; python {platform.python_version()}")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": elapsed, "cpus": os.cpu_count(),
+        "load_before": load_before, "load_after": load_after, "size": vars(size),
+        "timings": timings, "rows": [r.as_dict() for r in rows], "table": table,
+    }, indent=2))
+    print(f"results written to {out}", file=sys.stderr)
+    return 0 if all(r.met is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

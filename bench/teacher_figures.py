@@ -1,0 +1,330 @@
+"""Figures that need only the teacher's server: fan-out, list throughput, foreign keys, 1.x view.
+
+Each function takes the running ``Lab`` and a ``Size`` and returns table rows; every figure is
+measured next to its baseline in the same run, interleaved where the two can share the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass
+
+from .harness import Lab, Row, mb, ms, percentile, rss_bytes, timed
+from .loadgen import HTTPConnection, close_streams, open_streams, throughput
+
+
+@dataclass
+class Size:
+    """How big and how long; ``quick`` is for development on a shared machine."""
+
+    streams: int = 1000
+    fanout_rounds: int = 20
+    students: int = 20
+    throughput_seconds: float = 4.0
+    throughput_requests: int = 40_000
+    foreign_keys: int = 10_000
+    view_repeats: int = 30
+    view_cells: int = 50
+    list_cells: int = 50
+
+    @classmethod
+    def quick(cls) -> Size:
+        return cls(streams=100, fanout_rounds=8, students=3, throughput_seconds=1.5,
+                   throughput_requests=5_000, foreign_keys=2_000, view_repeats=8)
+
+
+# -- fan-out to N open event streams ---------------------------------------------------------
+class FanoutProbe:
+    """N open streams; one publish at a time; when did each stream get that publish's event."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.lines: list[tuple[bytes, float]] = []
+        self.expected = 0
+        self.arrived = asyncio.Event()
+        self.streams = []
+
+    def on_data(self, _index: int, line: bytes, at: float) -> None:
+        self.lines.append((line, at))  # parsed after the round: keep the callback cheap
+        if len(self.lines) >= self.expected:
+            self.arrived.set()
+
+    async def round(self, publish, marker: str, timeout: float = 15.0) -> list[float]:
+        """Run ``publish()``; return each stream's delay from just before it until ``marker`` arrived."""
+        self.lines.clear()
+        self.expected = self.n
+        self.arrived.clear()
+        started = time.perf_counter()
+        await publish()
+        try:
+            await asyncio.wait_for(self.arrived.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        token = marker.encode()
+        delays = [at - started for line, at in self.lines if token in line]
+        if len(delays) < self.n:
+            raise RuntimeError(f"only {len(delays)} of {self.n} streams got event {marker} in {timeout} s")
+        return delays
+
+
+async def fanout(lab: Lab, size: Size) -> list[Row]:
+    n = size.streams
+    session = await lab.create_session("fan-out")
+    code, key = session["code"], session["student_key"]
+    host, port, _ = lab.address()
+    bare_process, bare_port = lab.start_bare_sse()
+
+    teacher_probe, bare_probe = FanoutProbe(n), FanoutProbe(n)
+    teacher_rss_idle = rss_bytes(lab.teacher.process.pid)
+    bare_rss_idle = rss_bytes(bare_process.pid)
+    with timed(f"open {n} student event streams on the teacher and {n} on bare tornado"):
+        teacher_probe.streams = await open_streams(
+            n, host, port, f"/codestream/api/sessions/{code}/events",
+            lambda i: {"Authorization": f"Bearer {key}", "X-CodeStream-Client": f"bench-student-{i}"},
+            teacher_probe.on_data)
+        bare_probe.streams = await open_streams(n, host, bare_port, "/events", lambda i: {}, bare_probe.on_data)
+    await asyncio.sleep(1.0)  # let both servers settle (presence writes, GC) before measuring
+    teacher_rss = rss_bytes(lab.teacher.process.pid)
+    bare_rss = rss_bytes(bare_process.pid)
+
+    publisher = await lab.connection()
+    bare_publisher = await HTTPConnection(host, bare_port).connect()
+    teacher_delays: list[float] = []
+    bare_delays: list[float] = []
+    try:
+        with timed(f"{size.fanout_rounds} publish rounds each"):
+            for r in range(size.fanout_rounds):
+                cell_id = f"fan{r:04d}"
+
+                async def publish_teacher():
+                    status, _h, raw = await publisher.request(
+                        "PUT", f"/codestream/api/sessions/{code}/cells/{cell_id}",
+                        {"source": f"print({r})", "cell_type": "code", "position": r})
+                    if status != 200:
+                        raise RuntimeError(f"publish answered {status}: {raw[:200]!r}")
+
+                async def publish_bare():
+                    await bare_publisher.request("POST", "/publish", {"cell_id": cell_id, "version": 1})
+
+                teacher_delays += await teacher_probe.round(publish_teacher, f'"{cell_id}"')
+                await asyncio.sleep(0.15)
+                bare_delays += await bare_probe.round(publish_bare, f'"{cell_id}"')
+                await asyncio.sleep(0.15)
+    finally:
+        await publisher.close()
+        await bare_publisher.close()
+        await close_streams(teacher_probe.streams)
+        await close_streams(bare_probe.streams)
+        lab.stop_process(bare_process)
+
+    p50, p99 = percentile(teacher_delays, 50), percentile(teacher_delays, 99)
+    b50, b99 = percentile(bare_delays, 50), percentile(bare_delays, 99)
+    detail = {"streams": n, "rounds": size.fanout_rounds, "samples": len(teacher_delays),
+              "p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "max_ms": max(teacher_delays) * 1000,
+              "bare_p50_ms": b50 * 1000, "bare_p99_ms": b99 * 1000,
+              "teacher_rss_idle_mb": teacher_rss_idle / 2 ** 20, "teacher_rss_mb": teacher_rss / 2 ** 20,
+              "bare_rss_idle_mb": bare_rss_idle / 2 ** 20, "bare_rss_mb": bare_rss / 2 ** 20,
+              "kb_per_stream": (teacher_rss - teacher_rss_idle) / n / 1024}
+    return [
+        Row(f"publish → event on all {n} student streams (teacher read route), p50 / p99",
+            f"{ms(p50)} / {ms(p99)}", f"bare tornado SSE: {ms(b50)} / {ms(b99)}",
+            f"{p99 / b99:.2f}× p99", "p99 ≤ 60 ms", p99 <= 0.060, detail),
+        Row(f"teacher server RSS with {n} streams",
+            f"{mb(teacher_rss)} (idle {mb(teacher_rss_idle)}, +{detail['kb_per_stream']:.0f} KB/stream)",
+            f"bare tornado SSE: {mb(bare_rss)} (idle {mb(bare_rss_idle)})",
+            f"{teacher_rss / bare_rss:.2f}×", "≤ 150 MB", teacher_rss <= 150 * 2 ** 20, detail),
+    ]
+
+
+# -- cell-list throughput vs a bare authenticated handler ------------------------------------
+async def list_throughput(lab: Lab, size: Size) -> list[Row]:
+    session = await lab.create_session("throughput")
+    code, key = session["code"], session["student_key"]
+    await lab.publish_cells(code, size.list_cells)
+    r = lab.redis_client()
+    r.set("bench:bare", "x" * 64)
+    r.close()
+    host, port, _ = lab.address()
+    student = {"Authorization": f"Bearer {key}"}
+    list_path = f"/codestream/api/sessions/{code}/cells"
+    bare_path = "/bench/bare/redis-get"
+    kwargs = dict(concurrency=8, duration=size.throughput_seconds, max_requests=size.throughput_requests)
+
+    results = {"bare": [], "student": [], "teacher": []}
+    with timed("cell-list throughput vs bare handler (interleaved)"):
+        await throughput(host, port, bare_path, lab.teacher.auth_headers(), concurrency=8, duration=0.5,
+                         max_requests=500)  # warm-up
+        await throughput(host, port, list_path, student, concurrency=8, duration=0.5, max_requests=500)
+        for _ in range(2):
+            results["bare"].append(await throughput(host, port, bare_path, lab.teacher.auth_headers(), **kwargs))
+            results["student"].append(await throughput(host, port, list_path, student, **kwargs))
+            results["teacher"].append(await throughput(host, port, list_path, lab.teacher.auth_headers(), **kwargs))
+
+    def rps(name):
+        runs = results[name]
+        return sum(x["requests"] for x in runs) / sum(x["seconds"] for x in runs)
+
+    bare, student_rps, teacher_rps = rps("bare"), rps("student"), rps("teacher")
+    ratio = student_rps / bare
+    detail = {"cells": size.list_cells, "concurrency": 8, "bare_rps": bare, "student_key_rps": student_rps,
+              "teacher_token_rps": teacher_rps, "runs": 2,
+              "list_p50_ms": percentile(sum((x["latencies"] for x in results["student"]), []), 50) * 1000}
+    return [Row(f"cell-list GET throughput ({size.list_cells} cells, student key; teacher token "
+                f"{teacher_rps:.0f} req/s = {teacher_rps / bare:.0%})",
+                f"{student_rps:.0f} req/s", f"bare authenticated Redis GET: {bare:.0f} req/s",
+                f"{ratio:.0%}", "≥ 80 %", ratio >= 0.80, detail)]
+
+
+# -- list time with 10,000 keys of other sessions --------------------------------------------
+async def seed_foreign_sessions(lab: Lab, n_keys: int) -> list[str]:
+    """Real sessions made by the real store: each has its session, cells, events and students key."""
+    from jupyter_ext.store import SessionStore, make_clients
+
+    commands, blocking = make_clients(lab.redis.url)
+    store = SessionStore(commands)
+    codes = []
+    try:
+        async def one(i):
+            record, _key = await store.create_session(f"other {i}")
+            await store.publish_cell(record.code, "c1", {"source": f"x = {i}", "cell_type": "code",
+                                                         "position": 0})
+            await store.touch_student(record.code, f"student-{i}")
+            codes.append(record.code)
+
+        for start in range(0, n_keys // 4, 40):
+            await asyncio.gather(*(one(i) for i in range(start, min(start + 40, n_keys // 4))))
+    finally:
+        await commands.aclose()
+        await blocking.aclose()
+    return codes
+
+
+async def drop_sessions(lab: Lab, codes: list[str]) -> None:
+    from jupyter_ext.store import keys
+
+    r = lab.redis_client()
+    try:
+        for start in range(0, len(codes), 500):
+            batch = codes[start:start + 500]
+            r.delete(*[k for code in batch for k in keys.all_session_keys(code)])
+            r.zrem(keys.SESSION_INDEX, *batch)
+    finally:
+        r.close()
+
+
+async def list_with_foreign_keys(lab: Lab, size: Size) -> list[Row]:
+    session = await lab.create_session("foreign keys")
+    code, key = session["code"], session["student_key"]
+    await lab.publish_cells(code, size.list_cells)
+    path = f"/codestream/api/sessions/{code}/cells"
+    connection = await lab.connection(headers={"Authorization": f"Bearer {key}"}, auth=False)
+
+    async def list_times(n: int) -> list[float]:
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            status, _h, _b = await connection.get(path)
+            times.append(time.perf_counter() - started)
+            if status != 200:
+                raise RuntimeError(f"list answered {status}")
+        return times
+
+    requests = 300 if size.foreign_keys >= 10_000 else 100
+    try:
+        with timed(f"list time, empty vs {size.foreign_keys} foreign keys"):
+            await list_times(50)  # warm-up
+            empty_before = await list_times(requests)
+            codes = await seed_foreign_sessions(lab, size.foreign_keys)
+            r = lab.redis_client()
+            total_keys = r.dbsize()
+            r.close()
+            loaded = await list_times(requests)
+            await drop_sessions(lab, codes)
+            empty_after = await list_times(requests)
+    finally:
+        await connection.close()
+    empty = statistics.median(empty_before + empty_after)
+    full = statistics.median(loaded)
+    ratio = full / empty
+    detail = {"foreign_sessions": len(codes), "keys_in_redis": total_keys, "requests": requests,
+              "empty_p50_ms": empty * 1000, "loaded_p50_ms": full * 1000,
+              "empty_before_p50_ms": statistics.median(empty_before) * 1000,
+              "empty_after_p50_ms": statistics.median(empty_after) * 1000,
+              "loaded_p99_ms": percentile(loaded, 99) * 1000}
+    return [Row(f"cell-list time with {total_keys} keys in Redis ({len(codes)} other sessions), p50",
+                ms(full), f"same session, Redis otherwise empty: {ms(empty)}",
+                f"{ratio:.2f}×", "≤ 1.2×", ratio <= 1.2, detail)]
+
+
+# -- a student's view of 50 cells: one request vs the 1.x pattern ----------------------------
+BROWSER_CONNECTIONS = 6  # what a browser opens to one host; the 1.x frontend's requests ran this wide
+
+
+async def one_x_view(connections: list[HTTPConnection], code: str) -> tuple[float, int]:
+    """The 1.x frontend: list the ids, then one get-cell per id, ``len(connections)`` at a time."""
+    started = time.perf_counter()
+    status, _h, raw = await connections[0].get(f"/code_stream/{code}/get-all-cell-ids/")
+    if status != 200:
+        raise RuntimeError(f"get-all-cell-ids answered {status}: {raw[:200]!r}")
+    ids = json.loads(raw)["data"]
+    queue = list(ids)
+    sources = []
+
+    async def worker(connection):
+        while queue:
+            cell_id = queue.pop(0)
+            status, _h, body = await connection.get(f"/code_stream/{code}/get-cell/?cell_id={cell_id}&cell_timestamp=0")
+            if status != 200:
+                raise RuntimeError(f"get-cell answered {status}: {body[:200]!r}")
+            sources.append(json.loads(body)["data"])
+
+    await asyncio.gather(*(worker(c) for c in connections))
+    return time.perf_counter() - started, len(sources)
+
+
+async def one_request_view(connection: HTTPConnection, path: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    status, _h, raw = await connection.get(path)
+    if status != 200:
+        raise RuntimeError(f"{path} answered {status}: {raw[:200]!r}")
+    return time.perf_counter() - started, len(json.loads(raw)["cells"])
+
+
+async def compare_views(new_view, old_view, repeats: int) -> tuple[list[float], list[float]]:
+    new_times, old_times = [], []
+    for _ in range(2):  # warm-up
+        await new_view()
+        await old_view()
+    for _ in range(repeats):
+        seconds, _n = await new_view()
+        new_times.append(seconds)
+        seconds, _n = await old_view()
+        old_times.append(seconds)
+    return new_times, old_times
+
+
+async def view_on_teacher(lab: Lab, size: Size) -> list[Row]:
+    """The same comparison straight on the teacher's server (no student proxy in between)."""
+    session = await lab.create_session("view")
+    code, key = session["code"], session["student_key"]
+    await lab.publish_cells(code, size.view_cells)
+    key_header = {"Authorization": f"token {key}"}
+    new_connection = await lab.connection(headers=key_header, auth=False)
+    old_connections = [await lab.connection(headers=key_header, auth=False) for _ in range(BROWSER_CONNECTIONS)]
+    try:
+        with timed("50-cell view on the teacher: one request vs 1.x pattern"):
+            new_times, old_times = await compare_views(
+                lambda: one_request_view(new_connection, f"/codestream/api/sessions/{code}/cells"),
+                lambda: one_x_view(old_connections, code), size.view_repeats)
+    finally:
+        for c in [new_connection, *old_connections]:
+            await c.close()
+    new, old = statistics.median(new_times), statistics.median(old_times)
+    detail = {"cells": size.view_cells, "repeats": size.view_repeats, "new_p50_ms": new * 1000,
+              "old_p50_ms": old * 1000, "browser_connections": BROWSER_CONNECTIONS}
+    return [Row(f"{size.view_cells}-cell view straight on the teacher: one cells request vs 1.x list + "
+                f"{size.view_cells} get-cell, p50", ms(new), f"1.x pattern: {ms(old)}",
+                f"{old / new:.1f}× faster", "(informational)", None, detail)]
