@@ -1,0 +1,328 @@
+"""The teacher dashboard's Viewer, driven through its parameters against a real Jupyter server."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from pathlib import Path
+
+import nbformat
+import panel as pn
+import pytest
+
+from codestream_dash.common import preview_html
+from codestream_dash.teacher import CellRow, TeacherDashboard, student_url_advice
+from jupyter_ext.clients import ServerClient
+from jupyter_ext.domain import ALPHABET
+from jupyter_ext.pytest_plugin import SSEReader, write_notebook
+
+CODE_RE = re.compile(rf"^[{ALPHABET}]{{6}}$")
+LESSON = "lessons/loops.ipynb"
+LESSON_CELLS = [
+    ("markdown", "# Loops\n<script>alert('x')</script>"),
+    ("code", "for i in range(3):\n    print(i)"),
+    ("code", "x = '<img src=x onerror=alert(1)>'"),
+]
+
+
+async def until(predicate, timeout: float = 10.0, what: str = "condition"):
+    """Async test helper: wait until ``predicate()`` is truthy (the dashboard works in tasks)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def cell_ids(root: Path, path: str) -> list[str]:
+    return [cell.id for cell in nbformat.read(str(root / path), as_version=4).cells]
+
+
+@pytest.fixture
+async def dashboard(cs_teacher):
+    write_notebook(cs_teacher.root_dir, LESSON, LESSON_CELLS)
+    dash = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
+    yield dash
+    await dash.close()
+
+
+async def open_lesson(dash: TeacherDashboard, path: str = LESSON) -> None:
+    await dash.load()
+    dash.notebook_path = path
+    await dash.settle()
+
+
+def published_cells(server, code: str) -> dict[str, dict]:
+    r = server.client().get(f"codestream/api/sessions/{code}/cells")
+    assert r.status_code == 200, r.text
+    return {cell["cell_id"]: cell for cell in r.json()["cells"]}
+
+
+def save_through_contents_api(server, path: str, edit) -> None:
+    client = server.client()
+    model = client.get(f"api/contents/{path}", params={"content": 1}).json()
+    edit(model["content"]["cells"])
+    r = client.put(f"api/contents/{path}", json={"type": "notebook", "format": "json", "content": model["content"]})
+    assert r.status_code == 200, r.text
+
+
+def test_student_url_advice():
+    url, warning = student_url_advice("http://127.0.0.1:8888/lab-base/")
+    assert url == "http://127.0.0.1:8888/lab-base/"
+    assert "--ip" in warning and "relay" in warning and "127.0.0.1" in warning
+    assert student_url_advice("http://localhost:9000/")[1]
+    assert student_url_advice("http://[::1]:9000/")[1]
+    assert student_url_advice("http://192.168.1.20:8888/") == ("http://192.168.1.20:8888/", "")
+    # a server on all interfaces shows up under the host name: students get the LAN address
+    assert student_url_advice("http://teacher-pc:8888/", local_hostname="teacher-pc",
+                              lan_address="10.1.2.3") == ("http://10.1.2.3:8888/", "")
+    assert student_url_advice("http://teacher-pc:8888/", local_hostname="other", lan_address="10.1.2.3") == (
+        "http://teacher-pc:8888/", "")
+    # a relay or reverse proxy set by the operator wins
+    assert student_url_advice("http://127.0.0.1:8888/", "https://relay.school.example/cs/") == (
+        "https://relay.school.example/cs/", "")
+
+
+def test_cell_row_status_and_escaped_preview():
+    row = CellRow(cell_id="a", source="<b>bold</b>\n" + "x\n" * 10, cell_type="markdown")
+    assert row.status == "not published"
+    assert "&lt;b&gt;" in row.preview and "<b>bold" not in row.preview and "more lines" in row.preview
+    row.show_published({"version": 3, "source": row.source, "cell_type": "markdown"})
+    assert row.published and row.status == "published v3"
+    row.source = "changed"
+    assert row.status == "changed since published (v3)" and row.changed
+    row.show_published(None)
+    assert not row.published and row.status == "not published"
+    for cell_type in ("code", "markdown", "raw"):
+        source = "<script>alert(1)</script>\n<img src=x onerror=alert(2)>"
+        shown = preview_html(source, cell_type)
+        assert "<script" not in shown.lower() and "<img" not in shown.lower()
+        assert html.unescape(re.sub(r"<[^>]+>", "", shown)) == source  # escaped, not dropped
+
+
+async def test_session_lifecycle_and_publish_switch(dashboard, cs_teacher):
+    dash = dashboard
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await open_lesson(dash)
+    assert LESSON in dash.param.notebook_path.objects
+    assert [(r.cell_id, r.cell_type, r.index) for r in dash.rows] == [
+        (ids[0], "markdown", 0), (ids[1], "code", 1), (ids[2], "code", 2)]
+    assert all(r.status == "not published" for r in dash.rows)
+    assert dash.reachability_warning and "--ip" in dash.reachability_warning  # the test server is loopback only
+
+    dash.title = "Week 3"
+    await dash.start_session()
+    code, key = dash.session_code, dash.student_key
+    assert CODE_RE.match(code) and key
+    sessions = cs_teacher.client().get("codestream/api/sessions").json()["sessions"]
+    assert [(s["code"], s["title"], s["notebook_path"]) for s in sessions] == [(code, "Week 3", LESSON)]
+
+    # the switch is a parameter: flipping it publishes the saved source at its notebook position
+    dash.row(ids[1]).published = True
+    await dash.settle()
+    cells = published_cells(cs_teacher, code)
+    assert list(cells) == [ids[1]]
+    assert cells[ids[1]]["source"] == LESSON_CELLS[1][1] and cells[ids[1]]["version"] == 1
+    assert cells[ids[1]]["position"] == 1
+    assert dash.row(ids[1]).status == "published v1"
+
+    dash.row(ids[1]).published = False
+    await dash.settle()
+    assert published_cells(cs_teacher, code) == {}
+    assert dash.row(ids[1]).status == "not published"
+
+    new_key = None
+    await dash.rotate_key()
+    new_key = dash.student_key
+    assert new_key and new_key != key
+    old = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {key}"})
+    assert old.get(f"codestream/api/sessions/{code}/cells").status_code == 401
+    new = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {new_key}"})
+    assert new.get(f"codestream/api/sessions/{code}/cells").status_code == 200
+
+    await dash.end_session()
+    assert dash.session_code == "" and dash.student_key == ""
+    assert cs_teacher.client().get("codestream/api/sessions").json()["sessions"] == []
+    # without a session the switch does not publish anything and goes back
+    dash.row(ids[0]).published = True
+    await dash.settle()
+    assert dash.row(ids[0]).published is False
+
+
+async def test_switch_publishes_what_was_saved_since_the_last_read(dashboard, cs_teacher):
+    """Saving an unpublished cell sends no event, so the switch re-reads the notebook first."""
+    dash = dashboard
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await open_lesson(dash)
+    await dash.start_session()
+    save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[2].update(source="x = 'saved later'"))
+    await dash.set_published(ids[2], True)
+    assert published_cells(cs_teacher, dash.session_code)[ids[2]]["source"] == "x = 'saved later'"
+
+
+async def test_publish_on_save_reaches_the_dashboard_through_events(dashboard, cs_teacher):
+    dash = dashboard
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await open_lesson(dash)
+    await dash.start_session()
+    code = dash.session_code
+    await dash.set_published(ids[1], True)
+    assert dash.row(ids[1]).published_version == 1
+
+    # the teacher saves in JupyterLab: the server republishes; the dashboard hears of it by event
+    save_through_contents_api(cs_teacher, LESSON,
+                              lambda cells: cells[1].update(source="for i in range(10):\n    print(i)"))
+    await until(lambda: dash.row(ids[1]).published_version == 2, what="v2 on the dashboard")
+    assert dash.row(ids[1]).status == "published v2"
+    assert "range" in dash.row(ids[1]).preview and "10" in dash.row(ids[1]).preview
+    assert published_cells(cs_teacher, code)[ids[1]]["version"] == 2
+
+    # a publish made elsewhere (another dashboard tab, a 1.x client) shows up the same way
+    r = cs_teacher.client().put(f"codestream/api/sessions/{code}/cells/{ids[0]}",
+                                json={"source": LESSON_CELLS[0][1], "cell_type": "markdown", "position": 0})
+    assert r.status_code == 200
+    await until(lambda: dash.row(ids[0]).published, what="cell published elsewhere")
+    assert dash.row(ids[0]).status == "published v1"
+
+    # a file changed behind Jupyter's back (no save event): the status says it differs
+    nb = nbformat.read(str(cs_teacher.root_dir / LESSON), as_version=4)
+    nb.cells[0].source = "# Loops, edited outside Jupyter"
+    nbformat.write(nb, str(cs_teacher.root_dir / LESSON))
+    await dash.refresh_cells()
+    assert dash.row(ids[0]).status == "changed since published (v1)"
+
+    # the session ended elsewhere: the dashboard hears it and forgets the session
+    assert cs_teacher.client().delete(f"codestream/api/sessions/{code}").status_code == 204
+    await until(lambda: dash.session_code == "", what="session_ended")
+    assert all(not row.published for row in dash.rows)
+
+
+async def test_publish_all_and_unpublish_all_with_progress(cs_teacher):
+    path = "big.ipynb"
+    write_notebook(cs_teacher.root_dir, path, [("code", f"value_{i} = {i}") for i in range(30)])
+    dash = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
+    try:
+        await open_lesson(dash, path)
+        await dash.start_session()
+        seen = []
+        dash.param.watch(lambda event: seen.append(event.new), "progress")
+        dash.publish_all_cells = True  # the button
+        await dash.settle()
+        cells = published_cells(cs_teacher, dash.session_code)
+        assert len(cells) == 30 and {c["version"] for c in cells.values()} == {1}
+        assert [c["position"] for c in sorted(cells.values(), key=lambda c: c["position"])] == list(range(30))
+        assert dash.progress == dash.progress_total == 30 and seen[-1] == 30 and len(seen) >= 30
+        assert all(row.status == "published v1" for row in dash.rows) and not dash.busy
+
+        await dash.unpublish_all()
+        assert published_cells(cs_teacher, dash.session_code) == {}
+        assert all(row.status == "not published" for row in dash.rows)
+    finally:
+        await dash.close()
+
+
+async def test_resumed_dashboard_finds_the_live_session(dashboard, cs_teacher):
+    await open_lesson(dashboard)
+    await dashboard.start_session()
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await dashboard.set_published(ids[0], True)
+
+    again = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
+    try:
+        await again.load()
+        await again.settle()
+        assert again.session_code == dashboard.session_code and again.student_key == ""
+        assert again.notebook_path == LESSON and again.row(ids[0]).status == "published v1"
+        await again.rotate_key()
+        assert again.student_key
+    finally:
+        await again.close()
+
+
+async def test_student_count(dashboard, cs_teacher):
+    await open_lesson(dashboard)
+    await dashboard.start_session()
+    await dashboard.refresh_students()
+    assert dashboard.students == 0
+    reader = SSEReader(f"{cs_teacher.url}codestream/api/sessions/{dashboard.session_code}/events",
+                       {"Authorization": f"Bearer {dashboard.student_key}", "X-CodeStream-Client": "student-1"})
+    try:
+        await until(lambda: reader.status == 200)
+        await dashboard.refresh_students()
+        assert dashboard.students == 1
+    finally:
+        reader.close()
+
+
+async def test_deleted_notebook_is_a_toast_and_the_dashboard_recovers(dashboard, cs_teacher):
+    dash = dashboard
+    await open_lesson(dash)
+    await dash.start_session()
+    (cs_teacher.root_dir / LESSON).unlink()
+    await dash.refresh_cells()
+    assert "gone" in dash.last_error and LESSON in dash.last_error
+    assert dash.rows == [] and dash.notebook_path is None
+    assert LESSON not in dash.param.notebook_path.objects
+
+    write_notebook(cs_teacher.root_dir, LESSON, LESSON_CELLS)
+    await dash.refresh_notebooks()
+    dash.notebook_path = LESSON
+    await dash.settle()
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await dash.set_published(ids[1], True)
+    assert published_cells(cs_teacher, dash.session_code)[ids[1]]["version"] == 1
+
+
+async def test_redis_down_is_a_toast_and_the_dashboard_recovers(dashboard, cs_teacher, cs_module_redis):
+    dash = dashboard
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await open_lesson(dash)
+    await dash.start_session()
+    code = dash.session_code
+    cs_module_redis.stop()
+    try:
+        dash.row(ids[1]).published = True
+        await dash.settle()
+        assert "Redis" in dash.last_error and "publish" in dash.last_error
+        assert dash.row(ids[1]).published is False  # the switch went back
+    finally:
+        cs_module_redis.start()
+    dash.last_error = ""
+    await dash.set_published(ids[1], True)
+    assert dash.last_error == ""
+    assert published_cells(cs_teacher, code)[ids[1]]["version"] == 1
+    # and the event stream follows again: a save republishes and the dashboard hears of it
+    save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[1].update(source="print('back')"))
+    await until(lambda: dash.row(ids[1]).published_version == 2, timeout=30, what="events after Redis came back")
+
+
+async def test_rejected_token_says_what_to_do(cs_teacher):
+    dash = TeacherDashboard(ServerClient(cs_teacher.url, "not-the-token"), server_url=cs_teacher.url)
+    try:
+        await dash.load()
+        assert "token" in dash.last_error and "launcher" in dash.last_error
+        await dash.start_session()
+        assert dash.session_code == ""
+    finally:
+        await dash.close()
+
+
+async def test_view_renders_escaped_cells_and_the_projector_code(dashboard, cs_teacher):
+    dash = dashboard
+    await open_lesson(dash)
+    await dash.start_session()
+    root = pn.panel(dash).get_root()
+    try:
+        # what the browser renders: each HTML model's text, unescaped once
+        rendered = "\n".join(html.unescape(model.text) for model in root.references()
+                              if isinstance(getattr(model, "text", None), str))
+        assert dash.session_code in rendered and "font-size:112px" in rendered and "monospace" in rendered
+        assert dash.student_url in rendered and dash.student_key in rendered
+        assert "--ip" in rendered  # the loopback warning
+        assert "&lt;script&gt;" in rendered or "&lt;/" in rendered  # the cell's HTML is shown as text
+        assert "<script" not in rendered.lower() and "<img" not in rendered.lower()
+        assert [row.status for row in dash.rows] == ["not published"] * 3
+        assert rendered.count("not published") == 3
+    finally:
+        pn.panel(dash)._cleanup(root)
