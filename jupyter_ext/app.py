@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Int, List, Unicode, default
 
 from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
@@ -111,3 +111,34 @@ class CodeStreamApp(ExtensionApp):
         if self.student_service is not None:
             await self.student_service.close()
         await self.teacher_service.close()
+
+    # --- student side ---
+    student_config_dir = Unicode(
+        config=True,
+        help="Folder of the student's teacher config (a 0600 file). Default: <jupyter data dir>/codestream.",
+    )
+    student_allowed_networks = List(
+        Unicode(), [], config=True,
+        help="Networks (CIDR) a teacher URL may point into, e.g. ['10.0.0.0/8', '172.16.0.0/12',"
+             " '192.168.0.0/16'] for RFC1918 only; host names must resolve inside them. Default: [] (any).",
+    )
+    teacher_connect_timeout = Float(
+        5.0, config=True, help="Seconds to connect to the teacher's server. Default: 5.")
+    teacher_read_timeout = Float(
+        10.0, config=True, help="Seconds to wait for the teacher's answer to a request. Default: 10.")
+    teacher_max_response_bytes = Int(
+        32 * 1024 * 1024, config=True,
+        help="Largest answer accepted from the teacher's server, in bytes. Default: 32 MiB.")
+    relay_read_timeout = Float(
+        45.0, config=True,
+        help="Seconds of silence (heartbeats come every 15 s) before the relay reconnects upstream. Default: 45.")
+    relay_backoff_initial = Float(
+        0.5, config=True, help="First wait before the relay reconnects to the teacher, in seconds. Default: 0.5.")
+    relay_backoff_max = Float(
+        15.0, config=True, help="Longest wait between the relay's reconnection attempts, in seconds. Default: 15.")
+    relay_buffer_events = Int(
+        1000, config=True, help="Events the relay keeps to replay to a reconnecting listener. Default: 1000.")
+
+    @default("student_config_dir")
+    def _default_student_config_dir(self):
+        return str(Path(jupyter_data_dir()) / "codestream")

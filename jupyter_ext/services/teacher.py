@@ -151,6 +151,8 @@ class TeacherService:
         store = await self._store(start=False)
         if not await store.check_student_key(code, student_key):
             self.limiter.record_failure(client)
+            if not await store.session_exists(code):  # a mistyped code, not a wrong key
+                raise SessionNotFound("There is no live session with that code; check the code.")
             self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
             raise Unauthorized("The student key is not valid for this session; ask your teacher for the current key.")
 

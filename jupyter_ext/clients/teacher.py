@@ -1,0 +1,298 @@
+"""Async client of a teacher's server, as a student's server calls it.
+
+One pooled ``httpx.AsyncClient`` per student server. Every request has explicit connect and
+read timeouts and a cap on the response size, carries the student key as a bearer token,
+and never follows a redirect to another origin. Every failure becomes one of the contract's
+codes (``unreachable``, ``timeout``, ``unauthorized``, ``session_not_found``,
+``cell_not_found``, ``bad_response``) with a message a student can act on; no message,
+log line or exception text contains the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from urllib.parse import quote, urljoin
+
+import httpx
+
+from ..domain import CELL_TYPES, CellNotFound, CodeStreamError, InvalidUrl, SessionNotFound, UpstreamError
+from ..domain.cells import CELL_ID_RE
+from ..domain.urls import TeacherUrl, check_addresses_allowed, parse_teacher_url, same_origin
+from .sse import ServerSentEvent, SSEParser
+
+MAX_REDIRECTS = 3
+CLIENT_HEADER = "X-CodeStream-Client"
+CHECK_URL = "check the teacher's address"
+ASK_FOR_KEY = "ask your teacher for the current key"
+
+
+@dataclass(frozen=True)
+class TeacherConnection:
+    """Where and as whom to call: the teacher's base URL, a session code and the student key."""
+
+    teacher_url: str
+    session_code: str | None
+    student_key: str | None = field(default=None, repr=False)
+
+
+class TeacherUnauthorized(CodeStreamError):
+    status = 401
+    code = "unauthorized"
+
+
+def unreachable(message: str) -> UpstreamError:
+    return UpstreamError(message, code="unreachable", status=502)
+
+
+def timed_out(message: str) -> UpstreamError:
+    return UpstreamError(message, code="timeout", status=504)
+
+
+def bad_response(message: str) -> UpstreamError:
+    return UpstreamError(message, code="bad_response", status=502)
+
+
+def _contract_error(body: object) -> tuple[str | None, str | None]:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        return (str(error.get("code")) if error.get("code") else None,
+                str(error.get("message")) if error.get("message") else None)
+    return None, None
+
+
+class TeacherClient:
+    """Calls one teacher server's read routes; ``transport`` may be injected by tests."""
+
+    def __init__(self, *, connect_timeout: float = 5.0, read_timeout: float = 10.0,
+                 stream_read_timeout: float = 45.0, max_response_bytes: int = 32 * 1024 * 1024,
+                 allowed_networks: tuple = (), client_id: str = "",
+                 transport: httpx.AsyncBaseTransport | None = None, log: logging.Logger | None = None):
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.stream_read_timeout = stream_read_timeout
+        self.max_response_bytes = max_response_bytes
+        self.allowed_networks = allowed_networks
+        self.log = log or logging.getLogger(__name__)
+        headers = {"Accept-Encoding": "identity", **({CLIENT_HEADER: client_id} if client_id else {})}
+        self._client = httpx.AsyncClient(
+            headers=headers, follow_redirects=False, transport=transport, trust_env=False,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- policy -----------------------------------------------------------------------------
+    async def check_allowed(self, url: TeacherUrl) -> None:
+        """Apply the operator's network allow-list to every address ``url``'s host resolves to."""
+        if not self.allowed_networks:
+            return
+        if url.is_ip_literal:
+            addresses = [url.host]
+        else:
+            try:
+                infos = await asyncio.wait_for(
+                    asyncio.get_running_loop().getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM),
+                    self.connect_timeout)
+            except (OSError, asyncio.TimeoutError):
+                raise InvalidUrl(f"The host {url.host} could not be found; {CHECK_URL}.") from None
+            addresses = sorted({info[4][0] for info in infos})
+        check_addresses_allowed(url, addresses, self.allowed_networks)
+
+    # -- read routes --------------------------------------------------------------------------
+    async def list_cells(self, conn: TeacherConnection, code: str | None = None) -> dict:
+        """The session's cell list, checked against the contract's shape."""
+        code = code or conn.session_code
+        body = await self._get_json(conn, f"codestream/api/sessions/{code}/cells", code)
+        if not isinstance(body, dict) or not isinstance(body.get("cells"), list):
+            raise bad_response("The teacher's server did not send a cell list; " + CHECK_URL + ".")
+        body["cells"] = [checked_cell(c) for c in body["cells"]]
+        return body
+
+    async def get_cell(self, conn: TeacherConnection, cell_id: str, code: str | None = None) -> dict:
+        code = code or conn.session_code
+        body = await self._get_json(conn, f"codestream/api/sessions/{code}/cells/{quote(cell_id)}", code,
+                                    cell_id=cell_id)
+        return checked_cell(body)
+
+    async def server_info(self, conn: TeacherConnection) -> dict:
+        """``GET api`` (no auth needed): proves the URL is a Jupyter server when no session is known."""
+        body = await self._get_json(conn, "api", None)
+        if not isinstance(body, dict) or "version" not in body:
+            raise bad_response("That address is not a Jupyter server; " + CHECK_URL + ".")
+        return body
+
+    @asynccontextmanager
+    async def open_events(self, conn: TeacherConnection,
+                          last_event_id: str | None) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+        """An open event stream of the session (a 2xx answer), as an iterator of events."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        timeout = httpx.Timeout(self.stream_read_timeout, connect=self.connect_timeout)
+        path = f"codestream/api/sessions/{conn.session_code}/events"
+        async with self._open(conn, path, headers, timeout) as response:
+            if response.status_code >= 300:
+                await self._raise_for(response, conn.session_code)
+            yield self._events(response)
+
+    # -- plumbing -----------------------------------------------------------------------------
+    async def _get_json(self, conn: TeacherConnection, path: str, code: str | None,
+                        cell_id: str | None = None):
+        async with self._open(conn, path, {"Accept": "application/json"}, None) as response:
+            if response.status_code >= 300:
+                await self._raise_for(response, code, cell_id)
+            raw = await self._read_capped(response)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise bad_response("The teacher's server did not answer with JSON; " + CHECK_URL + ".") from None
+
+    @asynccontextmanager
+    async def _open(self, conn: TeacherConnection, path: str, headers: dict, timeout):
+        """Send a GET, following only same-origin redirects; yields the streamed response."""
+        base = parse_teacher_url(conn.teacher_url)
+        await self.check_allowed(base)
+        url = str(base) + path
+        headers = dict(headers)
+        if conn.student_key:
+            headers["Authorization"] = f"Bearer {conn.student_key}"
+        for _hop in range(MAX_REDIRECTS + 1):
+            request = self._client.build_request(
+                "GET", url, headers=headers, **({"timeout": timeout} if timeout else {}))
+            response = await self._send(request)
+            if response.is_redirect:
+                await response.aclose()
+                url = self._redirect_target(base, url, response)
+                continue
+            try:
+                yield response
+            except httpx.TimeoutException:
+                raise timed_out(f"The teacher's server stopped answering for more than"
+                                f" {self._read_limit(timeout):g} s; check your network.") from None
+            except httpx.TransportError:
+                raise unreachable("The connection to the teacher's server was lost; check your network.") from None
+            finally:
+                await response.aclose()
+            return
+        raise bad_response("The teacher's server redirected too many times; " + CHECK_URL + ".")
+
+    def _read_limit(self, timeout) -> float:
+        return timeout.read if isinstance(timeout, httpx.Timeout) and timeout.read else self.read_timeout
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._client.send(request, stream=True)
+        except httpx.ConnectTimeout:
+            raise unreachable(f"The teacher's server did not accept a connection within"
+                              f" {self.connect_timeout:g} s; {CHECK_URL} and that you are on the"
+                              " classroom network.") from None
+        except httpx.TimeoutException:
+            raise timed_out(f"The teacher's server did not answer within {self.read_timeout:g} s;"
+                            " try again, or ask your teacher to check their server.") from None
+        except httpx.TransportError:
+            raise unreachable(f"The teacher's server could not be reached; {CHECK_URL} and that"
+                              " their server is running.") from None
+
+    def _redirect_target(self, base: TeacherUrl, current: str, response: httpx.Response) -> str:
+        location = response.headers.get("Location", "")
+        try:
+            target = parse_teacher_url(urljoin(current, location).split("?", 1)[0] + "/")
+        except InvalidUrl:
+            target = None
+        if target is None or not same_origin(base, target):
+            raise bad_response("The teacher's server redirected to another address; check the"
+                               " address (use the final one, without redirects).")
+        return urljoin(current, location)
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise bad_response(self._too_large())
+        if response.headers.get("Content-Encoding", "identity").lower() not in ("identity", ""):
+            raise bad_response("The teacher's server sent a compressed answer it was not asked for.")
+        chunks, size = [], 0
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise bad_response(self._too_large())
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self) -> str:
+        return (f"The teacher's answer is larger than {self.max_response_bytes} bytes; ask your"
+                " teacher to publish fewer or smaller cells.")
+
+    async def _events(self, response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
+        parser = SSEParser()
+        async for line in self._capped_lines(response):
+            event = parser.feed_line(line)
+            if event is not None:
+                yield event
+
+    async def _capped_lines(self, response: httpx.Response) -> AsyncIterator[str]:
+        """Lines of a stream, refusing one longer than the response cap (a stream has no end)."""
+        pending = ""
+        async for text in response.aiter_text():
+            pending += text
+            if len(pending) > self.max_response_bytes:
+                raise bad_response(self._too_large())
+            *lines, pending = pending.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            for line in lines:
+                yield line
+
+    async def _raise_for(self, response: httpx.Response, code: str | None, cell_id: str | None = None):
+        status = response.status_code
+        try:
+            raw = await self._read_capped(response)
+            body = json.loads(raw) if raw else None
+        except (ValueError, UpstreamError, httpx.HTTPError):
+            body = None
+        error_code, _message = _contract_error(body)
+        if status in (401, 403):
+            raise TeacherUnauthorized(f"The teacher's server refused the student key; {ASK_FOR_KEY}.")
+        if status == 429:
+            raise TeacherUnauthorized("The teacher's server refused too many wrong keys from this"
+                                      f" computer; wait a minute, then {ASK_FOR_KEY}.")
+        if status == 404 and error_code == "cell_not_found":
+            raise CellNotFound(f"Cell {cell_id} is not published in session {code} (any more);"
+                               " refresh the list of cells.")
+        if (status == 404 and error_code == "session_not_found") or error_code == "invalid_session_code":
+            raise SessionNotFound(f"The teacher's server has no live session {code}; check the"
+                                  " session code your teacher shows.")
+        if status == 404:
+            raise bad_response("There is no Code Stream teacher at that address; " + CHECK_URL
+                               + " (it is the teacher's Jupyter server address, e.g. http://10.0.0.5:8888/).")
+        if 300 <= status < 400:
+            raise bad_response("The teacher's server redirected without a target; " + CHECK_URL + ".")
+        if status >= 500:
+            raise bad_response(f"The teacher's server failed ({status}); ask your teacher to check"
+                               " their server, then try again.")
+        raise bad_response(f"The teacher's server refused the request ({status}); " + CHECK_URL + ".")
+
+
+def checked_cell(data: object) -> dict:
+    """A contract cell object, or ``bad_response`` (a teacher must not crash a student's server)."""
+    if not isinstance(data, dict):
+        raise bad_response("The teacher's server sent a malformed cell; ask your teacher to update Code Stream.")
+    cell_id, cell_type, source = data.get("cell_id"), data.get("cell_type"), data.get("source")
+    version, position = data.get("version"), data.get("position")
+    ok = (isinstance(cell_id, str) and CELL_ID_RE.match(cell_id) is not None
+          and cell_type in CELL_TYPES and isinstance(source, str)
+          and isinstance(version, int) and not isinstance(version, bool) and version >= 1
+          and isinstance(position, (int, float)) and not isinstance(position, bool)
+          and math.isfinite(position))
+    if not ok:
+        raise bad_response("The teacher's server sent a malformed cell; ask your teacher to update Code Stream.")
+    return data
+
+
+__all__ = ["CLIENT_HEADER", "TeacherClient", "TeacherConnection", "TeacherUnauthorized", "checked_cell"]

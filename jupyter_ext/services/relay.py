@@ -1,0 +1,242 @@
+"""The student's event relay: ONE upstream event stream to the teacher, shared by every
+local listener (the student dashboard, a second tab, ...).
+
+The relay always knows where it stands in the teacher's stream (``cursor``, the id of the
+last event it received), so a dropped upstream connection is resumed with
+``Last-Event-ID: <cursor>`` after a backoff and nothing published during the drop is
+missed. It keeps the last few events so a local listener that reconnects with its own
+``Last-Event-ID`` is replayed from memory; one that asks for something older makes the
+relay re-open its single upstream stream from that point. It stops when nobody listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+from collections import deque
+from contextlib import asynccontextmanager
+
+from ..clients.sse import ServerSentEvent
+from ..clients.teacher import TeacherClient, TeacherConnection, TeacherUnauthorized
+from ..domain import CodeStreamError, SessionNotFound
+from ..store.events import Listener
+from ..store.sessions import EVENT_SESSION_ENDED, Event, stream_id_tuple
+
+EVENT_ID_RE = re.compile(r"^\d{1,20}-\d{1,20}$")
+START_OF_STREAM = "0-0"
+
+
+def valid_event_id(raw: str | None) -> str | None:
+    """A Last-Event-ID worth sending upstream (a Redis stream id), else None."""
+    if raw and EVENT_ID_RE.match(raw.strip()):
+        return raw.strip()
+    return None
+
+
+def _after(a: str, b: str) -> bool:
+    return stream_id_tuple(a) > stream_id_tuple(b)
+
+
+class EventRelay:
+    """Relays one session's events from the teacher to this server's listeners."""
+
+    def __init__(self, teacher: TeacherClient, connection: TeacherConnection, *,
+                 backoff_initial: float = 0.5, backoff_max: float = 15.0, buffer_size: int = 1000,
+                 log: logging.Logger | None = None):
+        self.teacher = teacher
+        self.connection = connection
+        self.code = connection.session_code or ""
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.log = log or logging.getLogger(__name__)
+        self._listeners: set[Listener] = set()
+        self._buffer: deque[Event] = deque()
+        self._buffer_size = max(1, buffer_size)
+        self._horizon = START_OF_STREAM  # the relay holds every event after this id up to _cursor
+        self._cursor = START_OF_STREAM
+        self._newest = START_OF_STREAM
+        self._task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()  # every upstream task, kept until it has ended
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self.upstream_connections = 0  # how many times the upstream stream was opened
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def listener_count(self) -> int:
+        return len(self._listeners)
+
+    @asynccontextmanager
+    async def listen(self, last_event_id: str | None = None):
+        """Yield ``(listener, replay)``: first send ``replay``, then the listener's events.
+
+        Raises the upstream's error (``unauthorized``, ``session_not_found``, ``unreachable``
+        ...) when the relay has to start and its first connection fails.
+        """
+        async with self._lock:
+            listener, replay = await self._join(valid_event_id(last_event_id))
+        try:
+            yield listener, replay
+        finally:
+            self._leave(listener)
+
+    async def _join(self, after: str | None) -> tuple[Listener, list[Event]]:
+        if self._closed:
+            raise SessionNotFound("The session changed; reconnect to follow the new one.")
+        if not self.running:
+            start = after or await self._teacher_cursor()
+            self._reset(start)
+            listener = self._add(Listener(self.code, start))
+            try:
+                await self._start(wait=True)
+            except BaseException:
+                self._listeners.discard(listener)
+                raise
+            return listener, []
+        if after is None:
+            return self._add(Listener(self.code, self._newest)), []
+        if not _after(self._horizon, after):
+            replay = [event for event in self._buffer if _after(event.id, after)]
+            return self._add(Listener(self.code, replay[-1].id if replay else after)), replay
+        # Older than anything kept: re-open the one upstream stream from there. Listeners that
+        # already saw those events skip them by id, so nobody gets one twice.
+        await self._stop_task()
+        self._reset(after)
+        listener = self._add(Listener(self.code, after))
+        await self._start(wait=False)
+        return listener, []
+
+    def _add(self, listener: Listener) -> Listener:
+        self._listeners.add(listener)
+        return listener
+
+    def _leave(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+        if not self._listeners and self._task is not None:
+            self._task.cancel()  # kept in self._tasks until it has finished
+            self._task = None
+
+    def _reset(self, cursor: str) -> None:
+        self._buffer.clear()
+        self._horizon = self._cursor = cursor
+        if _after(cursor, self._newest):
+            self._newest = cursor
+
+    async def _teacher_cursor(self) -> str:
+        """Where the teacher's stream stands now, so even the first drop loses nothing."""
+        listing = await self.teacher.list_cells(self.connection)
+        return valid_event_id(listing.get("last_event_id")) or START_OF_STREAM
+
+    async def _start(self, *, wait: bool) -> None:
+        first: asyncio.Future = asyncio.get_running_loop().create_future()
+        task = asyncio.get_running_loop().create_task(self._run(first), name=f"codestream-relay-{self.code}")
+        self._task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if wait:
+            await asyncio.shield(first)
+
+    async def _stop_task(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self, first: asyncio.Future) -> None:
+        backoff = self.backoff_initial
+        try:
+            while self._listeners:
+                try:
+                    async with self.teacher.open_events(self.connection, self._cursor) as events:
+                        self.upstream_connections += 1
+                        _settle(first)
+                        backoff = self.backoff_initial
+                        async for sse in events:
+                            event = self._event_from(sse)
+                            if event is not None and self._receive(event):
+                                return
+                    self.log.info("codestream: the teacher closed the event stream of %s; reconnecting",
+                                  self.code)
+                except asyncio.CancelledError:
+                    raise
+                except (TeacherUnauthorized, SessionNotFound) as exc:
+                    if _settle(first, exc):
+                        return
+                    self.log.warning("codestream: the teacher refused the event stream of %s (%s);"
+                                     " closing it", self.code, exc.code)
+                    if isinstance(exc, SessionNotFound):
+                        self._deliver(Event(id=self._cursor, name=EVENT_SESSION_ENDED,
+                                            data={"session": self.code}))
+                    return
+                except CodeStreamError as exc:
+                    if _settle(first, exc):
+                        return
+                    self.log.warning("codestream: lost the teacher's event stream of %s (%s);"
+                                     " retrying in %.1f s", self.code, exc.code, backoff)
+                await asyncio.sleep(backoff * random.uniform(0.8, 1.0))
+                backoff = min(backoff * 2, self.backoff_max)
+        finally:
+            _settle(first, SessionNotFound("The event stream closed; reconnect."))
+            if self._task is asyncio.current_task():
+                self._task = None
+                for listener in list(self._listeners):
+                    listener.close()
+
+    def _event_from(self, sse: ServerSentEvent) -> Event | None:
+        event_id = valid_event_id(sse.id)
+        try:
+            data = json.loads(sse.data) if sse.data else {}
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or (event_id is None and sse.event != EVENT_SESSION_ENDED):
+            self.log.warning("codestream: skipped a malformed event from the teacher (session %s)", self.code)
+            return None
+        return Event(id=event_id or self._cursor, name=sse.event, data=data)
+
+    def _receive(self, event: Event) -> bool:
+        """Keep and fan out one upstream event; True when the session has ended."""
+        if event.name == EVENT_SESSION_ENDED:
+            self._deliver(event)
+            return True
+        if not _after(event.id, self._cursor):
+            return False  # already had it
+        self._cursor = event.id
+        if _after(event.id, self._newest):
+            self._newest = event.id
+        self._buffer.append(event)
+        if len(self._buffer) > self._buffer_size:
+            self._horizon = self._buffer.popleft().id
+        self._deliver(event)
+        return False
+
+    def _deliver(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            listener.deliver(event)
+
+    async def close(self) -> None:
+        """Stop the upstream stream and end every local listener's stream."""
+        self._closed = True
+        for listener in list(self._listeners):
+            listener.close()
+        self._task = None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _settle(first: asyncio.Future, exc: BaseException | None = None) -> bool:
+    """Report the first connection's outcome once; True if this call reported it."""
+    if first.done():
+        return False
+    if exc is None:
+        first.set_result(None)
+    else:
+        first.set_exception(exc)
+        first.exception()  # mark retrieved: a listener that went away must not log it
+    return True

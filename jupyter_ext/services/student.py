@@ -1,0 +1,205 @@
+"""The student side: the configured teacher, the proxy to it, the event relay and pulls.
+
+Everything a student's dashboard needs goes through its own server; only this service
+talks to the teacher, with the key it keeps server-side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from ..clients.teacher import TeacherClient, TeacherConnection
+from ..domain import (
+    CodeStreamError,
+    InvalidInput,
+    NotConfigured,
+    normalize_session_code,
+    validate_cell_id,
+    validate_notebook_path,
+)
+from ..domain.notebooks import parse_position
+from ..domain.urls import parse_networks, parse_teacher_url
+from .pull import NotebookPuller
+from .relay import EventRelay
+from .student_config import StudentConfig, StudentConfigStore, config_from_body
+
+TEST_ERROR_CODES = ("unreachable", "timeout", "unauthorized", "session_not_found", "bad_response")
+
+
+class StudentService:
+    def __init__(self, store: StudentConfigStore, teacher: TeacherClient, puller: NotebookPuller, *,
+                 relay_backoff_initial: float = 0.5, relay_backoff_max: float = 15.0,
+                 relay_buffer_events: int = 1000, log: logging.Logger | None = None):
+        self.store = store
+        self.teacher = teacher
+        self.puller = puller
+        self.relay_backoff_initial = relay_backoff_initial
+        self.relay_backoff_max = relay_backoff_max
+        self.relay_buffer_events = relay_buffer_events
+        self.log = log or logging.getLogger(__name__)
+        self._relay: EventRelay | None = None
+        self._old_relays: set[asyncio.Task] = set()
+
+    # -- config --------------------------------------------------------------------------
+    def is_configured(self) -> bool:
+        """A teacher and a key are known (the 1.x proxy routes need nothing more)."""
+        config = self.store.config
+        return config is not None and bool(config.student_key)
+
+    def config(self) -> StudentConfig:
+        config = self.store.config
+        if config is None:
+            raise NotConfigured("No teacher is configured yet; enter the teacher's address, the"
+                                " session code and the student key.")
+        return config
+
+    def config_view(self) -> dict:
+        return self.config().public_dict()
+
+    async def save_config(self, body: dict, *, require_code: bool = True) -> dict:
+        config = config_from_body(body, self.store.config, require_code=require_code)
+        await self.teacher.check_allowed(parse_teacher_url(config.teacher_url))
+        await asyncio.to_thread(self.store.save, config)
+        self._drop_relay()
+        self.log.info("codestream: student config saved (teacher %s, session %s, key %s)",
+                      config.teacher_url, config.session_code or "-",
+                      "set" if config.student_key else "missing")
+        return config.public_dict()
+
+    async def save_compat_config(self, body: dict) -> dict:
+        """1.x ``POST code_stream/config``: ``teacher_base_url`` and ``teacher_token``."""
+        current = self.store.config
+        url = body.get("teacher_base_url")
+        same_teacher = current is not None and isinstance(url, str) and _same_url(url, current.teacher_url)
+        return await self.save_config(
+            {"teacher_url": url, "student_key": body.get("teacher_token"),
+             "session_code": current.session_code if same_teacher else None},
+            require_code=False)
+
+    async def delete_config(self) -> None:
+        await asyncio.to_thread(self.store.delete)
+        self._drop_relay()
+        self.log.info("codestream: student config deleted")
+
+    def _connection(self, code: str | None = None, *, need_code: bool = True) -> TeacherConnection:
+        config = self.config()
+        code = code or config.session_code
+        if need_code and not code:
+            raise NotConfigured("No session code is configured; enter the code your teacher shows.")
+        if not config.student_key:
+            raise NotConfigured("No student key is configured; enter the key your teacher shows.")
+        return TeacherConnection(config.teacher_url, code, config.student_key)
+
+    # -- proxy -----------------------------------------------------------------------------
+    async def test_connection(self) -> dict:
+        """Try the configured session; failures are reported, not raised."""
+        connection = self._connection()
+        try:
+            listing = await self.teacher.list_cells(connection)
+        except CodeStreamError as exc:  # unreachable, timeout, unauthorized, session_not_found, ...
+            code = exc.code if exc.code in TEST_ERROR_CODES else "unreachable"
+            return {"ok": False, "error": {"code": code, "message": exc.message}}
+        return {"ok": True, "cells": len(listing["cells"]), "session": listing.get("session"),
+                "title": listing.get("title", "")}
+
+    async def test_compat(self) -> dict:
+        """1.x test: the whole check with a session code, else that the teacher's server answers."""
+        config = self.config()
+        if config.session_code and config.student_key:
+            result = await self.test_connection()
+            if not result["ok"]:
+                error = result["error"]
+                raise CodeStreamError(error["message"], code=error["code"], status=_status_for(error["code"]))
+            return {"cells": result["cells"], "message": f"Connected to session {config.session_code}."}
+        info = await self.teacher.server_info(TeacherConnection(config.teacher_url, None, None))
+        return {"message": "The teacher's server answers; the session code is chosen per request.",
+                "version": info.get("version")}
+
+    async def list_cells(self) -> dict:
+        return await self.teacher.list_cells(self._connection())
+
+    async def fetch_cells(self, code: str) -> dict:
+        """The 1.x proxy: one session's cell list, with the code from the request."""
+        return await self.teacher.list_cells(self._connection(normalize_session_code(code)))
+
+    async def fetch_cell(self, code: str, cell_id: str) -> dict:
+        return await self.teacher.get_cell(self._connection(normalize_session_code(code)),
+                                           validate_cell_id(cell_id))
+
+    # -- events ----------------------------------------------------------------------------
+    def relay(self) -> EventRelay:
+        connection = self._connection()
+        if self._relay is None or self._relay.connection != connection:
+            self._drop_relay()
+            self._relay = EventRelay(
+                self.teacher, connection, backoff_initial=self.relay_backoff_initial,
+                backoff_max=self.relay_backoff_max, buffer_size=self.relay_buffer_events, log=self.log)
+        return self._relay
+
+    @asynccontextmanager
+    async def listen(self, last_event_id: str | None):
+        async with self.relay().listen(last_event_id) as (listener, replay):
+            yield listener, replay
+
+    def _drop_relay(self) -> None:
+        """A changed config ends the old relay's streams; its dashboards reconnect to the new one."""
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            task = asyncio.get_running_loop().create_task(relay.close(), name="codestream-relay-close")
+            self._old_relays.add(task)
+            task.add_done_callback(self._old_relays.discard)
+
+    # -- pull ------------------------------------------------------------------------------
+    async def pull(self, body: dict) -> dict:
+        if not isinstance(body.get("cell_id"), str):
+            raise InvalidInput("'cell_id' is required: the id of the teacher's cell to pull.")
+        cell_id = validate_cell_id(body["cell_id"])
+        path = validate_notebook_path(body.get("notebook_path"), required=True)
+        position = parse_position(body.get("position"))
+        connection = self._connection()
+        cell = await self.teacher.get_cell(connection, cell_id)
+        return await self.puller.pull(cell, session=connection.session_code,
+                                      teacher_url=connection.teacher_url, notebook_path=path,
+                                      position=position)
+
+    async def close(self) -> None:
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            await relay.close()
+        if self._old_relays:
+            await asyncio.gather(*self._old_relays, return_exceptions=True)
+        await self.teacher.aclose()
+
+
+def _same_url(raw: str, stored: str) -> bool:
+    try:
+        return str(parse_teacher_url(raw)) == stored
+    except CodeStreamError:
+        return False
+
+
+def _status_for(code: str) -> int:
+    return {"unauthorized": 401, "session_not_found": 404, "timeout": 504}.get(code, 502)
+
+
+def build_student_service(app) -> StudentService:
+    """Called by ``CodeStreamApp.initialize_settings`` with the app's student-side traits."""
+    log = getattr(app, "cs_log", None) or logging.getLogger(__name__)
+    try:
+        networks = parse_networks(app.student_allowed_networks)
+    except ValueError as exc:
+        raise ValueError(f"CodeStreamApp.student_allowed_networks: {exc}") from None
+    store = StudentConfigStore(Path(app.student_config_dir), log=log)
+    store.load()
+    teacher = TeacherClient(
+        connect_timeout=app.teacher_connect_timeout, read_timeout=app.teacher_read_timeout,
+        stream_read_timeout=app.relay_read_timeout, max_response_bytes=app.teacher_max_response_bytes,
+        allowed_networks=networks, client_id=store.client_id(), log=log)
+    serverapp = app.serverapp
+    puller = NotebookPuller(lambda: serverapp.contents_manager, lambda: serverapp.web_app.settings, log=log)
+    return StudentService(store, teacher, puller, relay_backoff_initial=app.relay_backoff_initial,
+                          relay_backoff_max=app.relay_backoff_max,
+                          relay_buffer_events=app.relay_buffer_events, log=log)

@@ -1,0 +1,147 @@
+"""Where a student's server keeps its teacher: one small per-user file, mode 0600.
+
+The file lives under the Jupyter data directory (per user), is replaced atomically (a
+temporary file in the same folder, fsync, rename), and holds the only copy of the student
+key outside the teacher's hash. The key is never logged and never returned: views carry
+``has_key`` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..domain import InvalidInput, normalize_session_code
+from ..domain.urls import normalize_teacher_url
+
+MAX_KEY_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    teacher_url: str
+    session_code: str | None = None  # 1.x configs have none: the code comes with each request
+    student_key: str | None = field(default=None, repr=False)
+
+    def public_dict(self) -> dict:
+        return {"teacher_url": self.teacher_url, "session_code": self.session_code,
+                "has_key": bool(self.student_key)}
+
+    def to_file(self) -> dict:
+        return {"teacher_url": self.teacher_url, "session_code": self.session_code,
+                "student_key": self.student_key}
+
+
+def validate_student_key(raw: object) -> str:
+    """A key as the teacher's dashboard shows it; the message never repeats what was typed."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput("'student_key' must be the key your teacher shows (a non-empty string).")
+    key = raw.strip()
+    if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable() or " " in key:
+        raise InvalidInput("The student key may contain only letters, digits, '-' and '_'; copy it"
+                           " again from your teacher's screen.")
+    return key
+
+
+def config_from_body(body: dict, current: StudentConfig | None, *, require_code: bool = True) -> StudentConfig:
+    """Validate a PUT body; an omitted ``student_key`` keeps the stored one."""
+    teacher_url = normalize_teacher_url(body.get("teacher_url"))
+    raw_code = body.get("session_code")
+    if raw_code is None and not require_code:
+        code = None
+    else:
+        code = normalize_session_code(raw_code)
+    if body.get("student_key") is not None:
+        key = validate_student_key(body["student_key"])
+    else:
+        key = current.student_key if current is not None else None
+    return StudentConfig(teacher_url=teacher_url, session_code=code, student_key=key)
+
+
+class StudentConfigStore:
+    """Reads once at start, keeps the config in memory, writes each change through to the file."""
+
+    def __init__(self, folder: str | Path, log: logging.Logger | None = None):
+        self.folder = Path(folder)
+        self.path = self.folder / "student.json"
+        self.client_id_path = self.folder / "client-id"
+        self.log = log or logging.getLogger(__name__)
+        self._config: StudentConfig | None = None
+        self._client_id: str | None = None
+
+    @property
+    def config(self) -> StudentConfig | None:
+        return self._config
+
+    def load(self) -> StudentConfig | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            self._config = StudentConfig(
+                teacher_url=normalize_teacher_url(data["teacher_url"]),
+                session_code=normalize_session_code(data["session_code"]) if data.get("session_code") else None,
+                student_key=validate_student_key(data["student_key"]) if data.get("student_key") else None,
+            )
+        except FileNotFoundError:
+            self._config = None
+        except Exception as exc:  # a damaged file must not stop the server; its content is not logged
+            self.log.warning("codestream: ignoring the unreadable student config %s (%s)",
+                             self.path, type(exc).__name__)
+            self._config = None
+        return self._config
+
+    def save(self, config: StudentConfig) -> None:
+        self._write_private(self.path, json.dumps(config.to_file()))
+        self._config = config
+
+    def delete(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        self._config = None
+
+    def client_id(self) -> str:
+        """A stable id of this student server, sent to the teacher so it can count students."""
+        if self._client_id is None:
+            try:
+                value = self.client_id_path.read_text(encoding="ascii").strip()
+                uuid.UUID(value)
+            except (OSError, ValueError):
+                value = str(uuid.uuid4())
+                try:
+                    self._write_private(self.client_id_path, value)
+                except OSError:
+                    self.log.warning("codestream: could not keep the client id in %s", self.client_id_path)
+            self._client_id = value
+        return self._client_id
+
+    def _write_private(self, target: Path, text: str) -> None:
+        """Atomic replace of ``target`` by a 0600 file; the folder is made 0700."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.folder)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        try:
+            dir_fd = os.open(self.folder, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
