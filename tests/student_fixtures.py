@@ -22,6 +22,7 @@ STUDENT_ARGS = [
     "--CodeStreamApp.relay_backoff_initial=0.05",
     "--CodeStreamApp.relay_backoff_max=0.5",
     "--CodeStreamApp.heartbeat_seconds=1",
+    "--CodeStreamApp.relay_buffer_events=4",
 ]
 
 
@@ -73,6 +74,7 @@ class DroppableProxy:
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._sent = bytearray()
+        self._connections: list[dict] = []  # {"sent": bytearray, "open": bool} per forwarded connection
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._listener.settimeout(0.2)
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
@@ -85,6 +87,11 @@ class DroppableProxy:
     def requests_to(self, fragment: str) -> int:
         with self._lock:
             return bytes(self._sent).count(fragment.encode())
+
+    def open_connections_to(self, fragment: str) -> int:
+        """Connections still open whose requests included ``fragment`` (e.g. an events stream)."""
+        with self._lock:
+            return sum(1 for c in self._connections if c["open"] and fragment.encode() in c["sent"])
 
     def drop(self) -> None:
         self._down.set()
@@ -118,12 +125,14 @@ class DroppableProxy:
             except OSError:
                 _close(client)
                 continue
+            connection = {"sent": bytearray(), "open": True}
             with self._lock:
                 self._sockets.update((client, upstream))
+                self._connections.append(connection)
             for src, dst, record in ((client, upstream, True), (upstream, client, False)):
-                threading.Thread(target=self._pump, args=(src, dst, record), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, dst, record, connection), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, record: bool):
+    def _pump(self, src: socket.socket, dst: socket.socket, record: bool, connection: dict):
         src.settimeout(None)
         try:
             while True:
@@ -133,10 +142,13 @@ class DroppableProxy:
                 if record:
                     with self._lock:
                         self._sent.extend(data)
+                        connection["sent"].extend(data)
                 dst.sendall(data)
         except OSError:
             pass
         finally:
+            with self._lock:
+                connection["open"] = False
             for sock in (src, dst):
                 _close(sock)
                 with self._lock:
@@ -160,6 +172,7 @@ class SSEReader:
     def __init__(self, url: str, headers: dict):
         self.events: list[dict] = []
         self.status: int | None = None
+        self.comments = 0  # heartbeats and the ": connected" line
         self.body: str = ""
         self.opened = threading.Event()
         self.ended = threading.Event()
@@ -184,6 +197,7 @@ class SSEReader:
                         if self._stop.is_set():
                             return
                         if line.startswith(":"):
+                            self.comments += 1
                             continue
                         if not line:
                             if event:
