@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
@@ -25,26 +26,40 @@ class ListenerOverflow(Exception):
 
 
 class Listener:
+    """One consumer's events, in order, bounded by ``LISTENER_QUEUE_SIZE``.
+
+    A deque and one waiter future, not an ``asyncio.Queue`` read through ``wait_for``: with a
+    thousand listeners every event wakes a thousand consumers, and ``wait_for`` (Python < 3.12)
+    makes a task per call; this costs one future per wait and nothing when events are pending.
+    """
+
     def __init__(self, code: str, after_id: str):
         self.code = code
         self.after_id = after_id
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(LISTENER_QUEUE_SIZE)
         self.overflowed = False
+        self._pending: deque[Event] = deque()
+        self._closed = False
+        self._waiter: asyncio.Future | None = None
 
     def deliver(self, event: Event) -> None:
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if self._closed:
+            return
+        if len(self._pending) >= LISTENER_QUEUE_SIZE:
             self.overflowed = True
             self.close()
+            return
+        self._pending.append(event)
+        self._wake()
 
     def close(self) -> None:
-        """Wake the consumer so it can stop (a None in the queue means 'stream over')."""
-        try:
-            self.queue.put_nowait(None)
-        except asyncio.QueueFull:
-            self.queue.get_nowait()
-            self.queue.put_nowait(None)
+        """Stream over: the consumer gets what is pending, then stops."""
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next(self, timeout: float) -> Event | None:
         """The next new event, or ``None`` on timeout (time for a heartbeat).
@@ -52,20 +67,34 @@ class Listener:
         Raises ``StopAsyncIteration`` when the stream is over.
         """
         while True:
-            try:
-                event = await asyncio.wait_for(self.queue.get(), timeout)
-            except asyncio.TimeoutError:
-                return None
-            if event is None:
-                if self.overflowed:
-                    raise ListenerOverflow()
-                raise StopAsyncIteration
+            if not self._pending:
+                if self._closed:
+                    if self.overflowed:
+                        raise ListenerOverflow()
+                    raise StopAsyncIteration
+                loop = asyncio.get_running_loop()
+                self._waiter = waiter = loop.create_future()
+                timer = loop.call_later(timeout, _settle_waiter, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                    self._waiter = None
+                if not self._pending and not self._closed:
+                    return None
+                continue
+            event = self._pending.popleft()
             if event.name == EVENT_SESSION_ENDED:
                 return event  # final, whatever its id (a local notice reuses the last one)
             if stream_id_tuple(event.id) <= stream_id_tuple(self.after_id):
                 continue  # already sent during replay
             self.after_id = event.id
             return event
+
+
+def _settle_waiter(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class EventHub:

@@ -62,7 +62,11 @@ class Event:
     data: dict
 
     def sse(self) -> str:
-        return f"id: {self.id}\nevent: {self.name}\ndata: {json.dumps(self.data)}\n\n"
+        """The event as ``text/event-stream`` text, rendered once however many streams send it."""
+        text = self.__dict__.get("_sse")
+        if text is None:
+            text = self.__dict__["_sse"] = f"id: {self.id}\nevent: {self.name}\ndata: {json.dumps(self.data)}\n\n"
+        return text
 
 
 def stream_id_tuple(event_id: str) -> tuple[int, int]:
