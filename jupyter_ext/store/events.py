@@ -14,7 +14,7 @@ from collections import deque
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from .sessions import EVENT_SESSION_ENDED, Event, SessionStore, stream_id_tuple
 
@@ -168,7 +168,7 @@ class EventHub:
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:  # the cluster one is no RedisError
                 if self._closing:
                     return
                 self.log.warning("codestream: event reader for session %s lost Redis (%s); retrying",
@@ -206,6 +206,11 @@ class EventHub:
         for listeners in self._listeners.values():
             for listener in listeners:
                 listener.close()
-        for task in readers:
-            task.cancel()
+        pending = set(readers)
+        while pending:
+            # Cancel again until done: redis-py can swallow a cancel that lands in its connection
+            # handshake, and the reader would then sit out a whole XREAD BLOCK.
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=0.2)
         await asyncio.gather(*readers, return_exceptions=True)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import ClusterError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
@@ -50,7 +51,10 @@ class SessionRecord:
     relay_url: str = ""
 
     def public_dict(self) -> dict:
-        return {"code": self.code, "title": self.title, "created": self.created}
+        public = {"code": self.code, "title": self.title, "created": self.created}
+        if self.relay_url:
+            public["relay_url"] = self.relay_url
+        return public
 
 
 @dataclass
@@ -86,7 +90,8 @@ def translate_redis_errors(func):
     async def wrapper(*args, **kwargs):
         try:
             return await func(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, OSError, ClusterError,
+                RedisClusterException) as exc:  # the last two: no cluster node reachable, slots down
             raise StoreUnavailable(
                 "Redis is not reachable; check that it is running (or restart the Jupyter server"
                 " to restart the embedded one)."
@@ -149,6 +154,11 @@ class SessionStore:
     @translate_redis_errors
     async def get_session(self, code: str) -> SessionRecord:
         return self._record(await self._session_fields(code))
+
+    @translate_redis_errors
+    async def ping(self) -> None:
+        """Round trip to Redis (a relay's readiness); ``StoreUnavailable`` when it is down."""
+        await self.redis.ping()
 
     @translate_redis_errors
     async def session_exists(self, code: str) -> bool:
@@ -218,7 +228,9 @@ class SessionStore:
             while True:
                 try:
                     await pipe.watch(session_key, cells_key)
-                    if not await pipe.exists(session_key):
+                    # HEXISTS, not EXISTS: a cluster pipeline that is watching drops the reply of
+                    # EXISTS (split per slot), so the check would always pass there.
+                    if not await pipe.hexists(session_key, "key_hash"):
                         raise SessionNotFound(f"There is no live session {code}; check the code.")
                     raw = await pipe.hget(cells_key, cell_id)
                     previous = Cell.from_dict(json.loads(raw)) if raw else None
