@@ -1,5 +1,10 @@
 """Read routes: the only routes that accept a student key, and only for that key's session.
 
+``ReadRoutes`` is the routes' whole behaviour (student-key authorization, cells, one cell, the
+SSE loop) on any tornado ``RequestHandler``: the Jupyter handlers below mix it with
+``CodeStreamHandler`` (and also accept the teacher's Jupyter auth); the standalone relay
+(``jupyter_ext.relay``) mixes it with a plain tornado handler, where only the key authorizes.
+
 The one cell route also carries the teacher's ``PUT``/``DELETE``, which stay Jupyter-only.
 """
 
@@ -17,57 +22,55 @@ from . import sse
 from .base import CodeStreamHandler, bearer_credential
 from .teacher import CELL, CODE, CellWriteMixin
 
+CELLS_ROUTE = rf"codestream/api/sessions/{CODE}/cells/?"
+CELL_ROUTE = rf"codestream/api/sessions/{CODE}/cells/{CELL}/?"
+EVENTS_ROUTE = rf"codestream/api/sessions/{CODE}/events/?"
 
-class ReadRouteHandler(CodeStreamHandler):
-    """Accepts the teacher's Jupyter auth, or the session's student key as a bearer token."""
+
+class ReadRoutes:
+    """The read routes over ``self.service`` (a ``TeacherService``), for any tornado handler.
+
+    The handler it is mixed into provides ``write_json`` and ``cs_log``; ``heartbeat_seconds``
+    arrives through ``initialize(**services)`` like the service.
+    """
+
+    service = None
+    heartbeat_seconds = sse.HEARTBEAT_SECONDS
+    _listener = None
 
     async def authorize_read(self, code: str) -> str:
-        if self.current_user is not None:
-            if not self.authorizer.is_authorized(self, self.current_user, "read", self.auth_resource):
-                raise web.HTTPError(403)
-            return "teacher"
+        """Who may read ``code``: here only the session's student key (``"student"``)."""
+        return await self.authorize_student_key(code)
+
+    async def authorize_student_key(self, code: str) -> str:
         key = bearer_credential(self)
         if not key:
             raise Unauthorized("Send the session's student key as 'Authorization: Bearer <key>'.")
         await self.service.check_student_key(code, key, client=self.request.remote_ip or "?")
         return "student"
 
-    def check_xsrf_cookie(self):
-        # Student servers call these with a bearer key, never with cookies.
-        if self.request.method in ("GET", "HEAD"):
-            return None
-        return super().check_xsrf_cookie()
-
-
-class CellsHandler(ReadRouteHandler):
-    @allow_unauthenticated
-    async def get(self, code):
+    async def read_cells(self, code: str) -> None:
         code = normalize_session_code(code)
         await self.authorize_read(code)
         self.write_json(await self.service.list_cells(code))
 
-
-class CellHandler(CellWriteMixin, ReadRouteHandler):
-    @allow_unauthenticated
-    async def get(self, code, cell_id):
+    async def read_cell(self, code: str, cell_id: str) -> None:
         code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
         await self.authorize_read(code)
         cell = await self.service.get_cell(code, cell_id)
         self.write_json(cell.public_dict())
 
-
-class EventsHandler(ReadRouteHandler):
-    """``text/event-stream`` of a session's events; ``Last-Event-ID`` replays what was missed."""
-
-    _listener = None
-    heartbeat_seconds = sse.HEARTBEAT_SECONDS
-
     def on_connection_close(self):
         if self._listener is not None:
             self._listener.close()
+        super().on_connection_close()
 
-    @allow_unauthenticated
-    async def get(self, code):
+    async def stream_events(self, code: str) -> None:
+        """``text/event-stream`` of a session's events; ``Last-Event-ID`` replays what was missed.
+
+        Ends on ``session_ended``, when the client goes, or when the process's event hub
+        closes (shutdown): the client then resumes elsewhere with its ``Last-Event-ID``.
+        """
         code = normalize_session_code(code)
         role = await self.authorize_read(code)
         await self.service.get_session_record(code)
@@ -116,9 +119,44 @@ class EventsHandler(ReadRouteHandler):
             self.cs_log.debug("codestream: could not record student presence for %s", code)
 
 
+class ReadRouteHandler(ReadRoutes, CodeStreamHandler):
+    """Accepts the teacher's Jupyter auth, or the session's student key as a bearer token."""
+
+    async def authorize_read(self, code: str) -> str:
+        if self.current_user is not None:
+            if not self.authorizer.is_authorized(self, self.current_user, "read", self.auth_resource):
+                raise web.HTTPError(403)
+            return "teacher"
+        return await self.authorize_student_key(code)
+
+    def check_xsrf_cookie(self):
+        # Student servers call these with a bearer key, never with cookies.
+        if self.request.method in ("GET", "HEAD"):
+            return None
+        return super().check_xsrf_cookie()
+
+
+class CellsHandler(ReadRouteHandler):
+    @allow_unauthenticated
+    async def get(self, code):
+        await self.read_cells(code)
+
+
+class CellHandler(CellWriteMixin, ReadRouteHandler):
+    @allow_unauthenticated
+    async def get(self, code, cell_id):
+        await self.read_cell(code, cell_id)
+
+
+class EventsHandler(ReadRouteHandler):
+    @allow_unauthenticated
+    async def get(self, code):
+        await self.stream_events(code)
+
+
 def read_handlers(**services) -> list[tuple]:
     return [
-        (rf"codestream/api/sessions/{CODE}/cells/?", CellsHandler, services),
-        (rf"codestream/api/sessions/{CODE}/cells/{CELL}/?", CellHandler, services),
-        (rf"codestream/api/sessions/{CODE}/events/?", EventsHandler, services),
+        (CELLS_ROUTE, CellsHandler, services),
+        (CELL_ROUTE, CellHandler, services),
+        (EVENTS_ROUTE, EventsHandler, services),
     ]
