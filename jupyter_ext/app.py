@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, List, Unicode, default
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
 from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
@@ -28,7 +28,9 @@ class CodeStreamApp(ExtensionApp):
 
     redis_url = Unicode(
         None, allow_none=True, config=True,
-        help="Redis URL for sessions (redis://, rediss://, unix://). Default: CODESTREAM_REDIS_URL,"
+        help="Redis URL for sessions: redis://, rediss:// (TLS), unix://, redis+cluster://h:p[,h:p]"
+             " (Redis Cluster), redis+sentinel://h:p[,h:p]/service (Sentinel); see"
+             " jupyter_ext/store/connection.py. Default: CODESTREAM_REDIS_URL,"
              " REDIS_URL or REDIS_HOST/REDIS_PORT/REDIS_DB; with none set, an embedded redis-server.",
     )
     embedded_redis = Bool(
@@ -55,6 +57,24 @@ class CodeStreamApp(ExtensionApp):
         True, config=True,
         help="Republish changed published cells when the teacher saves their notebook. Default: True.",
     )
+    relay_url = Unicode(
+        "", config=True,
+        help="Base URL of the read relays (`codestream relay` replicas behind a load balancer) that"
+             " students' servers should read cells and events from; set on every new session"
+             " (POST codestream/api/sessions may override it with its own 'relay_url'). The teacher"
+             " still publishes through this server. Default: '' (students read from this server).",
+    )
+
+    @validate("relay_url")
+    def _validate_relay_url(self, proposal):
+        from .domain import InvalidUrl
+        from .services.teacher import validate_relay_url
+
+        try:
+            return validate_relay_url(proposal["value"])
+        except InvalidUrl as exc:
+            raise TraitError(exc.message) from None
+
     key_failures_per_minute = Int(
         20, config=True,
         help="Wrong student keys accepted per client address per minute before 429. Default: 20.",
@@ -77,7 +97,8 @@ class CodeStreamApp(ExtensionApp):
         )
         self.teacher_service = TeacherService(
             provider, limits=CellLimits(max_source_bytes=self.max_source_bytes),
-            limiter=FailureLimiter(self.key_failures_per_minute, 60.0), log=self.cs_log,
+            limiter=FailureLimiter(self.key_failures_per_minute, 60.0), relay_url=self.relay_url,
+            log=self.cs_log,
         )
         self.student_service = self._make_student_service()
         if self.publish_on_save:

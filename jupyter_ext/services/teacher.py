@@ -8,6 +8,7 @@ import logging
 from ..domain import (
     Cell,
     CellLimits,
+    InvalidUrl,
     SessionNotFound,
     StoreUnavailable,
     TooManyRequests,
@@ -16,6 +17,7 @@ from ..domain import (
     validate_notebook_path,
     validate_title,
 )
+from ..domain.urls import normalize_teacher_url
 from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
 from ..store.sessions import SessionRecord
 from .ratelimit import FailureLimiter
@@ -83,12 +85,24 @@ class RedisProvider:
             await self.embedded.stop()
 
 
+def validate_relay_url(raw: object) -> str:
+    """``""`` (no relay) or a relay base URL, under the same policy as a teacher URL, normalised."""
+    if raw is None or raw == "":
+        return ""
+    try:
+        return normalize_teacher_url(raw)
+    except InvalidUrl as exc:
+        raise InvalidUrl(f"relay_url: {exc.message}") from None
+
+
 class TeacherService:
     def __init__(self, provider: RedisProvider, *, limits: CellLimits = CellLimits(),
-                 limiter: FailureLimiter | None = None, log: logging.Logger | None = None):
+                 limiter: FailureLimiter | None = None, relay_url: str = "",
+                 log: logging.Logger | None = None):
         self.provider = provider
         self.limits = limits
         self.limiter = limiter or FailureLimiter()
+        self.relay_url = validate_relay_url(relay_url)  # advertised to students of new sessions
         self.log = log or logging.getLogger(__name__)
 
     async def _store(self, *, start: bool = True) -> SessionStore:
@@ -101,8 +115,12 @@ class TeacherService:
     async def create_session(self, body: dict) -> tuple[SessionRecord, str]:
         title = validate_title(body.get("title"))
         notebook_path = validate_notebook_path(body.get("notebook_path"))
+        relay_url = validate_relay_url(body["relay_url"]) if "relay_url" in body else self.relay_url
         store = await self._store()
         record, key = await store.create_session(title, notebook_path)
+        if relay_url:  # students then read from the relays; the teacher still writes here
+            await store.set_relay_url(record.code, relay_url)
+            record.relay_url = relay_url
         self.log.info("codestream: session %s created", record.code)
         return record, key
 
