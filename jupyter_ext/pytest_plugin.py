@@ -198,7 +198,8 @@ class JupyterServerProcess:
                f"--ServerApp.base_url={self.base_url}", "--ServerApp.log_level=DEBUG",
                *(["--allow-root"] if os.geteuid() == 0 else []), *self.args]
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(cmd, env=self.environment(), stdout=log,
+        # cwd: jupyter-collaboration writes its .jupyter_ystore.db into the working directory
+        self.process = subprocess.Popen(cmd, env=self.environment(), stdout=log, cwd=self.workdir,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(self._ready, timeout, interval=0.1, what=f"jupyter server on port {self.port}")
         return self
