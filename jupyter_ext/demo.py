@@ -91,7 +91,7 @@ class LabProcess:
             args.append("--allow-root")
         log = open(self.workdir / "server.log", "ab")
         # its own process group, so stopping it also stops the dashboards and redis-server it started
-        self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
 
     def client(self) -> httpx.AsyncClient:
