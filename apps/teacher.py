@@ -10,7 +10,7 @@ import panel as pn
 from codestream_dash.common import SERVER_URL_ENV, TOKEN_ENV
 from codestream_dash.teacher import TeacherDashboard
 
-pn.extension(notifications=True, sizing_mode="stretch_width")
+pn.extension(notifications=True)
 
 if pn.state.served:
     try:

@@ -48,6 +48,12 @@ def _dashboard(name: str, title: str) -> dict:
             "--unix-socket", "{unix_socket}",
             "--prefix", "{base_url}" + proxy_name,
             "--allow-websocket-origin", "*",
+            "--index", name,  # the app itself at the proxy root, which the launcher tile opens
+            # the Bokeh session token in the page echoes request headers and cookies: keep
+            # Jupyter's credentials (Authorization, its login cookie) out of it
+            "--include-headers", "Host", "User-Agent", "Accept-Language",
+            "--include-cookies", "codestream-none",
+            "--setup", str(HERE / "panel_setup.py"),  # redacts ?token=... from its log lines
             "--log-level", "info",
         ],
         "unix_socket": True,

@@ -162,8 +162,8 @@ if (navigator.clipboard && window.isSecureContext) {
 
 
 def copy_button(value: str, what: str) -> pn.widgets.Button:
-    button = pn.widgets.Button(label="Copy", icon="copy", color="light", width=90,
-                               description=f"Copy the {what}", disabled=not value,
+    button = pn.widgets.Button(label=f"Copy {what}", color="primary", variant="outline", width=200,
+                               disabled=not value,
                                css_classes=[f"cs-copy-{what.replace(' ', '-')}"])
     button.js_on_click(args={"value": value}, code=COPY_JS)
     return button
@@ -630,39 +630,44 @@ class TeacherDashboard(pn.viewable.Viewer):
         start_row = pn.Row(
             pn.widgets.TextInput.from_param(self.param.title, name="Session title (optional)",
                                             placeholder="e.g. Week 3: loops", width=320),
-            pn.widgets.Button.from_param(self.param.start, color="primary", align="end",
+            pn.widgets.Button.from_param(self.param.start, color="primary", align="end", width=160,
                                          css_classes=["cs-start"]),
-            visible=no_session,
+            visible=no_session, sizing_mode="stretch_width",
         )
-        session_card = pn.Column(
-            pn.Row(
-                pn.Column(
-                    pn.pane.HTML("<div style='font-size:20px;color:#57606a'>Session code</div>"),
-                    pn.pane.HTML(pn.bind(self._code_html, self.param.session_code), css_classes=["cs-code"]),
+        bulk_disabled = pn.bind(self._bulk_disabled, self.param.busy, self.param.session_code)
+        session_card = pn.Row(
+            pn.Column(
+                pn.pane.HTML("<div style='font-size:20px;color:#57606a'>Session code</div>", margin=(0, 10)),
+                pn.pane.HTML(pn.bind(self._code_html, self.param.session_code), css_classes=["cs-code"]),
+                pn.bind(copy_button, self.param.session_code, "session code"),
+                width=560,
+            ),
+            pn.Column(
+                pn.pane.HTML(pn.bind(self._labelled_html, "Students enter this URL", self.param.student_url,
+                                     "cs-url"), sizing_mode="stretch_width"),
+                pn.bind(copy_button, self.param.student_url, "teacher URL"),
+                pn.pane.HTML(pn.bind(self._key_html, self.param.student_key), sizing_mode="stretch_width"),
+                pn.bind(copy_button, self.param.student_key, "student key"),
+                pn.Row(
+                    pn.widgets.Button.from_param(self.param.rotate, color="warning", variant="outline", width=140),
+                    pn.widgets.Button.from_param(self.param.end, color="danger", variant="outline", width=140),
+                    margin=(15, 0, 0, 0),
                 ),
-                pn.Column(pn.bind(copy_button, self.param.session_code, "session code"), align="center"),
+                sizing_mode="stretch_width",
             ),
-            pn.Row(pn.pane.HTML(pn.bind(self._labelled_html, "Students enter this URL", self.param.student_url,
-                                        "cs-url")),
-                   pn.bind(copy_button, self.param.student_url, "teacher URL"), align="center"),
-            pn.Row(pn.pane.HTML(pn.bind(self._key_html, self.param.student_key)),
-                   pn.bind(copy_button, self.param.student_key, "student key"), align="center"),
-            pn.Row(
-                pn.widgets.Button.from_param(self.param.rotate, color="warning", variant="outline"),
-                pn.widgets.Button.from_param(self.param.end, color="danger", variant="outline"),
-            ),
-            visible=has_session,
+            visible=has_session, sizing_mode="stretch_width", css_classes=["cs-session"],
         )
         warning = pn.pane.Alert(pn.bind(escape, self.param.reachability_warning), alert_type="warning",
                                 visible=pn.bind(bool, self.param.reachability_warning),
                                 css_classes=["cs-reachability"], sizing_mode="stretch_width")
         notebook_bar = pn.Row(
             pn.widgets.Select.from_param(self.param.notebook_path, name="Notebook", width=360),
-            pn.widgets.Button.from_param(self.param.reload, icon="refresh", align="end", variant="outline"),
-            pn.widgets.Button.from_param(self.param.publish_all_cells, color="success", align="end",
-                                         disabled=pn.bind(self._bulk_disabled, self.param.busy, self.param.session_code)),
-            pn.widgets.Button.from_param(self.param.unpublish_all_cells, align="end", variant="outline",
-                                         disabled=pn.bind(self._bulk_disabled, self.param.busy, self.param.session_code)),
+            pn.widgets.Button.from_param(self.param.reload, align="end", variant="outline", width=100),
+            pn.widgets.Button.from_param(self.param.publish_all_cells, color="success", align="end", width=140,
+                                         disabled=bulk_disabled, css_classes=["cs-publish-all"]),
+            pn.widgets.Button.from_param(self.param.unpublish_all_cells, align="end", variant="outline", width=140,
+                                         disabled=bulk_disabled, css_classes=["cs-unpublish-all"]),
+            sizing_mode="stretch_width",
         )
         progress = pn.Row(
             pn.indicators.Progress(value=self.param.progress, max=pn.bind(max, self.param.progress_total, 1),
