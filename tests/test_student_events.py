@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from relay_fixtures import cs_relay_factory  # noqa: F401
 from student_fixtures import (  # noqa: F401
     DroppableProxy,
     SSEReader,
@@ -124,3 +125,27 @@ def test_relay_refuses_before_streaming(cs_teacher, cs_student):
     configure(student, cs_teacher.url, "ZZZZZZ", other["student_key"])
     reader = SSEReader(events_url(cs_student), cs_student.auth_headers())
     assert reader.status == 404 and json.loads(reader.body)["error"]["code"] == "session_not_found"
+
+
+def test_relay_reads_from_an_advertised_read_relay_and_falls_back(cs_teacher, cs_module_redis, cs_student,
+                                                                    cs_relay_factory):
+    """A session that advertises a read relay is streamed from there; when that relay goes
+    away the student's server resumes on the teacher's own server and misses nothing."""
+    read_relay = cs_relay_factory(cs_module_redis.url)
+    teacher, student = cs_teacher.client(), cs_student.client()
+    session = create_session(teacher, relay_url=read_relay.url)
+    code, key = session["code"], session["student_key"]
+    configure(student, cs_teacher.url, code, key)
+    reader = SSEReader(events_url(cs_student), cs_student.auth_headers())
+    wait_until(lambda: read_relay.client().get("readyz").json()["open_streams"] == 1, 20,
+               what="the stream to be read from the relay")
+    publish(teacher, code, "a", "1", 1)
+    reader.wait_for(1)
+    read_relay.stop()  # ends its streams, as a relay replica that is shut down does
+    publish(teacher, code, "b", "2", 2)
+    publish(teacher, code, "c", "3", 3)
+    assert cell_events(reader.wait_for(3)) == [("published", "a"), ("published", "b"), ("published", "c")]
+    publish(teacher, code, "d", "4", 4)
+    assert cell_events(reader.wait_for(4))[-1] == ("published", "d")
+    assert len(reader.events) == 4
+    reader.close()

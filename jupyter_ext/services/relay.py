@@ -7,6 +7,10 @@ last event it received), so a dropped upstream connection is resumed with
 missed. It keeps the last few events so a local listener that reconnects with its own
 ``Last-Event-ID`` is replayed from memory; one that asks for something older makes the
 relay re-open its single upstream stream from that point. It stops when nobody listens.
+
+When the teacher's session advertises a ``relay_url`` (read relays for a large lecture), the
+stream is read from there; a failed attempt tries the other source next (relays and the
+teacher's server serve the same event ids, so a resume works across them).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from contextlib import asynccontextmanager
 
 from ..clients.sse import ServerSentEvent
 from ..clients.teacher import TeacherClient, TeacherConnection, TeacherUnauthorized
-from ..domain import CodeStreamError, SessionNotFound
+from ..domain import CodeStreamError, InvalidUrl, SessionNotFound
+from ..domain.urls import normalize_teacher_url
 from ..store.events import Listener
 from ..store.sessions import EVENT_SESSION_ENDED, Event, stream_id_tuple
 
@@ -48,6 +53,8 @@ class EventRelay:
                  log: logging.Logger | None = None):
         self.teacher = teacher
         self.connection = connection
+        self._sources = [connection]  # where the stream is read: an advertised relay first, then the teacher
+        self._source = 0
         self.code = connection.session_code or ""
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -89,7 +96,9 @@ class EventRelay:
         if self._closed:
             raise SessionNotFound("The session changed; reconnect to follow the new one.")
         if not self.running:
-            start = after or await self._teacher_cursor()
+            start = await self._teacher_cursor()
+            if after is not None:
+                start = after
             self._reset(start)
             listener = self._add(Listener(self.code, start))
             try:
@@ -128,8 +137,18 @@ class EventRelay:
             self._newest = cursor
 
     async def _teacher_cursor(self) -> str:
-        """Where the teacher's stream stands now, so even the first drop loses nothing."""
+        """Where the teacher's stream stands now (so even the first drop loses nothing), and
+        whether the session's events are to be read from a relay."""
         listing = await self.teacher.list_cells(self.connection)
+        self._sources, self._source = [self.connection], 0
+        relay_url = listing.get("relay_url")
+        if relay_url:
+            try:
+                relay = TeacherConnection(normalize_teacher_url(relay_url), self.connection.session_code,
+                                          self.connection.student_key)
+                self._sources, self._source = [relay, self.connection], 0
+            except InvalidUrl:
+                self.log.warning("codestream: ignoring the invalid relay_url of session %s", self.code)
         return valid_event_id(listing.get("last_event_id")) or START_OF_STREAM
 
     async def _start(self, *, wait: bool) -> None:
@@ -149,13 +168,15 @@ class EventRelay:
 
     async def _run(self, first: asyncio.Future) -> None:
         backoff = self.backoff_initial
+        failures_in_row = 0
         try:
             while self._listeners:
+                source = self._sources[self._source]
                 try:
-                    async with self.teacher.open_events(self.connection, self._cursor) as events:
+                    async with self.teacher.open_events(source, self._cursor) as events:
                         self.upstream_connections += 1
                         _settle(first)
-                        backoff = self.backoff_initial
+                        backoff, failures_in_row = self.backoff_initial, 0
                         async for sse in events:
                             event = self._event_from(sse)
                             if event is not None and self._receive(event):
@@ -174,12 +195,17 @@ class EventRelay:
                                             data={"session": self.code}))
                     return
                 except CodeStreamError as exc:
+                    failures_in_row += 1
+                    self._source = (self._source + 1) % len(self._sources)
+                    if failures_in_row < len(self._sources):
+                        continue  # try the other source at once
                     if _settle(first, exc):
                         return
                     self.log.warning("codestream: lost the teacher's event stream of %s (%s);"
                                      " retrying in %.1f s", self.code, exc.code, backoff)
                 await asyncio.sleep(backoff * random.uniform(0.8, 1.0))
                 backoff = min(backoff * 2, self.backoff_max)
+                failures_in_row = 0
         finally:
             _settle(first, SessionNotFound("The event stream closed; reconnect."))
             if self._task is asyncio.current_task():

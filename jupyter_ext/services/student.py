@@ -75,7 +75,7 @@ class StudentService:
         url = body.get("teacher_base_url")
         same_teacher = current is not None and isinstance(url, str) and _same_url(url, current.teacher_url)
         return await self.save_config(
-            {"teacher_url": url, "student_key": body.get("teacher_token"),
+            {"teacher_url": url, "student_key": body.get("teacher_token") or None,  # "" keeps the stored key
              "session_code": current.session_code if same_teacher else None},
             require_code=False)
 
