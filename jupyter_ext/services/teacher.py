@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from ..domain import (
@@ -173,6 +174,26 @@ class TeacherService:
                 raise SessionNotFound("There is no live session with that code; check the code.")
             self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
             raise Unauthorized("The student key is not valid for this session; ask your teacher for the current key.")
+
+    async def list_cells_json(self, code: str, *, student_key: str | None = None, client: str = "?") -> str:
+        """The cell-list route's body: one Redis round trip, the student key (when given) checked
+        in the same read and rate-limited like ``check_student_key``; the cells rendered once per
+        state of the session, not once per request."""
+        if student_key is not None and self.limiter.blocked(client):
+            raise TooManyRequests("Too many wrong student keys from this address; wait a minute.")
+        store = await self._store(start=False)
+        try:
+            record, state, last_event_id = await store.cells_state(code, student_key=student_key)
+        except (Unauthorized, SessionNotFound) as exc:
+            if student_key is not None:
+                self.limiter.record_failure(client)
+                if isinstance(exc, Unauthorized):
+                    self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
+            raise
+        head = json.dumps({"session": record.code, "title": record.title})
+        tail = json.dumps({"last_event_id": last_event_id,
+                           **({"relay_url": record.relay_url} if record.relay_url else {})})
+        return f'{head[:-1]}, "cells": {state.public_json()}, {tail[1:]}'
 
     async def list_cells(self, code: str) -> dict:
         record, cells, last_event_id = await (await self._store(start=False)).list_cells(code)

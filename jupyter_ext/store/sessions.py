@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -24,6 +25,7 @@ from ..domain import (
     CellNotFound,
     SessionNotFound,
     StoreUnavailable,
+    Unauthorized,
     apply_publish,
     iso_timestamp,
     new_session_code,
@@ -36,6 +38,8 @@ EVENT_UPDATED = "updated"
 EVENT_UNPUBLISHED = "unpublished"
 EVENT_SESSION_ENDED = "session_ended"
 STUDENT_WINDOW_SECONDS = 60
+WRONG_KEY_MESSAGE = "The student key is not valid for this session; ask your teacher for the current key."
+CELLS_CACHE_SESSIONS = 64  # sessions whose parsed cells one process keeps (LRU)
 
 
 def hash_key(student_key: str) -> str:
@@ -73,6 +77,23 @@ class Event:
         return text
 
 
+class CellsState:
+    """A session's cells as of one event id: parsed once, rendered to JSON once, then shared.
+
+    Read-only once built (every request that hits the cache gets this same object).
+    """
+
+    def __init__(self, cells: list[Cell]):
+        self.cells = cells
+        self._public_json: str | None = None
+
+    def public_json(self) -> str:
+        """The contract's ``cells`` array, as JSON text."""
+        if self._public_json is None:
+            self._public_json = json.dumps([cell.public_dict() for cell in self.cells])
+        return self._public_json
+
+
 def stream_id_tuple(event_id: str) -> tuple[int, int]:
     ms, _, seq = event_id.partition("-")
     return int(ms), int(seq or 0)
@@ -107,6 +128,8 @@ class SessionStore:
         self.redis = redis
         self.stream_maxlen = stream_maxlen
         self.log = log or logging.getLogger(__name__)
+        # code -> (newest event id, the cells' state as of it); see cells_state
+        self._cells_cache: OrderedDict[str, tuple[str, CellsState]] = OrderedDict()
 
     # -- sessions -----------------------------------------------------------------
     @translate_redis_errors
@@ -283,16 +306,44 @@ class SessionStore:
     @translate_redis_errors
     async def list_cells(self, code: str) -> tuple[SessionRecord, list[Cell], str | None]:
         """The session, its cells in position order, and the newest event id (for resuming)."""
+        record, state, last_id = await self.cells_state(code)
+        return record, list(state.cells), last_id
+
+    @translate_redis_errors
+    async def cells_state(self, code: str, student_key: str | None = None
+                          ) -> tuple[SessionRecord, CellsState, str | None]:
+        """The session, the state of its cells, and the newest event id, in one round trip.
+
+        Every public change of a session's cells adds an event in the same transaction, so the
+        newest event id names one state of the cells: while it has not moved, the state parsed
+        (and rendered) for it is reused and a read is one small reply (the hot path when a
+        classroom re-lists after each event). With ``student_key``, the key is checked against
+        the same read: ``Unauthorized`` when it does not open ``code``.
+        """
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.session_key(code))
-            pipe.hvals(keys.cells_key(code))
             pipe.xrevrange(keys.events_key(code), count=1)
-            fields, raw_cells, last = await pipe.execute()
+            fields, last = await pipe.execute()
         if not fields or "key_hash" not in fields:
+            self._cells_cache.pop(code, None)
             raise SessionNotFound(f"There is no live session {code}; check the code.")
-        cells = sorted((Cell.from_dict(json.loads(raw)) for raw in raw_cells),
-                       key=lambda c: (c.position, c.cell_id))
-        return self._record(fields), cells, (last[0][0] if last else None)
+        if student_key is not None and not hmac.compare_digest(fields["key_hash"], hash_key(student_key)):
+            raise Unauthorized(WRONG_KEY_MESSAGE)
+        last_id = last[0][0] if last else None
+        cached = self._cells_cache.get(code)
+        if cached is not None and last_id is not None and cached[0] == last_id:
+            self._cells_cache.move_to_end(code)
+            return self._record(fields), cached[1], last_id
+        raw_cells = await self.redis.hvals(keys.cells_key(code))
+        state = CellsState(sorted((Cell.from_dict(json.loads(raw)) for raw in raw_cells),
+                                  key=lambda c: (c.position, c.cell_id)))
+        if last_id is not None:
+            # Read after the id, so this state is at least as new as it: never stale for it.
+            self._cells_cache[code] = (last_id, state)
+            self._cells_cache.move_to_end(code)
+            while len(self._cells_cache) > CELLS_CACHE_SESSIONS:
+                self._cells_cache.popitem(last=False)
+        return self._record(fields), state, last_id
 
     @translate_redis_errors
     async def get_cell(self, code: str, cell_id: str) -> Cell:
