@@ -28,11 +28,16 @@ FIGURES = {
 }
 
 
-def load_student_figures() -> None:
-    """The figures that need the student side, added once that side is in the tree."""
+def load_more_figures() -> None:
+    """The student-side figures, then any ``bench/relay_*.py`` module's ``FIGURES`` (the relay's)."""
+    import importlib
+
     from . import student_figures
 
     FIGURES.update(student_figures.FIGURES)
+    for module_file in sorted(Path(__file__).parent.glob("relay_*.py")):
+        module = importlib.import_module(f"{__package__}.{module_file.stem}")
+        FIGURES.update(getattr(module, "FIGURES", {}))
 
 
 def load_average() -> str:
@@ -61,10 +66,7 @@ async def run(names: list[str], size: Size, keep: bool) -> tuple[list[Row], dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        load_student_figures()
-    except ImportError as exc:
-        print(f"[bench] student-side figures unavailable: {exc}", file=sys.stderr)
+    load_more_figures()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes for development (N=100 streams, 3 students)")
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(FIGURES)}")

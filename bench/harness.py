@@ -105,9 +105,11 @@ class BenchServer(JupyterServerProcess):
     """
 
     log_level = "INFO"
+    profile_to: str | None = None  # a path: run the server under cProfile, stats written on stop
 
     def start(self, timeout: float = 60.0) -> BenchServer:
-        cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1",
+        profiler = ["-m", "cProfile", "-o", self.profile_to] if self.profile_to else []
+        cmd = [sys.executable, *profiler, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1",
                f"--port={self.port}", "--port-retries=0", f"--ServerApp.root_dir={self.root_dir}",
                f"--ServerApp.base_url={self.base_url}", f"--ServerApp.log_level={self.log_level}",
                *(["--allow-root"] if os.geteuid() == 0 else []), *self.args]
@@ -136,6 +138,7 @@ class Lab:
     def start(self) -> Lab:
         self.redis = RedisServerProcess(self.workdir / "redis").start()
         self.teacher = self.make_server("teacher", teacher=True)
+        self.teacher.profile_to = os.environ.get("BENCH_PROFILE_TEACHER") or None
         self.teacher.start()
         return self
 

@@ -181,6 +181,7 @@ async def list_throughput(lab: Lab, size: Size) -> list[Row]:
 # -- list time with 10,000 keys of other sessions --------------------------------------------
 async def seed_foreign_sessions(lab: Lab, n_keys: int) -> list[str]:
     """Real sessions made by the real store: each has its session, cells, events and students key."""
+    from jupyter_ext.domain import validate_cell_input
     from jupyter_ext.store import SessionStore, make_clients
 
     commands, blocking = make_clients(lab.redis.url)
@@ -189,8 +190,8 @@ async def seed_foreign_sessions(lab: Lab, n_keys: int) -> list[str]:
     try:
         async def one(i):
             record, _key = await store.create_session(f"other {i}")
-            await store.publish_cell(record.code, "c1", {"source": f"x = {i}", "cell_type": "code",
-                                                         "position": 0})
+            await store.publish_cell(record.code, "c1", validate_cell_input(
+                {"source": f"x = {i}", "cell_type": "code", "position": 0}))
             await store.touch_student(record.code, f"student-{i}")
             codes.append(record.code)
 
