@@ -192,6 +192,8 @@ def test_published_cell_appears_live_and_is_pulled_into_the_chosen_notebook(cs_t
     page.locator(".cs-badge-updated").first.wait_for(timeout=UPDATE_MS)
     page.locator(".cs-diff-pane, .cs-preview-diff").first.wait_for(timeout=UPDATE_MS)
     assert "print('hello, class')" in page.locator(".cs-preview-diff").inner_text()
+    # everything fits the narrow tab: nothing needs sideways scrolling
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
     page.screenshot(path=str(artifacts_dir() / "student-dashboard.png"), full_page=True)
 
     # cells that carry markup are shown as text, and nothing runs
