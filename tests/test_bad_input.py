@@ -1,0 +1,343 @@
+"""Bad input on every route gets a clear 4xx in the contract's error shape, never a 5xx.
+
+Table-driven over the registered routes (``registered_routes()``) and the OpenAPI document:
+malformed JSON, wrong types, missing fields, oversize sources (413), bad session codes and cell
+ids, path traversal in ``notebook_path``, unknown notebooks, unknown sessions and cells. All
+against a real Jupyter server on a real Redis; the server's own student side is pointed at
+itself where a student route needs a teacher.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from test_openapi import documented_operations, load_document, normalized, registered_routes
+
+from jupyter_ext.domain.cells import DEFAULT_MAX_SOURCE_BYTES
+from jupyter_ext.handlers.base import MAX_JSON_BODY_BYTES
+from jupyter_ext.pytest_plugin import write_notebook
+
+DOCUMENT = load_document()
+OPERATIONS = documented_operations(DOCUMENT)
+ROUTES = {normalized(route.path): route for route in registered_routes()}
+BODY_OPERATIONS = sorted(key for key, op in OPERATIONS.items() if "requestBody" in op)
+WITH_CODE = sorted(key for key in OPERATIONS if "{code}" in key[0])
+WITH_CELL = sorted(key for key in OPERATIONS if "{cell_id}" in key[0])
+CELL = "/codestream/api/sessions/{code}/cells/{cell_id}"
+PUSH, UPDATE, DELETE_1X = "/code_stream/{code}/push-cell", "/code_stream/{code}/update", "/code_stream/{code}/delete"
+GET_CELL_1X = "/code_stream/{code}/get-cell"
+
+# What a valid request to each route looks like (the bad part is then the only problem).
+VALID_BODIES = {
+    ("/codestream/api/sessions", "post"): {"title": "ok"},
+    (CELL, "put"): {"source": "x = 1", "cell_type": "code", "position": 1},
+    ("/codestream/api/student/config", "put"): {"teacher_url": "http://127.0.0.1:9/", "session_code": "ABCDEF"},
+    ("/codestream/api/student/pull", "post"): {"cell_id": "c1", "notebook_path": "lesson.ipynb"},
+    (PUSH, "post"): {"cell_id": "c1", "cell_content": "x = 1"},
+    (UPDATE, "post"): {"cell_id": "c1", "cell_content": "x = 1"},
+    (DELETE_1X, "post"): {"cell_id": "c1"},
+    ("/code_stream/config", "post"): {"teacher_base_url": "http://127.0.0.1:9/"},
+}
+QUERIES = {(GET_CELL_1X, "get"): {"cell_id": "c1"}}
+
+
+def ids(keys):
+    return [f"{method.upper()} {path}" for path, method in keys]
+
+
+def test_tables_cover_every_body_route():
+    assert set(BODY_OPERATIONS) == set(VALID_BODIES), "a route with a body needs a row in VALID_BODIES"
+    assert WITH_CODE and WITH_CELL and all(path in ROUTES for path, _ in OPERATIONS)
+
+
+def url_of(path: str, code: str = "ABCDEF", cell_id: str = "c1") -> str:
+    return ROUTES[path].url(code=code, cell_id=cell_id)
+
+
+def send(client: httpx.Client, method: str, path: str, *, code: str = "ABCDEF", cell_id: str = "c1",
+         **kwargs) -> httpx.Response:
+    """One request; an event stream is never read to its (non-existent) end."""
+    if (path, method) in QUERIES and "params" not in kwargs:
+        kwargs["params"] = QUERIES[(path, method)]
+    with client.stream(method.upper(), url_of(path, code, cell_id), **kwargs) as response:
+        if "text/event-stream" not in response.headers.get("content-type", ""):
+            response.read()
+    return response
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    """A ``status`` answer in the contract's error shape (the 1.x shape on ``code_stream/``)."""
+    where = f"{response.request.method} {response.request.url.path}"
+    assert response.status_code == status, f"{where}: {response.status_code} {response.text[:300]}"
+    assert response.headers["content-type"].startswith("application/json"), where
+    body = response.json()
+    if response.request.url.path.startswith("/code_stream/"):
+        assert body["status"] == "error" and isinstance(body["message"], str) and body["message"], where
+        error = body
+    else:
+        assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, f"{where}: {body}"
+        error = body["error"]
+        assert isinstance(error["message"], str) and error["message"].strip(), where
+    if code is not None:
+        assert error.get("code") == code, f"{where}: {body}"
+    return body
+
+
+@pytest.fixture
+def session(cs_teacher):
+    teacher = cs_teacher.client()
+    r = teacher.post("codestream/api/sessions", json={"title": "bad input"})
+    assert r.status_code == 201, r.text
+    created = r.json()
+    r = teacher.put(f"codestream/api/sessions/{created['code']}/cells/c1",
+                    json={"source": "print(1)", "cell_type": "code", "position": 1})
+    assert r.status_code == 200, r.text
+    return created
+
+
+@pytest.fixture
+def self_connected(cs_teacher, session):
+    """The server's student side connected to ``session`` on the same server (for pulls)."""
+    teacher = cs_teacher.client()
+    r = teacher.put("codestream/api/student/config", json={
+        "teacher_url": cs_teacher.url, "session_code": session["code"], "student_key": session["student_key"]})
+    assert r.status_code == 200, r.text
+    yield session
+    assert teacher.delete("codestream/api/student/config").status_code == 204
+
+
+# -- malformed JSON, wrong body types ----------------------------------------------------
+
+MALFORMED = [b"{not json", b'{"title": "x",}', b"\xff\xfe{}", b"[1, 2]", b'"text"', b"42", b"null", b"true"]
+
+
+@pytest.mark.parametrize("key", BODY_OPERATIONS, ids=ids(BODY_OPERATIONS))
+def test_malformed_json_and_non_object_bodies_are_400(cs_teacher, session, key):
+    client = cs_teacher.client()
+    path, method = key
+    for raw in MALFORMED:
+        r = send(client, method, path, code=session["code"], content=raw,
+                 headers={"Content-Type": "application/json"})
+        assert_error(r, 400, "invalid_input")
+
+
+@pytest.mark.parametrize("key", sorted(set(OPERATIONS) - set(BODY_OPERATIONS)),
+                         ids=ids(sorted(set(OPERATIONS) - set(BODY_OPERATIONS))))
+def test_routes_without_a_body_ignore_garbage_bodies_without_failing(cs_teacher, key):
+    path, method = key
+    if method == "get":
+        return  # a GET body is not sent by clients; httpx refuses to send one in a stream
+    r = send(cs_teacher.client(), method, path, content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code < 500, r.text
+
+
+# -- wrong types and missing fields ----------------------------------------------------
+
+WRONG_FIELDS = [
+    # (path, method, body, status, code)
+    ("/codestream/api/sessions", "post", {"title": 5}, 400, "invalid_input"),
+    ("/codestream/api/sessions", "post", {"title": "x" * 201}, 400, "invalid_input"),
+    ("/codestream/api/sessions", "post", {"title": ["a"]}, 400, "invalid_input"),
+    ("/codestream/api/sessions", "post", {"notebook_path": 7}, 400, "invalid_input"),
+    ("/codestream/api/sessions", "post", {"notebook_path": ""}, 400, "invalid_input"),
+    ("/codestream/api/sessions", "post", {"notebook_path": {"a": 1}}, 400, "invalid_input"),
+    ("/codestream/api/sessions", "post", {"relay_url": "ftp://relay/"}, 400, "invalid_url"),
+    ("/codestream/api/sessions", "post", {"relay_url": 5}, 400, "invalid_url"),
+    (CELL, "put", {}, 400, "invalid_input"),
+    (CELL, "put", {"cell_type": "code", "position": 1}, 400, "invalid_input"),
+    (CELL, "put", {"source": None, "cell_type": "code", "position": 1}, 400, "invalid_input"),
+    (CELL, "put", {"source": ["x"], "cell_type": "code", "position": 1}, 400, "invalid_input"),
+    (CELL, "put", {"source": "x", "position": 1}, 400, "invalid_input"),
+    (CELL, "put", {"source": "x", "cell_type": "python", "position": 1}, 400, "invalid_input"),
+    (CELL, "put", {"source": "x", "cell_type": ["code"], "position": 1}, 400, "invalid_input"),
+    (CELL, "put", {"source": "x", "cell_type": {"code": 1}, "position": 1}, 400, "invalid_input"),
+    (CELL, "put", {"source": "x", "cell_type": "code"}, 400, "invalid_input"),
+    (CELL, "put", {"source": "x", "cell_type": "code", "position": "1"}, 400, "invalid_input"),
+    (CELL, "put", {"source": "x", "cell_type": "code", "position": True}, 400, "invalid_input"),
+    (CELL, "put", {"source": "x", "cell_type": "code", "position": None}, 400, "invalid_input"),
+    (CELL, "put", {"source": "x", "cell_type": "code", "position": 1, "notebook_path": 3}, 400, "invalid_input"),
+    ("/codestream/api/student/config", "put", {}, 400, "invalid_url"),
+    ("/codestream/api/student/config", "put", {"teacher_url": 5, "session_code": "ABCDEF"}, 400, "invalid_url"),
+    ("/codestream/api/student/config", "put", {"teacher_url": "ftp://t/", "session_code": "ABCDEF"}, 400, "invalid_url"),
+    ("/codestream/api/student/config", "put", {"teacher_url": "http://u:p@t/", "session_code": "ABCDEF"}, 400, "invalid_url"),
+    ("/codestream/api/student/config", "put", {"teacher_url": "http://t/?token=x", "session_code": "ABCDEF"}, 400, "invalid_url"),
+    ("/codestream/api/student/config", "put", {"teacher_url": "http://t/#x", "session_code": "ABCDEF"}, 400, "invalid_url"),
+    ("/codestream/api/student/config", "put", {"teacher_url": "http:///x", "session_code": "ABCDEF"}, 400, "invalid_url"),
+    ("/codestream/api/student/config", "put", {"teacher_url": "http://t/"}, 400, "invalid_session_code"),
+    ("/codestream/api/student/config", "put", {"teacher_url": "http://t/", "session_code": 123456}, 400, "invalid_session_code"),
+    ("/codestream/api/student/config", "put",
+     {"teacher_url": "http://t/", "session_code": "ABCDEF", "student_key": 5}, 400, "invalid_input"),
+    ("/codestream/api/student/config", "put",
+     {"teacher_url": "http://t/", "session_code": "ABCDEF", "student_key": "has space"}, 400, "invalid_input"),
+    ("/codestream/api/student/pull", "post", {}, 400, "invalid_input"),
+    ("/codestream/api/student/pull", "post", {"cell_id": 5, "notebook_path": "a.ipynb"}, 400, "invalid_input"),
+    ("/codestream/api/student/pull", "post", {"cell_id": "c1"}, 400, "invalid_input"),
+    ("/codestream/api/student/pull", "post", {"cell_id": "c1", "notebook_path": 5}, 400, "invalid_input"),
+    ("/codestream/api/student/pull", "post",
+     {"cell_id": "c1", "notebook_path": "a.ipynb", "position": "middle"}, 400, "invalid_input"),
+    ("/codestream/api/student/pull", "post",
+     {"cell_id": "c1", "notebook_path": "a.ipynb", "position": 3}, 400, "invalid_input"),
+    (PUSH, "post", {}, 400, "invalid_cell_id"),
+    (PUSH, "post", {"cell_id": "c1"}, 400, "invalid_input"),
+    (PUSH, "post", {"cell_id": "c1", "cell_content": 5}, 400, "invalid_input"),
+    (PUSH, "post", {"cell_id": 5, "cell_content": "x"}, 400, "invalid_cell_id"),
+    (UPDATE, "post", {"cell_id": "c1", "cell_content": None}, 400, "invalid_input"),
+    (DELETE_1X, "post", {}, 400, "invalid_cell_id"),
+    (DELETE_1X, "post", {"cell_id": ["c1"]}, 400, "invalid_cell_id"),
+    ("/code_stream/config", "post", {}, 400, "invalid_url"),
+    ("/code_stream/config", "post", {"teacher_base_url": "javascript:alert(1)"}, 400, "invalid_url"),
+    ("/code_stream/config", "post", {"teacher_base_url": "http://t/", "teacher_token": 5}, 400, "invalid_input"),
+]
+
+
+@pytest.mark.parametrize("path,method,body,status,code", WRONG_FIELDS)
+def test_wrong_types_and_missing_fields(cs_teacher, session, path, method, body, status, code):
+    client = cs_teacher.client()
+    r = send(client, method, path, code=session["code"], json=body)
+    assert_error(r, status, code)
+    cells = client.get(f"codestream/api/sessions/{session['code']}/cells").json()["cells"]
+    assert [(c["cell_id"], c["source"]) for c in cells] == [("c1", "print(1)")], "bad input changed nothing"
+    assert client.get("codestream/api/student/config").status_code == 404, "bad input configured nothing"
+
+
+def test_get_cell_1x_needs_a_cell_id(cs_teacher, session):
+    r = send(cs_teacher.client(), "get", GET_CELL_1X, code=session["code"], params={})
+    assert_error(r, 400, "invalid_cell_id")
+
+
+# -- oversize -------------------------------------------------------------------------
+
+def test_source_over_the_limit_is_413_and_at_the_limit_is_accepted(cs_teacher, session):
+    client = cs_teacher.client()
+    url = f"codestream/api/sessions/{session['code']}/cells/big"
+    limit = DEFAULT_MAX_SOURCE_BYTES
+    for source in ("x" * (limit + 1), "é" * (limit // 2 + 1)):  # bytes count, not characters
+        r = client.put(url, json={"source": source, "cell_type": "code", "position": 2})
+        assert_error(r, 413, "payload_too_large")
+    r = client.put(url, json={"source": "x" * limit, "cell_type": "code", "position": 2})
+    assert r.status_code == 200, r.text[:300]
+    r = client.post(f"code_stream/{session['code']}/push-cell/",
+                    json={"cell_id": "big1x", "cell_content": "y" * (limit + 1)})
+    assert_error(r, 413, "payload_too_large")
+    cells = client.get(f"codestream/api/sessions/{session['code']}/cells").json()["cells"]
+    assert sorted(c["cell_id"] for c in cells) == ["big", "c1"]
+    assert next(c for c in cells if c["cell_id"] == "big")["source"] == "x" * limit
+
+
+@pytest.mark.parametrize("key", BODY_OPERATIONS, ids=ids(BODY_OPERATIONS))
+def test_body_over_the_request_limit_is_413_on_every_route(cs_teacher, session, key):
+    path, method = key
+    body = {**VALID_BODIES[key], "padding": "z" * MAX_JSON_BODY_BYTES}
+    r = send(cs_teacher.client(), method, path, code=session["code"], json=body)
+    assert_error(r, 413, "payload_too_large")
+
+
+# -- session codes and cell ids in the path ------------------------------------------------
+
+BAD_CODES = ["ABC", "ABCDEFG", "ABCDE0", "ABCDEO", "ABCDE1", "ABCDEI", "ABCDEL", "AB-CDE", "AB%20CD",
+             "AB%2FCD", "%C3%89BCDEF", "ABCDE%00", "%F0%9F%98%80ABCD"]
+
+
+@pytest.mark.parametrize("key", WITH_CODE, ids=ids(WITH_CODE))
+def test_bad_session_codes_are_400_on_every_route(cs_teacher, key):
+    path, method = key
+    client = cs_teacher.client()
+    for code in BAD_CODES:
+        r = send(client, method, path, code=code, json=VALID_BODIES.get(key))
+        assert_error(r, 400, "invalid_session_code")
+
+
+@pytest.mark.parametrize("key", WITH_CODE, ids=ids(WITH_CODE))
+def test_codes_are_case_insensitive_and_unknown_ones_are_404(cs_teacher, session, key):
+    path, method = key
+    client = cs_teacher.client()
+    if path in (PUSH, UPDATE):
+        r = send(client, method, path, code="zzzzzz", json=VALID_BODIES[key])
+        assert r.status_code == 200, "a 1.x push to a new code creates that session"
+        listed = [s["code"] for s in client.get("codestream/api/sessions").json()["sessions"]]
+        assert "ZZZZZZ" in listed
+        return
+    r = send(client, method, path, code="ZZZZZZ", json=VALID_BODIES.get(key))
+    assert_error(r, 404, "session_not_found")
+    if method == "get":
+        r = send(client, method, path, code=session["code"].lower())
+        assert r.status_code == 200, r.text[:300]
+
+
+BAD_CELL_IDS = ["bad%20id", "a" * 65, "a$b", "a%2Fb", "%C3%A9", "a%00", "a:b"]
+
+
+@pytest.mark.parametrize("key", WITH_CELL, ids=ids(WITH_CELL))
+def test_bad_cell_ids_are_400(cs_teacher, session, key):
+    path, method = key
+    client = cs_teacher.client()
+    for cell_id in BAD_CELL_IDS:
+        r = send(client, method, path, code=session["code"], cell_id=cell_id, json=VALID_BODIES.get(key))
+        assert_error(r, 400, "invalid_cell_id")
+
+
+@pytest.mark.parametrize("path,method,field", [
+    (PUSH, "post", "cell_id"), (UPDATE, "post", "cell_id"), (DELETE_1X, "post", "cell_id"),
+    ("/codestream/api/student/pull", "post", "cell_id"), (GET_CELL_1X, "get", "cell_id"),
+])
+def test_bad_cell_ids_in_bodies_and_queries_are_400(cs_teacher, session, path, method, field):
+    client = cs_teacher.client()
+    for cell_id in ["bad id", "a" * 65, "../etc", "a/b", ""]:
+        if method == "get":
+            r = send(client, method, path, code=session["code"], params={field: cell_id})
+        else:
+            r = send(client, method, path, code=session["code"], json={**VALID_BODIES[(path, method)], field: cell_id})
+        assert_error(r, 400, "invalid_cell_id")
+
+
+def test_unknown_cells_are_404(cs_teacher, session):
+    client = cs_teacher.client()
+    code = session["code"]
+    for method in ("get", "delete"):
+        assert_error(send(client, method, CELL, code=code, cell_id="nope"), 404, "cell_not_found")
+    assert_error(send(client, "get", GET_CELL_1X, code=code, params={"cell_id": "nope"}), 404, "cell_not_found")
+    assert_error(send(client, "post", DELETE_1X, code=code, json={"cell_id": "nope"}), 404, "cell_not_found")
+
+
+# -- notebook paths -------------------------------------------------------------------------
+
+TRAVERSALS = ["../x.ipynb", "a/../../x.ipynb", "..", "a/..", "..\\x.ipynb", "a\\..\\..\\x.ipynb",
+              "./../x.ipynb", "x\x00.ipynb", "/../x.ipynb"]
+
+
+@pytest.mark.parametrize("notebook_path", TRAVERSALS)
+def test_path_traversal_in_notebook_path_is_400_everywhere(cs_teacher, session, notebook_path):
+    client = cs_teacher.client()
+    r = client.post("codestream/api/sessions", json={"notebook_path": notebook_path})
+    assert_error(r, 400, "invalid_input")
+    r = client.put(f"codestream/api/sessions/{session['code']}/cells/c2",
+                   json={"source": "x", "cell_type": "code", "position": 2, "notebook_path": notebook_path})
+    assert_error(r, 400, "invalid_input")
+    r = client.post("codestream/api/student/pull", json={"cell_id": "c1", "notebook_path": notebook_path})
+    assert_error(r, 400, "invalid_input")
+    assert [s["code"] for s in client.get("codestream/api/sessions").json()["sessions"]] == [session["code"]]
+
+
+def test_pull_into_unknown_or_unusable_notebooks(cs_teacher, self_connected):
+    client = cs_teacher.client()
+    root = Path(cs_teacher.root_dir)
+    (root / "folder.ipynb").mkdir(exist_ok=True)
+    (root / "notes.txt").write_text("not a notebook")
+    (root / "broken.ipynb").write_text("{ this is not json")
+    pull = "codestream/api/student/pull"
+    assert_error(client.post(pull, json={"cell_id": "c1", "notebook_path": "missing.ipynb"}), 404, "notebook_not_found")
+    assert_error(client.post(pull, json={"cell_id": "c1", "notebook_path": "no/such/dir/x.ipynb"}), 404,
+                 "notebook_not_found")
+    assert_error(client.post(pull, json={"cell_id": "c1", "notebook_path": "notes.txt"}), 400, "invalid_input")
+    assert_error(client.post(pull, json={"cell_id": "c1", "notebook_path": "folder.ipynb"}), 400, "invalid_input")
+    assert_error(client.post(pull, json={"cell_id": "c1", "notebook_path": "broken.ipynb"}), 400, "invalid_input")
+    assert not (root / "missing.ipynb").exists() and not (root / "no").exists(), "a pull never creates notebooks"
+    assert (root / "broken.ipynb").read_text() == "{ this is not json", "a pull never rewrites what it cannot read"
+    write_notebook(root, "lesson.ipynb", [("code", "mine = 1")])
+    assert_error(client.post(pull, json={"cell_id": "nope", "notebook_path": "lesson.ipynb"}), 404, "cell_not_found")
+    assert_error(client.post(pull, json={"cell_id": "c1", "notebook_path": "lesson.ipynb", "position": "after:ghost"}),
+                 400, "invalid_input")
+    r = client.post(pull, json={"cell_id": "c1", "notebook_path": "lesson.ipynb"})
+    assert r.status_code == 200 and r.json()["index"] == 1, r.text
