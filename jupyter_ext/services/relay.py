@@ -69,7 +69,6 @@ class EventRelay:
         self._tasks: set[asyncio.Task] = set()  # every upstream task, kept until it has ended
         self._lock = asyncio.Lock()
         self._closed = False
-        self.upstream_connections = 0  # how many times the upstream stream was opened
 
     @property
     def running(self) -> bool:
@@ -174,7 +173,6 @@ class EventRelay:
                 source = self._sources[self._source]
                 try:
                     async with self.teacher.open_events(source, self._cursor) as events:
-                        self.upstream_connections += 1
                         _settle(first)
                         backoff, failures_in_row = self.backoff_initial, 0
                         async for sse in events:
