@@ -50,7 +50,10 @@ def describe_error(exc: BaseException, doing: str) -> str:
 
 
 def notify(kind: str, message: str, duration: int = 8000) -> None:
-    """A toast in the served page (``kind``: info, success, warning, error); a log line otherwise."""
+    """A toast in the served page (``kind``: info, success, warning, error); a log line otherwise.
+
+    ``message`` is HTML in the page: escape whatever part of it you did not write.
+    """
     notifications = pn.state.notifications
     if notifications is None:
         log.info("codestream dashboard %s: %s", kind, message)

@@ -44,6 +44,11 @@ RETRY_MAX_SECONDS = 15.0
 BULK_CONCURRENCY = 4
 
 
+def toast(kind: str, message: str, duration: int = 8000) -> None:
+    """A toast of plain text: notification messages are HTML, and ours quote file names."""
+    notify(kind, escape(message), duration)
+
+
 # -- where students connect (pure) ------------------------------------------------------------
 def is_loopback_host(host: str) -> bool:
     host = host.strip("[]").lower()
@@ -246,7 +251,7 @@ class TeacherDashboard(pn.viewable.Viewer):
     def _report(self, exc: BaseException, doing: str) -> None:
         message = describe_error(exc, doing)
         self.last_error = message
-        notify("error", message)
+        toast("error", message)
         if not isinstance(exc, APIError):
             log.warning("codestream teacher dashboard: could not %s", doing, exc_info=exc)
 
@@ -280,7 +285,7 @@ class TeacherDashboard(pn.viewable.Viewer):
     # -- session ------------------------------------------------------------------------------
     async def start_session(self) -> None:
         if self.session_code:
-            notify("info", f"Session {self.session_code} is already running; end it to start another.")
+            toast("info", f"Session {self.session_code} is already running; end it to start another.")
             return
         try:
             created = await self.client.create_session(self.title, self.notebook_path)
@@ -288,7 +293,7 @@ class TeacherDashboard(pn.viewable.Viewer):
             self._report(exc, "start a session")
             return
         await self._adopt_session(created["code"], created["student_key"])
-        notify("success", f"Session {created['code']} started.", duration=4000)
+        toast("success", f"Session {created['code']} started.", duration=4000)
 
     async def _adopt_session(self, code: str, student_key: str) -> None:
         self.param.update(session_code=code, student_key=student_key, last_event_id=None)
@@ -304,7 +309,7 @@ class TeacherDashboard(pn.viewable.Viewer):
             self._report(exc, "rotate the student key")
             self._forget_session_if_gone(exc)
             return
-        notify("success", "New student key: students must enter it again.", duration=4000)
+        toast("success", "New student key: students must enter it again.", duration=4000)
 
     async def end_session(self) -> None:
         code = self.session_code
@@ -320,7 +325,7 @@ class TeacherDashboard(pn.viewable.Viewer):
             self._report(exc, "end the session")
             return
         self._session_over(code)
-        notify("info", f"Session {code} ended.", duration=4000)
+        toast("info", f"Session {code} ended.", duration=4000)
 
     def _session_over(self, code: str) -> None:
         if self.session_code != code:
@@ -332,7 +337,7 @@ class TeacherDashboard(pn.viewable.Viewer):
 
     def _forget_session_if_gone(self, exc: BaseException) -> None:
         if isinstance(exc, APIError) and exc.code == "session_not_found" and self.session_code:
-            notify("warning", f"Session {self.session_code} no longer exists; start a new one.")
+            toast("warning", f"Session {self.session_code} no longer exists; start a new one.")
             self._session_over(self.session_code)
 
     async def refresh_students(self) -> None:
@@ -350,7 +355,7 @@ class TeacherDashboard(pn.viewable.Viewer):
         self._students_failing = False
         mine = next((s for s in sessions if s["code"] == code), None)
         if mine is None:
-            notify("warning", f"Session {code} has ended.")
+            toast("warning", f"Session {code} has ended.")
             self._session_over(code)
         elif self.session_code == code:
             self.students = int(mine.get("students", 0))
@@ -414,7 +419,7 @@ class TeacherDashboard(pn.viewable.Viewer):
                 message = (f"The notebook {path} is gone (deleted, moved or renamed). "
                            "Pick it again from the list once it is back, or pick another one.")
                 self.last_error = message
-                notify("error", message)
+                toast("error", message)
                 self._rows_by_id.clear()
                 self.rows = []
                 await self.refresh_notebooks()
@@ -466,11 +471,11 @@ class TeacherDashboard(pn.viewable.Viewer):
         if row is None:
             return
         if not self.session_code:
-            notify("warning", "Start a session first: students can only get cells of a live session.")
+            toast("warning", "Start a session first: students can only get cells of a live session.")
             row.published = row.is_published
             return
         if not row.cell_id:
-            notify("warning", "This cell has no id; save the notebook in JupyterLab 4 to give it one.")
+            toast("warning", "This cell has no id; save the notebook in JupyterLab 4 to give it one.")
             row.published = row.is_published
             return
         if publish:
@@ -510,7 +515,7 @@ class TeacherDashboard(pn.viewable.Viewer):
     async def _bulk(self, publish: bool) -> None:
         """Publish (or unpublish) every cell of the notebook, a few requests at a time, with progress."""
         if not self.session_code:
-            notify("warning", "Start a session first.")
+            toast("warning", "Start a session first.")
             return
         if self.busy:
             return
@@ -539,7 +544,7 @@ class TeacherDashboard(pn.viewable.Viewer):
                 self._forget_session_if_gone(failures[0])
                 await self.refresh_cells()
             elif todo:
-                notify("success", f"{len(todo)} cell{'s' if len(todo) != 1 else ''} "
+                toast("success", f"{len(todo)} cell{'s' if len(todo) != 1 else ''} "
                                   f"{'published' if publish else 'unpublished'}.", duration=3000)
         finally:
             self.busy = False
@@ -564,7 +569,7 @@ class TeacherDashboard(pn.viewable.Viewer):
                     failures = 0
                     if reported:
                         reported = False
-                        notify("success", "Following the session's events again.", duration=3000)
+                        toast("success", "Following the session's events again.", duration=3000)
                     if event.id:
                         self.last_event_id = event.id
                     if event.event == "session_ended":

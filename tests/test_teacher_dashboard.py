@@ -326,3 +326,23 @@ async def test_view_renders_escaped_cells_and_the_projector_code(dashboard, cs_t
         assert rendered.count("not published") == 3
     finally:
         pn.panel(dash)._cleanup(root)
+
+
+async def test_toasts_are_plain_text(cs_teacher, monkeypatch):
+    """Toast messages are HTML in the page; a file name must not become markup."""
+    import codestream_dash.teacher as teacher_module
+
+    shown = []
+    monkeypatch.setattr(teacher_module, "notify", lambda kind, message, duration=0: shown.append(message))
+    path = "<img src=x onerror=alert(1)>.ipynb"
+    write_notebook(cs_teacher.root_dir, path, [("code", "1")])
+    dash = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
+    try:
+        await open_lesson(dash, path)
+        assert len(dash.rows) == 1
+        (cs_teacher.root_dir / path).unlink()
+        await dash.refresh_cells()
+        assert path in dash.last_error
+        assert shown and "&lt;img src=x onerror=alert(1)&gt;.ipynb" in shown[-1] and "<img" not in shown[-1]
+    finally:
+        await dash.close()
