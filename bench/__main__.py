@@ -29,12 +29,13 @@ FIGURES = {
 
 
 def load_more_figures() -> None:
-    """The student-side figures, then any ``bench/relay_*.py`` module's ``FIGURES`` (the relay's)."""
+    """The student-side and dashboard figures, then any ``bench/relay_*.py`` module's ``FIGURES`` (the relay's)."""
     import importlib
 
-    from . import student_figures
+    from . import dashboard_figures, student_figures
 
     FIGURES.update(student_figures.FIGURES)
+    FIGURES.update(dashboard_figures.FIGURES)
     for module_file in sorted(Path(__file__).parent.glob("relay_*.py")):
         module = importlib.import_module(f"{__package__}.{module_file.stem}")
         FIGURES.update(getattr(module, "FIGURES", {}))
