@@ -390,12 +390,15 @@ class TeacherDashboard(pn.viewable.Viewer):
             if not self._refresh_again:
                 return
 
-    async def refresh_cells(self) -> None:
-        """Re-read the saved notebook and the session's published cells; update every row."""
+    async def refresh_cells(self) -> bool:
+        """Re-read the saved notebook and the session's published cells; update every row.
+
+        False when that failed (the teacher got a toast saying why).
+        """
         path, code = self.notebook_path, self.session_code
         notebook_cells = await self._read_notebook(path) if path else []
         if notebook_cells is None:
-            return
+            return False
         published: dict[str, dict] = {}
         if code:
             try:
@@ -403,13 +406,14 @@ class TeacherDashboard(pn.viewable.Viewer):
             except (APIError, httpx.HTTPError) as exc:
                 self._report(exc, "read the published cells")
                 self._forget_session_if_gone(exc)
-                return
+                return False
             published = {cell["cell_id"]: cell for cell in listing["cells"]}
             if self.last_event_id is None:
                 self.last_event_id = listing.get("last_event_id")
         if path != self.notebook_path or code != self.session_code:
-            return  # the teacher switched meanwhile; that switch asked for its own refresh
+            return True  # the teacher switched meanwhile; that switch asked for its own refresh
         self._apply(notebook_cells, published)
+        return True
 
     async def _read_notebook(self, path: str) -> list[dict] | None:
         try:
@@ -480,9 +484,12 @@ class TeacherDashboard(pn.viewable.Viewer):
             return
         if publish:
             # the file may have been saved since we read it (saves of unpublished cells send no event)
-            await self.refresh_cells()
+            fresh = await self.refresh_cells()
             row = self._rows_by_id.get(cell_id)
             if row is None:
+                return
+            if not fresh:
+                row.published = row.is_published
                 return
         try:
             await self._publish_one(row, publish)
@@ -521,8 +528,8 @@ class TeacherDashboard(pn.viewable.Viewer):
             return
         self.busy = True
         try:
-            if publish:
-                await self.refresh_cells()
+            if publish and not await self.refresh_cells():
+                return
             todo = [r for r in self.rows if r.cell_id and (r.changed or r.is_published != publish)]
             self.param.update(progress=0, progress_total=len(todo))
             gate = asyncio.Semaphore(BULK_CONCURRENCY)

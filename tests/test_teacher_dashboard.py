@@ -274,7 +274,12 @@ async def test_deleted_notebook_is_a_toast_and_the_dashboard_recovers(dashboard,
     assert published_cells(cs_teacher, dash.session_code)[ids[1]]["version"] == 1
 
 
-async def test_redis_down_is_a_toast_and_the_dashboard_recovers(dashboard, cs_teacher, cs_module_redis):
+async def test_redis_down_is_a_toast_and_the_dashboard_recovers(dashboard, cs_teacher, cs_module_redis,
+                                                               monkeypatch):
+    import codestream_dash.teacher as teacher_module
+
+    toasts = []
+    monkeypatch.setattr(teacher_module, "notify", lambda kind, message, duration=0: toasts.append((kind, message)))
     dash = dashboard
     ids = cell_ids(cs_teacher.root_dir, LESSON)
     await open_lesson(dash)
@@ -284,14 +289,16 @@ async def test_redis_down_is_a_toast_and_the_dashboard_recovers(dashboard, cs_te
     try:
         dash.row(ids[1]).published = True
         await dash.settle()
-        assert "Redis" in dash.last_error and "publish" in dash.last_error
+        errors = [message for kind, message in toasts if kind == "error"]
+        assert any("Redis" in m and "publish" in m for m in errors), errors
         assert dash.row(ids[1]).published is False  # the switch went back
     finally:
         cs_module_redis.start()
-    dash.last_error = ""
+    toasts.clear()
     await dash.set_published(ids[1], True)
-    assert dash.last_error == ""
+    assert not [m for kind, m in toasts if kind == "error" and "publish" in m], toasts
     assert published_cells(cs_teacher, code)[ids[1]]["version"] == 1
+    assert dash.row(ids[1]).status == "published v1"
     # and the event stream follows again: a save republishes and the dashboard hears of it
     save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[1].update(source="print('back')"))
     await until(lambda: dash.row(ids[1]).published_version == 2, timeout=30, what="events after Redis came back")
