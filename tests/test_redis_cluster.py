@@ -3,6 +3,7 @@ through a Jupyter server, read routes through a relay), Redis Sentinel, and the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 
@@ -216,3 +217,18 @@ async def test_tls_urls_build_tls_connections():
     assert commands.connection_pool.connection_class is SentinelManagedSSLConnection
     assert all(s.connection_pool.connection_class is SSLConnection for s in commands.sentinels)
     await commands.aclose(), await blocking.aclose()
+
+
+async def test_a_burst_beyond_the_pool_waits_for_connections(cs_redis):
+    """A class opening its streams at once sends more concurrent commands than the pool has
+    connections: they wait for one (bounded by the command timeout) instead of a false 503."""
+    commands, blocking = make_clients(cs_redis.url, max_connections=4)
+    store = SessionStore(commands)
+    try:
+        record, key = await store.create_session("Burst")
+        answers = await asyncio.gather(*(store.check_student_key(record.code, key) for _ in range(200)))
+        assert answers == [True] * 200
+        assert commands.connection_pool.max_connections == 4
+    finally:
+        await commands.aclose()
+        await blocking.aclose()

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
@@ -173,8 +173,12 @@ def make_clients(url: str, *, max_connections: int = 50, socket_timeout: float =
                      for timeout in timeouts)
     common = dict(decode_responses=True, socket_connect_timeout=connect_timeout,
                   health_check_interval=30, retry_on_timeout=False)
-    return tuple(Redis.from_url(url, max_connections=max_connections, socket_timeout=timeout, **common)
-                 for timeout in timeouts)
+    # A blocking pool: a burst of more concurrent commands than connections (a class opening
+    # its event streams at once) waits up to a command timeout for a free connection instead
+    # of failing at once with "Too many connections".
+    return tuple(Redis.from_pool(BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=socket_timeout, socket_timeout=timeout, **common))
+        for timeout in timeouts)
 
 
 def _tls_kwargs(target: RedisTarget) -> dict:
