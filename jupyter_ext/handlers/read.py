@@ -16,6 +16,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
 
 from ..domain import Unauthorized, normalize_session_code, validate_cell_id
+from ..domain.events import validate_event_id
 from ..store import ListenerOverflow
 from ..store.sessions import EVENT_SESSION_ENDED
 from . import sse
@@ -83,7 +84,8 @@ class ReadRoutes:
         code = normalize_session_code(code)
         role = await self.authorize_read(code)
         await self.service.get_session_record(code)
-        last_event_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None)
+        last_event_id = validate_event_id(
+            self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None))
         client_id = self._client_id() if role == "student" else None
         hub = await self.service.provider.hub()
         sse.start_event_stream(self)
