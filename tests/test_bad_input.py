@@ -341,3 +341,27 @@ def test_pull_into_unknown_or_unusable_notebooks(cs_teacher, self_connected):
                  400, "invalid_input")
     r = client.post(pull, json={"cell_id": "c1", "notebook_path": "lesson.ipynb"})
     assert r.status_code == 200 and r.json()["index"] == 1, r.text
+
+
+# -- event ids --------------------------------------------------------------------------------
+
+BAD_EVENT_IDS = ["garbage", ":", "{}", "1-2-3", "-1-0", "1.5-0", "0x10-0", "18446744073709551616-0",
+                 "1-18446744073709551616", "99999999999999999999999-0", "١٢٣-٠",
+                 "18446744073709551615-18446744073709551615"]
+
+
+@pytest.mark.parametrize("how", ["header", "query"])
+def test_bad_last_event_ids_are_400_not_a_broken_stream(cs_teacher, session, how):
+    client = cs_teacher.client()
+    url = f"codestream/api/sessions/{session['code']}/events"
+    for event_id in BAD_EVENT_IDS:
+        kwargs = ({"headers": {"Last-Event-ID": event_id.encode()}} if how == "header"
+                  else {"params": {"last_event_id": event_id}})
+        with client.stream("GET", url, **kwargs) as response:
+            if "event-stream" not in response.headers.get("content-type", ""):
+                response.read()
+        assert_error(response, 400, "invalid_input")
+    # an id far in the future is still a valid resume point (nothing to replay yet)
+    with client.stream("GET", url, headers={"Last-Event-ID": "18446744073709551615-18446744073709551614"}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
