@@ -98,6 +98,7 @@ class ReadRoutes:
             for event in replay:
                 if not await sse.send(self, event.sse()):
                     return
+            listener.sink = self._write_now
             while True:
                 try:
                     event = await listener.next(timeout=self.heartbeat_seconds)
@@ -116,6 +117,13 @@ class ReadRoutes:
         self._listener = None
         if not self._finished:
             self.finish()
+
+    _flushing = None
+
+    def _write_now(self, event) -> bool:
+        """The hub's fan-out loop writes a live event straight to this stream (see ``Listener.sink``)."""
+        self._flushing = sse.write_now(self, event.sse(), self._flushing)
+        return self._flushing is not None
 
     def _client_id(self) -> str:
         """Which student server this is: its own id header, else its address (never the key)."""

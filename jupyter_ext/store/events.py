@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
@@ -37,6 +38,11 @@ class Listener:
         self.code = code
         self.after_id = after_id
         self.overflowed = False
+        # Set by a consumer that can write an event at once (an SSE handler): used while the
+        # consumer is parked with nothing pending, so the fan-out loop writes to every stream
+        # without waking a task per stream. Returns False when it cannot (client gone or slow);
+        # the event is then queued for the consumer as usual.
+        self.sink: Callable[[Event], bool] | None = None
         self._pending: deque[Event] = deque()
         self._closed = False
         self._waiter: asyncio.Future | None = None
@@ -44,6 +50,13 @@ class Listener:
     def deliver(self, event: Event) -> None:
         if self._closed:
             return
+        if (self.sink is not None and self._waiter is not None and not self._pending
+                and event.name != EVENT_SESSION_ENDED):
+            if stream_id_tuple(event.id) <= stream_id_tuple(self.after_id):
+                return  # already sent during replay
+            if self.sink(event):
+                self.after_id = event.id
+                return
         if len(self._pending) >= LISTENER_QUEUE_SIZE:
             self.overflowed = True
             self.close()
