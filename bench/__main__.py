@@ -17,11 +17,13 @@ import traceback
 from pathlib import Path
 
 from .harness import REPO_ROOT, Lab, Row, format_table, raise_fd_limit, timed
-from .teacher_figures import Size, fanout, list_throughput, list_with_foreign_keys, view_on_teacher
+from .teacher_figures import (Size, fanout, full_stack_rss, list_throughput, list_with_foreign_keys,
+                              view_on_teacher)
 
 # name -> coroutine function (lab, size) -> list[Row]; run in this order
 FIGURES = {
     "fanout": fanout,
+    "rss-full-stack": full_stack_rss,
     "throughput": list_throughput,
     "foreign-keys": list_with_foreign_keys,
     "view-teacher": view_on_teacher,

@@ -102,7 +102,10 @@ async def teacher_dashboard_open(lab: Lab, size: Size) -> list[Row]:
                 page.locator("select option", has_text="lecture-300").wait_for(state="attached", timeout=60_000)
                 page_load = time.perf_counter() - started
                 opens, small_opens = [], []
+                budget = time.perf_counter() + 90  # the whole suite must stay under 10 minutes
                 for _ in range(repeats):
+                    if opens and time.perf_counter() > budget:
+                        break
                     started = time.perf_counter()
                     page.locator("select").first.select_option("bench-dash/one-cell.ipynb")
                     page.locator(f".cs-cell-{small_id}").wait_for(timeout=60_000)
@@ -127,12 +130,12 @@ async def teacher_dashboard_open(lab: Lab, size: Size) -> list[Row]:
     opens, small_opens = result["opens"], result["small_opens"]
     p50, worst = statistics.median(opens), max(opens)
     s50 = statistics.median(small_opens)
-    detail = {"cells": n_cells, "published": n_cells // 2, "repeats": repeats, "opens_s": opens,
+    detail = {"cells": n_cells, "published": n_cells // 2, "repeats": len(opens), "opens_s": opens,
               "one_cell_opens_s": small_opens, "first_page_load_s": result["page_load"],
               "panel_rss_mb": panel_rss / 2 ** 20}
     return [Row(f"teacher dashboard opens a {n_cells}-cell notebook (choose it → last row on the page, "
-                f"Chromium), median / worst of {repeats}",
-                f"{p50:.2f} s / {worst:.2f} s", f"same dashboard, 1-cell notebook: {ms(s50)}",
+                f"Chromium), median / worst",
+                f"{p50:.2f} s / {worst:.2f} s ({len(opens)} opens)", f"same dashboard, 1-cell notebook: {ms(s50)}",
                 f"{p50 / s50:.1f}×", "≤ 2 s", worst <= 2.0, detail)]
 
 

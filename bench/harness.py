@@ -145,11 +145,11 @@ class Lab:
         return self
 
     def make_server(self, name: str, *, teacher: bool = False, extra_args: list[str] | None = None,
-                    env: dict | None = None) -> JupyterServerProcess:
+                    env: dict | None = None, full_stack: bool = False) -> JupyterServerProcess:
+        """A Jupyter server with Code Stream only, or with every installed extension (``full_stack``)."""
         base_env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-        args = []
+        args = [] if full_stack else list(CODESTREAM_ONLY)
         if teacher:
-            args += CODESTREAM_ONLY  # see docs/performance.md: the JupyterLab stack is measured apart
             base_env.update({"CODESTREAM_REDIS_URL": self.redis.url, "BENCH_REDIS_URL": self.redis.url})
             args.append("--ServerApp.jpserver_extensions=bench.bare_ext=True")
         server = BenchServer(self.workdir / name, env={**base_env, **(env or {})},
@@ -160,7 +160,7 @@ class Lab:
         """Start ``n`` student Jupyter servers (Code Stream only), ``concurrency`` at a time."""
         semaphore = asyncio.Semaphore(concurrency)
         first = len(self.students)
-        servers = [self.make_server(f"student-{first + i}", extra_args=CODESTREAM_ONLY) for i in range(n)]
+        servers = [self.make_server(f"student-{first + i}") for i in range(n)]
         self.students.extend(servers)
 
         async def one(server):

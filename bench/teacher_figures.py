@@ -149,6 +149,40 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
     ]
 
 
+async def full_stack_rss(lab: Lab, size: Size) -> list[Row]:
+    """RSS of a teacher server with every installed extension (JupyterLab, collaboration, Panel's,
+    server-proxy...) idle and with N open student streams: what a teacher's laptop really runs."""
+    n = size.streams
+    server = lab.make_server("teacher-full-stack", teacher=True, full_stack=True)
+    lab.students.append(server)  # stopped with the others
+    with timed("start a full-stack teacher server"):
+        await asyncio.to_thread(server.start, 120.0)
+    connection = await lab.connection(server)
+    try:
+        status, _h, raw = await connection.request("POST", "/codestream/api/sessions", {"title": "full stack"})
+        if status != 201:
+            raise RuntimeError(f"create session: {status} {raw[:200]!r}")
+        session = json.loads(raw)
+    finally:
+        await connection.close()
+    host, port, _ = lab.address(server)
+    idle = rss_bytes(server.process.pid)
+    streams = await open_streams(
+        n, host, port, f"/codestream/api/sessions/{session['code']}/events",
+        lambda i: {"Authorization": f"Bearer {session['student_key']}", "X-CodeStream-Client": f"full-{i}"},
+        lambda i, line, at: None)
+    await asyncio.sleep(1.0)
+    loaded = rss_bytes(server.process.pid)
+    await close_streams(streams)
+    await asyncio.to_thread(server.stop)
+    lab.students.remove(server)
+    detail = {"streams": n, "rss_idle_mb": idle / 2 ** 20, "rss_mb": loaded / 2 ** 20,
+              "kb_per_stream": (loaded - idle) / n / 1024}
+    return [Row(f"teacher server RSS with {n} streams, full JupyterLab stack loaded (informational)",
+                f"{mb(loaded)} (+{detail['kb_per_stream']:.0f} KB/stream)", f"same server idle: {mb(idle)}",
+                f"{loaded / idle:.2f}×", "(Code Stream's share: row above)", None, detail)]
+
+
 # -- cell-list throughput vs a bare authenticated handler ------------------------------------
 async def list_throughput(lab: Lab, size: Size) -> list[Row]:
     session = await lab.create_session("throughput")
