@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
@@ -171,8 +174,12 @@ def make_clients(url: str, *, max_connections: int = 50, socket_timeout: float =
     if target.kind == "sentinel":
         return tuple(_sentinel_client(target, max_connections, timeout, connect_timeout)
                      for timeout in timeouts)
+    # One immediate retry on a broken connection: after a Redis restart every pooled connection
+    # is dead, and without it the first command on each fails (a 503 with Redis already back).
+    # Timeouts are not retried: a hung Redis must not double the wait.
     common = dict(decode_responses=True, socket_connect_timeout=connect_timeout,
-                  health_check_interval=30, retry_on_timeout=False)
+                  health_check_interval=30, retry_on_timeout=False,
+                  retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
     # A blocking pool: a burst of more concurrent commands than connections (a class opening
     # its event streams at once) waits up to a command timeout for a free connection instead
     # of failing at once with "Too many connections".
