@@ -110,7 +110,7 @@ class StudentDashboard(pn.viewable.Viewer):
     def stop(self) -> None:
         """Cancel every task of this session; the listener closes the client on its way out."""
         self._tasks.cancel_all()
-        if self._listener is None:
+        if self._listener is None or self._listener.done():
             self._tasks.spawn(self.client.aclose(), name="codestream-student-close")
 
     async def aclose(self) -> None:
@@ -124,7 +124,11 @@ class StudentDashboard(pn.viewable.Viewer):
         await self._tasks.settle(exclude={self._listener} if self._listener else None)
 
     async def load(self) -> None:
-        config = await self._call(self.client.student_config)
+        try:
+            config = await self.client.student_config()
+        except APIError as exc:  # e.g. the launcher's token is no longer accepted
+            self.param.update(connection="error", connection_message=self._plain(exc.code, exc.message))
+            return
         self._apply_config(config)
         await self.refresh_notebooks()
         if self.configured:
@@ -224,9 +228,13 @@ class StudentDashboard(pn.viewable.Viewer):
         if resync and self._last_event_id is None and listing.get("last_event_id"):
             self._last_event_id = str(listing["last_event_id"])  # the stream resumes right after this list
         cells = list(listing.get("cells") or [])
-        ids = {c.get("cell_id") for c in cells}
+        before = self.selected_cell
+        after = next((c for c in cells if c.get("cell_id") == self.selected_cell_id), None)
         self.param.update(cells=cells, session_title=listing.get("title") or "",
-                          selected_cell_id=self.selected_cell_id if self.selected_cell_id in ids else None)
+                          selected_cell_id=self.selected_cell_id if after else None)
+        if before and after and before.get("version") != after.get("version"):
+            # a new version of the cell on show: its default place is right after the student's copy
+            self.param.update(position=END, pull_message="", pull_ok=None)
 
     async def refresh_notebooks(self) -> None:
         try:
@@ -262,7 +270,9 @@ class StudentDashboard(pn.viewable.Viewer):
             return
         content = model.get("content") or {}
         self._set_positions(content)
-        self.copies = pulled_copies(content, self.session_code)
+        copies = pulled_copies(content, self.session_code)
+        if copies != self.copies:  # param cannot compare PulledCopy: an equal value would redraw the feed
+            self.copies = copies
 
     def _set_positions(self, content: dict | None) -> None:
         options = position_options(content)
@@ -326,7 +336,8 @@ class StudentDashboard(pn.viewable.Viewer):
         try:
             while True:
                 if not self.configured:
-                    self.connection = "not_configured"
+                    if self.connection != "error":
+                        self.connection = "not_configured"
                     await self._wait_for_config()
                     failures = 0
                     continue
@@ -403,13 +414,6 @@ class StudentDashboard(pn.viewable.Viewer):
         self.notices = [*self.notices, (kind, message)]
         notify(kind, escape(message))
 
-    async def _call(self, method, *args):
-        try:
-            return await method(*args)
-        except APIError as exc:
-            self.param.update(connection="error", connection_message=self._plain(exc.code, exc.message))
-            return None
-
     # -- views ----------------------------------------------------------------------------
     def __panel__(self):
         light = pn.pane.HTML(pn.bind(light_html, self.param.connection, self.param.connection_message),
@@ -422,7 +426,7 @@ class StudentDashboard(pn.viewable.Viewer):
             pn.widgets.TextInput.from_param(self.param.session_code, placeholder="ABC234",
                                             sizing_mode="stretch_width"),
             key_input,
-            pn.Row(pn.widgets.Button.from_param(self.param.save, button_type="primary",
+            pn.Row(pn.widgets.Button.from_param(self.param.save, color="primary",
                                                 disabled=self.param.busy),
                    pn.widgets.Button.from_param(self.param.test, disabled=self.param.busy)),
             pn.pane.HTML(pn.bind(message_html, self.param.form_message, self.param.form_ok),
@@ -440,7 +444,7 @@ class StudentDashboard(pn.viewable.Viewer):
         pull_box = pn.Column(
             pn.widgets.Select.from_param(self.param.target_notebook, sizing_mode="stretch_width"),
             pn.widgets.Select.from_param(self.param.position, sizing_mode="stretch_width"),
-            pn.Row(pn.widgets.Button.from_param(self.param.pull, button_type="success",
+            pn.Row(pn.widgets.Button.from_param(self.param.pull, color="success",
                                                 disabled=self.param.busy),
                    pn.widgets.Button.from_param(self.param.refresh)),
             pn.pane.HTML(pn.bind(message_html, self.param.pull_message, self.param.pull_ok),
@@ -461,8 +465,8 @@ class StudentDashboard(pn.viewable.Viewer):
                     if self.configured else "Connect to your teacher's session to see the cells.")
             items.append(pn.pane.HTML(f"<em class='cs-feed-empty'>{escape(hint)}</em>", sizing_mode="stretch_width"))
         for cell, status in self.feed():
-            button = pn.widgets.Button(name="Preview" if cell["cell_id"] != self.selected_cell_id else "Shown",
-                                       button_type="primary", button_style="outline", width=80, align="center")
+            button = pn.widgets.Button(label="Preview" if cell["cell_id"] != self.selected_cell_id else "Shown",
+                                       color="primary", variant="outline", width=80, align="center")
             button.on_click(lambda _event, cell_id=cell["cell_id"]: setattr(self, "selected_cell_id", cell_id))
             items.append(pn.Row(
                 pn.pane.HTML(feed_item_html(cell, status, snippet(cell.get("source", ""))),

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from codestream_dash.student_model import END_LABEL
 from jupyter_ext.pytest_plugin import JupyterServerProcess, artifacts_dir, write_notebook
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -191,6 +192,7 @@ def test_published_cell_appears_live_and_is_pulled_into_the_chosen_notebook(cs_t
     page.locator(".notyf__toast", has_text="The teacher updated hello").first.wait_for(timeout=UPDATE_MS)
     page.locator(".cs-badge-updated").first.wait_for(timeout=UPDATE_MS)
     page.locator(".cs-diff-pane, .cs-preview-diff").first.wait_for(timeout=UPDATE_MS)
+    assert position_select.input_value() == END_LABEL  # an update goes right after the student's copy
     assert "print('hello, class')" in page.locator(".cs-preview-diff").inner_text()
     # everything fits the narrow tab: nothing needs sideways scrolling
     assert page.evaluate("document.documentElement.scrollWidth") <= 420
@@ -201,6 +203,7 @@ def test_published_cell_appears_live_and_is_pulled_into_the_chosen_notebook(cs_t
     publish(teacher, code, "xssmd", f"# Careful\n\n{XSS} <script>alert(2)</script>", 3, "markdown")
     page.locator(".cs-feed code", has_text=XSS).first.wait_for(timeout=UPDATE_MS)
     page.locator(".notyf__toast", has_text=XSS).first.wait_for(timeout=UPDATE_MS)
+    page.locator(".cs-feed-item", has_text="xssmd").wait_for(timeout=UPDATE_MS)  # both have arrived
     page.locator(".cs-feed-item", has_text="xssmd").get_by_role("button", name="Preview").click()
     preview = page.locator(".cs-preview-markdown")
     preview.wait_for(timeout=UPDATE_MS)

@@ -342,3 +342,16 @@ async def test_listener_reconnects_with_last_event_id_and_stops_with_the_session
     board.on_session_destroyed(None)  # what Panel calls when the browser tab closes
     await asyncio.gather(listener, return_exceptions=True)
     assert listener.done() and board.client._client.is_closed
+
+
+async def test_a_rejected_token_turns_the_light_red_with_what_to_do(student):
+    board = StudentDashboard(ServerClient(student.url, "not-the-jupyter-token"))
+    try:
+        view = board.__panel__()  # the page exists before the first load, as when served
+        await board.start()
+        await board.settle()
+        assert board.connection == "error"
+        assert board.connection_message == model.plain_error("forbidden")
+        assert "cs-light" in view[0].object and 'data-state="error"' in view[0].object
+    finally:
+        await board.aclose()
