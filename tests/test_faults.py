@@ -227,6 +227,25 @@ def test_redis_stopped_is_503_everywhere_then_recovers(teacher_on_own_redis, red
     assert [s["title"] for s in teacher.get("codestream/api/sessions").json()["sessions"]] == ["faults"]
 
 
+def test_hung_redis_is_503_not_a_hang(teacher_on_own_redis, redis_up, cs_secret_scanner):
+    """A Redis that accepts connections but never answers (SIGSTOP) costs one command timeout."""
+    server, redis_server = teacher_on_own_redis, redis_up
+    teacher = server.client(timeout=30.0)
+    session = create_session(teacher)
+    code = session["code"]
+    student = server.client(auth=False, headers={"Authorization": f"Bearer {session['student_key']}"}, timeout=30.0)
+    redis_server.process.send_signal(signal.SIGSTOP)
+    try:
+        assert_contract_error(teacher.get("codestream/api/sessions"), 503, "store_unavailable")
+        assert_contract_error(student.get(f"codestream/api/sessions/{code}/cells"), 503, "store_unavailable")
+        assert_contract_error(student.get(f"codestream/api/sessions/{code}/events"), 503, "store_unavailable")
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
+    wait_until(lambda: teacher.get("codestream/api/sessions").status_code == 200, STORE_DOWN_WAIT,
+               interval=0.2, what="the teacher routes to answer again")
+    assert student.get(f"codestream/api/sessions/{code}/cells").status_code == 200
+
+
 # -- the teacher's server restarted on its embedded Redis --------------------------------------
 
 def test_embedded_redis_survives_server_restarts_and_dies_with_the_server(cs_jupyter_server_factory,
