@@ -31,8 +31,13 @@ async def subscribe(url: str, headers: dict, expected: int, ready: asyncio.Event
     writer.write(head.encode("latin-1"))
     status_line = await asyncio.wait_for(reader.readline(), 30)
     if b" 200 " not in status_line:
+        try:  # HTTP/1.0: the body ends with the connection; the contract's error code is in it
+            body = await asyncio.wait_for(reader.read(2000), 10)
+        except (asyncio.TimeoutError, OSError):
+            body = b""
         writer.close()
-        return {"error": status_line.decode(errors="replace").strip()}
+        code = body.split(b'"code": "', 1)[-1].split(b'"', 1)[0].decode(errors="replace") if b'"code"' in body else ""
+        return {"error": f"{status_line.decode(errors='replace').strip()} {code}".strip()}
     while (await asyncio.wait_for(reader.readline(), 30)) not in (b"\r\n", b"\n", b""):
         pass  # response headers
     arrivals: list[tuple[str, float]] = []

@@ -56,7 +56,8 @@ class RelayConfig:
     xheaders: bool = False
     heartbeat_seconds: float = 15.0
     event_block_ms: int = 10_000
-    redis_max_connections: int = 500
+    redis_max_connections: int = 100
+    redis_stream_connections: int = 1000
     redis_socket_timeout: float = 5.0
     key_failures_per_minute: int = 20
     drain_seconds: float = 10.0
@@ -84,9 +85,12 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
                         help="Event-stream heartbeat interval (at most 15). Default: 15.")
     parser.add_argument("--event-block-ms", type=int, default=10_000,
                         help="How long one XREAD blocks, in ms. Default: 10000.")
-    parser.add_argument("--redis-max-connections", type=int, default=500,
-                        help="Redis pool size (per node in a cluster); one blocking XREAD per"
-                             " session with open streams uses one. Default: 500.")
+    parser.add_argument("--redis-max-connections", type=int, default=100,
+                        help="Redis connections for commands (per node in a cluster); a burst"
+                             " beyond them waits for a free one. Default: 100.")
+    parser.add_argument("--redis-stream-connections", type=int, default=1000,
+                        help="Redis connections for blocking XREADs (per node in a cluster): one"
+                             " per session with open event streams on this relay. Default: 1000.")
     parser.add_argument("--redis-socket-timeout", type=float, default=5.0,
                         help="Redis command timeout in seconds. Default: 5.")
     parser.add_argument("--key-failures-per-minute", type=int, default=20,
@@ -108,7 +112,7 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
     if not 0 <= args.port < 65536:
         parser.error("--port must be 0..65535")
     for name in ("heartbeat_seconds", "event_block_ms", "redis_max_connections",
-                 "redis_socket_timeout", "key_failures_per_minute"):
+                 "redis_stream_connections", "redis_socket_timeout", "key_failures_per_minute"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     base_url = "/" + args.base_url.strip("/") + "/" if args.base_url.strip("/") else "/"
@@ -116,6 +120,7 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
         redis_url=redis_url, port=args.port, address=args.address, base_url=base_url,
         xheaders=args.xheaders, heartbeat_seconds=min(args.heartbeat_seconds, 15.0),
         event_block_ms=args.event_block_ms, redis_max_connections=args.redis_max_connections,
+        redis_stream_connections=args.redis_stream_connections,
         redis_socket_timeout=args.redis_socket_timeout,
         key_failures_per_minute=args.key_failures_per_minute,
         drain_seconds=max(args.drain_seconds, 0.0), log_format=args.log_format,
@@ -244,6 +249,14 @@ class RelayHandler(web.RequestHandler):
         self.finish(json.dumps({"error": error}))
 
     def log_exception(self, typ, value, tb) -> None:
+        if isinstance(value, CodeStreamError) and value.status >= 500:
+            cause = value.__cause__
+            self.cs_log.warning(
+                "codestream relay: %s %s -> %s %s (%s)", self.request.method, self.request.path,
+                value.status, value.code, type(cause).__name__ if cause else "no cause",
+                extra={"fields": {"status": value.status, "code": value.code,
+                                  "cause": type(cause).__name__ if cause else None}})
+            return
         if isinstance(value, CodeStreamError) or (isinstance(value, web.HTTPError) and value.status_code < 500):
             return  # an expected answer: the access log has its status
         self.cs_log.error("codestream relay: %s %s failed", self.request.method, self.request.path,
@@ -311,6 +324,7 @@ class Relay:
         self.log = log or logging.getLogger(LOG_NAME)
         provider = RedisProvider(
             config.redis_url, None, max_connections=config.redis_max_connections,
+            blocking_max_connections=config.redis_stream_connections,
             socket_timeout=config.redis_socket_timeout, block_ms=config.event_block_ms, log=self.log)
         self.service = TeacherService(
             provider, limiter=FailureLimiter(config.key_failures_per_minute, 60.0), log=self.log)

@@ -142,6 +142,7 @@ class ResumingStudent:
         self.headers = {"Authorization": f"Bearer {key}", "X-CodeStream-Client": name}
         self.events: list[dict] = []
         self.connections: list[tuple[str, str | None]] = []  # (url, Last-Event-ID sent)
+        self.had_before: list[int] = []  # events received before each connection
         self.connected = threading.Event()
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -182,6 +183,7 @@ class ResumingStudent:
             if response.status_code != 200:
                 raise AssertionError(f"{url}: {response.status_code} {response.read()!r}")
             self.connections.append((url, headers.get("Last-Event-ID")))
+            self.had_before.append(len(self.events))
             event: dict = {}
             for line in response.iter_lines():
                 if line.startswith(":"):

@@ -222,13 +222,14 @@ async def test_tls_urls_build_tls_connections():
 async def test_a_burst_beyond_the_pool_waits_for_connections(cs_redis):
     """A class opening its streams at once sends more concurrent commands than the pool has
     connections: they wait for one (bounded by the command timeout) instead of a false 503."""
-    commands, blocking = make_clients(cs_redis.url, max_connections=4)
+    commands, blocking = make_clients(cs_redis.url, max_connections=4, blocking_max_connections=7)
     store = SessionStore(commands)
     try:
         record, key = await store.create_session("Burst")
         answers = await asyncio.gather(*(store.check_student_key(record.code, key) for _ in range(200)))
         assert answers == [True] * 200
         assert commands.connection_pool.max_connections == 4
+        assert blocking.connection_pool.max_connections == 7  # one per session being read
     finally:
         await commands.aclose()
         await blocking.aclose()

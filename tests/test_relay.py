@@ -148,7 +148,9 @@ def test_students_of_a_stopped_relay_resume_on_the_other_and_lose_nothing(
         (first_url, first_resume), (second_url, resumed_from) = student.connections[:2]
         assert (first_url, first_resume) == (relay_a.url, None)
         assert second_url == relay_b.url
-        assert resumed_from in truth[:-1], "resumed mid-stream from the last id it had"
+        had = student.had_before[1]
+        assert had >= 8 and resumed_from == student.events[had - 1]["id"], \
+            "resumed from the last event it had received"
     for student in on_b:
         assert student.connections == [(relay_b.url, None)]
     if how == "terminated":  # graceful: streams closed on purpose, clean exit, logged
@@ -233,6 +235,7 @@ def test_relay_command_line():
     config = parse_args(["--port", "9000", "--redis", "redis+cluster://r1:7000,r2:7001", "--base-url",
                          "relay", "--heartbeat-seconds", "60"], environ={})
     assert (config.port, config.base_url, config.heartbeat_seconds) == (9000, "/relay/", 15.0)
+    assert (config.redis_max_connections, config.redis_stream_connections) == (100, 1000)
     assert parse_args([], environ={"CODESTREAM_REDIS_URL": "redis://r:6379/0"}).redis_url == "redis://r:6379/0"
     for argv in ([], ["--redis", "http://r:6379"], ["--redis", "redis+cluster://r:7000/3"],
                  ["--redis", "redis://r", "--port", "70000"]):

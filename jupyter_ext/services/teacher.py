@@ -29,10 +29,11 @@ class RedisProvider:
 
     def __init__(self, url: str | None, embedded: EmbeddedRedis | None, *, max_connections: int = 50,
                  socket_timeout: float = 5.0, block_ms: int = 10_000, stream_maxlen: int = 10_000,
-                 log: logging.Logger | None = None):
+                 blocking_max_connections: int | None = None, log: logging.Logger | None = None):
         self.url = url
         self.embedded = embedded
         self.max_connections = max_connections
+        self.blocking_max_connections = blocking_max_connections  # XREAD pool; None: max_connections
         self.socket_timeout = socket_timeout
         self.block_ms = block_ms
         self.stream_maxlen = stream_maxlen
@@ -63,7 +64,8 @@ class RedisProvider:
                         raise StoreUnavailable(str(exc)) from exc
                 commands, blocking = make_clients(
                     url, max_connections=self.max_connections,
-                    socket_timeout=self.socket_timeout, block_ms=self.block_ms)
+                    socket_timeout=self.socket_timeout, block_ms=self.block_ms,
+                    blocking_max_connections=self.blocking_max_connections)
                 self._clients = (commands, blocking)
                 store = SessionStore(commands, stream_maxlen=self.stream_maxlen, log=self.log)
                 self._hub = EventHub(store, blocking, block_ms=self.block_ms, log=self.log)

@@ -159,21 +159,22 @@ def cluster_transactions_supported() -> bool:
 
 
 def make_clients(url: str, *, max_connections: int = 50, socket_timeout: float = 5.0,
-                 connect_timeout: float = 3.0, block_ms: int = 10_000) -> tuple[Redis, Redis]:
+                 connect_timeout: float = 3.0, block_ms: int = 10_000,
+                 blocking_max_connections: int | None = None) -> tuple[Redis, Redis]:
     """A pooled client for commands, and one for blocking ``XREAD`` whose timeout outlives the block.
 
     (redis-py 8 defaults ``socket_timeout`` to 5 s, which would cut a longer ``XREAD BLOCK``.)
-    For Redis Cluster, ``max_connections`` is per node. Raises ``ValueError`` for a URL that
-    cannot work.
+    The blocking client holds one connection per session being read (``blocking_max_connections``,
+    default ``max_connections``). For Redis Cluster, pool sizes are per node. Raises
+    ``ValueError`` for a URL that cannot work.
     """
     target = parse_redis_url(url)
-    timeouts = (socket_timeout, block_ms / 1000 + socket_timeout)
+    plan = ((max_connections, socket_timeout),
+            (blocking_max_connections or max_connections, block_ms / 1000 + socket_timeout))
     if target.kind == "cluster":
-        return tuple(_cluster_client(target, max_connections, timeout, connect_timeout)
-                     for timeout in timeouts)
+        return tuple(_cluster_client(target, size, timeout, connect_timeout) for size, timeout in plan)
     if target.kind == "sentinel":
-        return tuple(_sentinel_client(target, max_connections, timeout, connect_timeout)
-                     for timeout in timeouts)
+        return tuple(_sentinel_client(target, size, timeout, connect_timeout) for size, timeout in plan)
     # One immediate retry on a broken connection: after a Redis restart every pooled connection
     # is dead, and without it the first command on each fails (a 503 with Redis already back).
     # Timeouts are not retried: a hung Redis must not double the wait.
@@ -182,10 +183,10 @@ def make_clients(url: str, *, max_connections: int = 50, socket_timeout: float =
                   retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
     # A blocking pool: a burst of more concurrent commands than connections (a class opening
     # its event streams at once) waits up to a command timeout for a free connection instead
-    # of failing at once with "Too many connections".
+    # of failing at once with "Too many connections", and never opens more than ``size``.
     return tuple(Redis.from_pool(BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=socket_timeout, socket_timeout=timeout, **common))
-        for timeout in timeouts)
+        url, max_connections=size, timeout=socket_timeout, socket_timeout=timeout, **common))
+        for size, timeout in plan)
 
 
 def _tls_kwargs(target: RedisTarget) -> dict:
