@@ -147,7 +147,7 @@ async def student_dashboard_memory(lab: Lab, size: Size) -> list[Row]:
     await lab.configure_student(student, session["code"], session["student_key"])
     with timed("start panel serve apps/student.py"):
         process, port = await asyncio.to_thread(start_panel, lab, "student", student.url, student.token)
-    sessions = 10 if size.streams >= 1000 else 4
+    sessions = 6 if size.streams >= 1000 else 4
 
     def drive() -> dict:
         from playwright.sync_api import sync_playwright

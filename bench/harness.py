@@ -156,11 +156,13 @@ class Lab:
                                       args=args + (extra_args or []))
         return server
 
-    async def start_students(self, n: int, concurrency: int = 2) -> list[JupyterServerProcess]:
-        """Start ``n`` student Jupyter servers (Code Stream only), ``concurrency`` at a time."""
+    async def start_students(self, n: int, concurrency: int = 3) -> list[JupyterServerProcess]:
+        """Start ``n`` student Jupyter servers (Code Stream only, ``bench/shims`` first on their
+        path), ``concurrency`` at a time."""
         semaphore = asyncio.Semaphore(concurrency)
         first = len(self.students)
-        servers = [self.make_server(f"student-{first + i}") for i in range(n)]
+        shims = {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "bench" / "shims"), str(REPO_ROOT)])}
+        servers = [self.make_server(f"student-{first + i}", env=shims) for i in range(n)]
         self.students.extend(servers)
 
         async def one(server):

@@ -1,0 +1,485 @@
+"""Soak: a classroom left running. N simulated students listen and pull while the teacher publishes.
+
+    python -m bench.soak                      # 1,000 listeners, 10 minutes, a publish every 3 s
+    python -m bench.soak --minutes 1 --students 100      # a quick look
+    python -m bench.soak --json bench/results/soak.json
+
+What runs (all on 127.0.0.1, real processes from ``bench.harness.Lab``): a redis-server, the
+teacher's Jupyter server with Code Stream, and a few student Jupyter servers configured with the
+session's code and student key. Listeners: most hold the teacher's read route
+``codestream/api/sessions/{code}/events`` open with the student key (``Authorization: Bearer``);
+``--relayed`` of them go through the student servers' relays (``codestream/api/student/events``).
+A dropped stream is counted as an error and reopened with ``Last-Event-ID``, as a dashboard does.
+Pullers call ``POST codestream/api/student/pull`` on the student servers (the newest cell into a
+notebook of their own) and readers call ``GET .../cells`` on the teacher with the student key,
+each at a fixed pace. The teacher publishes a new cell every ``--interval`` seconds.
+
+Checked at the end: every listener got every ``published`` event exactly once, in publish order,
+with strictly increasing event ids (lost, duplicated, out-of-order counts); HTTP errors of
+pullers, readers and the publisher; the teacher server's RSS sampled every few seconds (mean of
+the first minute vs the last minute). Bounded: the run stops after ``--minutes`` plus a short
+drain, and every worker has a request budget. Prints a table, writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .harness import REPO_ROOT, Lab, Row, format_table, mb, percentile, raise_fd_limit, rss_bytes, timed
+from .loadgen import HTTPConnection, SSEConnection, split_url
+
+DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "soak.json"
+RSS_EVERY = 5.0  # seconds between RSS samples
+DRAIN_SECONDS = 60.0  # after the last publish, how long listeners may take to catch up
+EMPTY_NOTEBOOK = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+@dataclass
+class Listener:
+    """One simulated student's event stream: what arrived, in order."""
+
+    index: int
+    server: str  # "teacher" or "student-N"
+    ids: list[str] = field(default_factory=list)
+    cells: list[str] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    reconnects: int = 0
+    stream: SSEConnection | None = None
+
+
+class EventStream(SSEConnection):
+    """``SSEConnection`` that also keeps each event's ``id:`` and ``event:`` lines.
+
+    Lines are scanned as they come; chunked-encoding size lines match none of the prefixes.
+    """
+
+    def __init__(self, on_event):
+        super().__init__(on_data=lambda line, at: None)
+        self.on_event = on_event
+        self._lines = b""
+        self._id = self._name = None
+
+    @classmethod
+    async def open_for(cls, host, port, path, headers, on_event, timeout=60.0) -> EventStream:
+        loop = asyncio.get_running_loop()
+        _transport, protocol = await asyncio.wait_for(
+            loop.create_connection(lambda: cls(on_event), host, port), timeout)
+        all_headers = {"Host": f"{host}:{port}", "Accept": "text/event-stream", **headers}
+        head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items())
+        protocol.transport.write(head.encode("latin-1") + b"\r\n")
+        status = await asyncio.wait_for(protocol.opened, timeout)
+        if status != 200:
+            protocol.close()
+            raise RuntimeError(f"event stream {path} answered {status}")
+        return protocol
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        if self.status is None:
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.status = int(self._head.split(b" ", 2)[1])
+            data = self._head[end + 4:]
+            self._head = b""
+            if not self.opened.done():
+                self.opened.set_result(self.status)
+        *lines, self._lines = (self._lines + data).split(b"\n")
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if line.startswith(b"id:"):
+                self._id = line[3:].strip().decode()
+            elif line.startswith(b"event:"):
+                self._name = line[6:].strip().decode()
+            elif line.startswith(b"data:"):
+                self.on_event(self._id, self._name or "message", line[5:].strip(), now)
+                self._id = self._name = None
+
+
+class Soak:
+    def __init__(self, args):
+        self.args = args
+        self.lab = Lab(keep=args.keep)
+        self.code = self.key = ""
+        self.students = []
+        self.listeners: list[Listener] = []
+        self.published: list[tuple[str, float]] = []  # (cell_id, perf_counter when the PUT was sent)
+        self.errors: dict[str, int] = {}
+        self.error_samples: list[str] = []
+        self.requests: dict[str, int] = {"publish": 0, "pull": 0, "read": 0}
+        self.rss: list[tuple[float, int]] = []  # (seconds since start, teacher RSS bytes)
+        self.redis_rss: list[tuple[float, int]] = []
+        self.stopping = asyncio.Event()
+        self.started = 0.0
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def error(self, kind: str, detail: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        if len(self.error_samples) < 20:
+            self.error_samples.append(f"{kind}: {detail}"[:300])
+
+    def spawn(self, coro, name: str) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- setup -------------------------------------------------------------------------------
+    async def setup(self) -> None:
+        await asyncio.to_thread(self.lab.start)
+        for attempt in range(3):  # a failed create is counted (it is a finding), then tried again
+            try:
+                session = await self.lab.create_session("soak")
+                break
+            except RuntimeError as exc:
+                self.error("create_session", str(exc))
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(1.0)
+        self.code, self.key = session["code"], session["student_key"]
+        self.students = await self.lab.start_students(self.args.student_servers)
+        for server in self.students:
+            await self.lab.configure_student(server, self.code, self.key)
+            for j in range(self.args.notebooks):
+                (server.root_dir / f"soak-{j}.ipynb").write_text(json.dumps(EMPTY_NOTEBOOK))
+
+    def stream_target(self, listener: Listener) -> tuple[str, int, str, dict]:
+        if listener.server == "teacher":
+            host, port, base = split_url(self.lab.teacher.url)
+            return host, port, f"{base}codestream/api/sessions/{self.code}/events", {
+                "Authorization": f"Bearer {self.key}", "X-CodeStream-Client": f"soak-{listener.index}"}
+        server = self.students[int(listener.server.split("-")[1])]
+        host, port, base = split_url(server.url)
+        return host, port, f"{base}codestream/api/student/events", server.auth_headers()
+
+    async def open_listener(self, listener: Listener) -> None:
+        host, port, path, headers = self.stream_target(listener)
+        if listener.ids:
+            headers = {**headers, "Last-Event-ID": listener.ids[-1]}
+
+        def on_event(event_id, name, data, at, listener=listener):
+            if name in ("published", "updated", "unpublished", "session_ended"):
+                try:
+                    cell_id = json.loads(data).get("cell_id", "")
+                except ValueError:
+                    cell_id = "<bad json>"
+                listener.ids.append(event_id or "")
+                listener.names.append(name)
+                listener.cells.append(cell_id)
+                listener.arrived.append(at)
+
+        listener.stream = await EventStream.open_for(host, port, path, headers, on_event)
+        self.spawn(self.watch(listener, listener.stream), f"soak-watch-{listener.index}")
+
+    async def watch(self, listener: Listener, stream: EventStream) -> None:
+        """A stream that ends before the soak does is an error; reopen it from its last id."""
+        await stream.closed
+        if self.stopping.is_set():
+            return
+        self.error("stream_dropped", f"listener {listener.index} via {listener.server}")
+        for attempt in range(5):
+            if self.stopping.is_set():
+                return
+            await asyncio.sleep(0.5 * (attempt + 1))
+            try:
+                listener.reconnects += 1
+                await self.open_listener(listener)
+                return
+            except Exception as exc:
+                self.error("stream_reopen", f"{listener.server}: {exc!r}")
+
+    async def open_all(self) -> None:
+        n, relayed = self.args.students, min(self.args.relayed, self.args.students)
+        for i in range(n):
+            server = f"student-{i % len(self.students)}" if i < relayed and self.students else "teacher"
+            self.listeners.append(Listener(i, server))
+        semaphore = asyncio.Semaphore(50)
+
+        async def one(listener):
+            async with semaphore:
+                try:
+                    await self.open_listener(listener)
+                except Exception as exc:
+                    self.error("stream_open", f"{listener.server}: {exc!r}")
+
+        await asyncio.gather(*(one(listener) for listener in self.listeners))
+
+    # -- the load ----------------------------------------------------------------------------
+    async def publisher(self, deadline: float, budget: int) -> None:
+        connection = await self.lab.connection()
+        host, port, base = split_url(self.lab.teacher.url)
+        try:
+            n = 0
+            while time.perf_counter() < deadline and n < budget:
+                cell_id = f"soak{n:05d}"
+                body = {"source": f"# soak cell {n}\nvalue = {n} * 2\nprint(value)\n",
+                        "cell_type": "code", "position": n}
+                self.requests["publish"] += 1
+                sent_at = time.perf_counter()
+                try:
+                    status, _h, raw = await connection.request(
+                        "PUT", f"{base}codestream/api/sessions/{self.code}/cells/{cell_id}", body)
+                    if status == 200:
+                        self.published.append((cell_id, sent_at))
+                    else:
+                        self.error("publish", f"{status} {raw[:200]!r}")
+                except Exception as exc:
+                    self.error("publish", repr(exc))
+                    await connection.close()
+                n += 1
+                await self.pause(deadline, self.args.interval)
+        finally:
+            await connection.close()
+
+    async def pause(self, deadline: float, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stopping.wait(), max(0.0, min(seconds, deadline - time.perf_counter())))
+        except asyncio.TimeoutError:
+            pass
+
+    async def puller(self, worker: int, deadline: float, budget: int) -> None:
+        """Pulls the newest published cell into one of this worker's notebooks on a student server."""
+        server = self.students[worker % len(self.students)]
+        host, port, base = split_url(server.url)
+        connection = HTTPConnection(host, port, server.auth_headers())
+        rng = random.Random(worker)
+        try:
+            for _ in range(budget):
+                if time.perf_counter() >= deadline:
+                    break
+                if self.published:
+                    cell_id = self.published[-1][0]
+                    notebook = f"soak-{rng.randrange(self.args.notebooks)}.ipynb"
+                    self.requests["pull"] += 1
+                    try:
+                        status, _h, raw = await connection.request(
+                            "POST", f"{base}codestream/api/student/pull",
+                            {"cell_id": cell_id, "notebook_path": notebook, "position": "end"})
+                        if status != 200:
+                            self.error("pull", f"{status} {raw[:200]!r}")
+                    except Exception as exc:
+                        self.error("pull", repr(exc))
+                        await connection.close()
+                await self.pause(deadline, self.args.pull_every)
+        finally:
+            await connection.close()
+
+    async def reader(self, worker: int, deadline: float, budget: int) -> None:
+        """Reads the whole cell list from the teacher with the student key, as a reloading dashboard does."""
+        host, port, base = split_url(self.lab.teacher.url)
+        connection = HTTPConnection(host, port, {"Authorization": f"Bearer {self.key}"})
+        try:
+            for _ in range(budget):
+                if time.perf_counter() >= deadline:
+                    break
+                self.requests["read"] += 1
+                try:
+                    status, _h, raw = await connection.get(f"{base}codestream/api/sessions/{self.code}/cells")
+                    if status != 200:
+                        self.error("read", f"{status} {raw[:200]!r}")
+                    elif len(json.loads(raw)["cells"]) < len(self.published) - 1:
+                        self.error("read", "cell list behind the published cells")
+                except Exception as exc:
+                    self.error("read", repr(exc))
+                    await connection.close()
+                await self.pause(deadline, self.args.read_every)
+        finally:
+            await connection.close()
+
+    async def sample_rss(self) -> None:
+        teacher_pid = self.lab.teacher.process.pid
+        redis_pid = self.lab.redis.process.pid if getattr(self.lab.redis, "process", None) else None
+        while not self.stopping.is_set():
+            at = time.perf_counter() - self.started
+            try:
+                self.rss.append((at, rss_bytes(teacher_pid)))
+                if redis_pid:
+                    self.redis_rss.append((at, rss_bytes(redis_pid)))
+            except (OSError, RuntimeError) as exc:
+                self.error("rss", repr(exc))
+            try:
+                await asyncio.wait_for(self.stopping.wait(), RSS_EVERY)
+            except asyncio.TimeoutError:
+                pass
+
+    def delivered_all(self) -> bool:
+        want = len(self.published)
+        return all(len(listener.cells) >= want for listener in self.listeners)
+
+    async def run(self) -> dict:
+        args = self.args
+        with timed(f"soak setup ({args.student_servers} student servers)"):
+            await self.setup()
+        with timed(f"open {args.students} event streams ({args.relayed} through relays)"):
+            await self.open_all()
+        load_start = load_average()
+        self.started = time.perf_counter()
+        deadline = self.started + args.minutes * 60
+        rss_task = self.spawn(self.sample_rss(), "soak-rss")
+        seconds = args.minutes * 60
+        workers = [self.spawn(self.publisher(deadline, int(seconds / args.interval) + 2), "soak-publish")]
+        workers += [self.spawn(self.puller(i, deadline, int(seconds / args.pull_every) + 2), f"soak-pull-{i}")
+                    for i in range(args.pullers)]
+        workers += [self.spawn(self.reader(i, deadline, int(seconds / args.read_every) + 2), f"soak-read-{i}")
+                    for i in range(args.readers)]
+        with timed(f"soak for {args.minutes:g} min"):
+            await asyncio.gather(*workers)
+        drain_until = time.perf_counter() + DRAIN_SECONDS
+        with timed("drain"):
+            while not self.delivered_all() and time.perf_counter() < drain_until:
+                await asyncio.sleep(0.5)
+        self.stopping.set()
+        await rss_task
+        load_end = load_average()
+        for listener in self.listeners:
+            if listener.stream is not None:
+                listener.stream.close()
+        await asyncio.sleep(0.1)
+        return self.report(load_start, load_end, time.perf_counter() - self.started)
+
+    # -- results -----------------------------------------------------------------------------
+    def report(self, load_start: str, load_end: str, elapsed: float) -> dict:
+        published = [cell for cell, _at in self.published]
+        published_at = dict(self.published)
+        position = {cell: i for i, cell in enumerate(published)}
+        lost = duplicated = out_of_order = bad_ids = complete = 0
+        delays = []
+        for listener in self.listeners:
+            got = listener.cells
+            lost += len(set(published) - set(got))
+            duplicated += len(got) - len(set(got))
+            order = [position.get(c, -1) for c in got]
+            if any(b < a for a, b in zip(order, order[1:])):
+                out_of_order += 1
+            ids = [tuple(int(p) for p in i.split("-")) if i.count("-") == 1 else None for i in listener.ids]
+            if None in ids or any(b <= a for a, b in zip(ids, ids[1:])):
+                bad_ids += 1
+            if got == published and set(listener.names) <= {"published"}:
+                complete += 1
+            delays += [at - published_at[c] for c, at in zip(got, listener.arrived) if c in published_at]
+        soak_end = self.args.minutes * 60  # RSS windows: the first and the last minute of publishing
+        first, last = window(self.rss, 0, min(60, soak_end)), window(self.rss, max(0, soak_end - 60), soak_end)
+        rss_first = statistics.mean(first) if first else 0
+        rss_last = statistics.mean(last) if last else 0
+        errors = sum(self.errors.values())
+        n = len(self.listeners)
+        summary = {
+            "when": time.strftime("%Y-%m-%d %H:%M:%S"), "cpus": os.cpu_count(),
+            "args": vars(self.args), "elapsed_s": elapsed,
+            "listeners": n, "relayed": sum(1 for x in self.listeners if x.server != "teacher"),
+            "events_published": len(published), "deliveries_expected": n * len(published),
+            "deliveries": sum(len(x.cells) for x in self.listeners),
+            "listeners_complete": complete, "events_lost": lost, "events_duplicated": duplicated,
+            "listeners_out_of_order": out_of_order, "listeners_bad_ids": bad_ids,
+            "reconnects": sum(x.reconnects for x in self.listeners),
+            "requests": self.requests, "errors": self.errors, "error_total": errors,
+            "error_samples": self.error_samples,
+            "delivery_p50_ms": percentile(delays, 50) * 1000 if delays else None,
+            "delivery_p99_ms": percentile(delays, 99) * 1000 if delays else None,
+            "teacher_rss_first_min_bytes": rss_first, "teacher_rss_last_min_bytes": rss_last,
+            "teacher_rss_max_bytes": max((r for _t, r in self.rss), default=0),
+            "teacher_rss_samples": self.rss,
+            "redis_rss_first_last_bytes": [self.redis_rss[0][1], self.redis_rss[-1][1]] if self.redis_rss else [],
+            "load_start": load_start, "load_end": load_end, "uptime_end": uptime(),
+        }
+        growth = (rss_last / rss_first - 1) if rss_first else 0.0
+        rows = [
+            Row("listeners (direct / via relays)", f"{n - summary['relayed']} / {summary['relayed']}",
+                target=f"{self.args.students}", met=n == self.args.students),
+            Row("events published", f"{len(published)} in {self.args.minutes:g} min",
+                target=f"every {self.args.interval:g} s"),
+            Row("listeners with every event, in order, once", f"{complete} / {n}", target=f"{n}",
+                met=complete == n),
+            Row("events lost / duplicated / out-of-order streams",
+                f"{lost} / {duplicated} / {out_of_order}", target="0 / 0 / 0",
+                met=lost == duplicated == out_of_order == 0),
+            Row("errors (all kinds)", f"{errors} {self.errors or ''}".strip(), target="0", met=errors == 0),
+            Row("requests (publish / pull / read)",
+                f"{self.requests['publish']} / {self.requests['pull']} / {self.requests['read']}"),
+            Row("delivery delay p50 / p99",
+                f"{summary['delivery_p50_ms'] or 0:.0f} / {summary['delivery_p99_ms'] or 0:.0f} ms"),
+            Row("teacher RSS first min -> last min", f"{mb(rss_first)} -> {mb(rss_last)}",
+                ratio=f"{growth:+.1%}", target="flat (< +10%)", met=abs(growth) < 0.10 if rss_first else None),
+            Row("machine load (1/5/15 min) start -> end", f"{load_start} -> {load_end}"),
+        ]
+        summary["rows"] = [r.as_dict() for r in rows]
+        summary["table"] = format_table(rows)
+        summary["ok"] = all(r.met is not False for r in rows)
+        return summary
+
+    async def close(self) -> None:
+        self.stopping.set()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self.lab.close)
+
+
+def window(samples: list[tuple[float, int]], start: float, end: float) -> list[int]:
+    return [value for at, value in samples if start <= at < end]
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return load_average()
+
+
+async def amain(args) -> dict:
+    raise_fd_limit(4 * args.students + 1024)
+    soak = Soak(args)
+    try:
+        return await soak.run()
+    finally:
+        await soak.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="how long the teacher publishes (default 10)")
+    parser.add_argument("--students", type=int, default=1000, help="simulated students listening (default 1000)")
+    parser.add_argument("--relayed", type=int, default=30,
+                        help="of those, how many listen through student servers' relays (default 30)")
+    parser.add_argument("--student-servers", type=int, default=3, help="real student Jupyter servers (default 3)")
+    parser.add_argument("--interval", type=float, default=3.0, help="seconds between publishes (default 3)")
+    parser.add_argument("--pullers", type=int, default=6, help="concurrent pullers on the student servers (default 6)")
+    parser.add_argument("--pull-every", type=float, default=2.0, help="seconds between one puller's pulls (default 2)")
+    parser.add_argument("--readers", type=int, default=6, help="concurrent cell-list readers on the teacher (default 6)")
+    parser.add_argument("--read-every", type=float, default=2.0, help="seconds between one reader's reads (default 2)")
+    parser.add_argument("--notebooks", type=int, default=20, help="notebooks per student server pulled into (default 20)")
+    parser.add_argument("--json", default=str(DEFAULT_JSON), help=f"results file (default {DEFAULT_JSON})")
+    parser.add_argument("--keep", action="store_true", help="keep the servers' folders and logs")
+    args = parser.parse_args(argv)
+    summary = asyncio.run(amain(args))
+    print(summary["table"])
+    print(f"\n{summary['listeners']} listeners, {summary['events_published']} events, "
+          f"{summary['elapsed_s']:.0f} s on {summary['cpus']} cores; {summary['uptime_end']}")
+    if summary["error_samples"]:
+        print("first errors:\n  " + "\n  ".join(summary["error_samples"]))
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    print(f"results written to {out}", file=sys.stderr)
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
