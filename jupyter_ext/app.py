@@ -131,7 +131,8 @@ class CodeStreamApp(ExtensionApp):
     async def stop_extension(self):
         if self.student_service is not None:
             await self.student_service.close()
-        await self.teacher_service.close()
+        if self.teacher_service is not None:
+            await self.teacher_service.close()
 
     # --- student side ---
     student_config_dir = Unicode(
