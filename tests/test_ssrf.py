@@ -326,3 +326,23 @@ def test_the_sink_would_see_a_request_that_got_through(cs_student):  # noqa: F81
     finally:
         cs_student.client().delete("codestream/api/student/config")
         control.close()
+
+
+def test_the_1x_config_route_holds_the_same_line(cs_student, allow_listed_student, sink):  # noqa: F811
+    """1.x clients set the teacher through ``POST code_stream/config``: same refusals, same shape."""
+    urls = [(cs_student, u) for u in hostile_urls(sink.port)[:12]]
+    urls += [(allow_listed_student, u) for u in loopback_and_metadata_urls(sink.port)[:8]]
+    failures = []
+    for server, url in urls:
+        client = server.client()
+        r = client.post("code_stream/config", json={"teacher_base_url": url, "teacher_token": KEY})
+        body = r.json()
+        if r.status_code != 400 or body.get("status") != "error" or body.get("code") != "invalid_url":
+            failures.append(f"{url!r}: {r.status_code} {r.text[:200]}")
+        elif SECRET in body.get("message", ""):
+            failures.append(f"{url!r}: the refusal repeats the password")
+        if client.get("codestream/api/student/config").status_code != 404:
+            failures.append(f"{url!r}: stored")
+            client.delete("codestream/api/student/config")
+    assert not failures, "\n".join(failures)
+    assert sink.connections == 0
