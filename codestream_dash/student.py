@@ -298,7 +298,11 @@ class StudentDashboard(pn.viewable.Viewer):
         message = pull_summary(cell, result)
         self.param.update(pull_ok=True, pull_message=message)
         self._toast("success", message)
+        before = self.copies
         await self.refresh_target()
+        if self.copies is before:
+            # a live pull reaches the file only when the collaboration room saves it: redraw the badges now
+            self.param.trigger("copies")
         return result
 
     # -- derived state (what the views show; tests read it too) ---------------------------
@@ -390,6 +394,7 @@ class StudentDashboard(pn.viewable.Viewer):
             data = {}
         if event.event in CELL_EVENTS:
             await self.refresh_cells()
+            await self.refresh_target()  # badge and diff start from the student's copy as saved now
             cell_id = str(data.get("cell_id", ""))
             cell = next((c for c in self.cells if c.get("cell_id") == cell_id), None)
             what = f"{cell_id}: {snippet(cell.get('source', ''))}" if cell else cell_id
