@@ -119,6 +119,8 @@ class Soak:
         self.errors: dict[str, int] = {}
         self.error_samples: list[str] = []
         self.requests: dict[str, int] = {"publish": 0, "pull": 0, "read": 0}
+        self.pulled = 0  # pulls answered 200
+        self.cells_in_notebooks = 0  # counted in the student servers' notebook files at the end
         self.rss: list[tuple[float, int]] = []  # (seconds since start, teacher RSS bytes)
         self.redis_rss: list[tuple[float, int]] = []
         self.stopping = asyncio.Event()
@@ -270,6 +272,8 @@ class Soak:
                             {"cell_id": cell_id, "notebook_path": notebook, "position": "end"})
                         if status != 200:
                             self.error("pull", f"{status} {raw[:200]!r}")
+                        else:
+                            self.pulled += 1
                     except Exception as exc:
                         self.error("pull", repr(exc))
                         await connection.close()
@@ -344,11 +348,23 @@ class Soak:
         self.stopping.set()
         await rss_task
         load_end = load_average()
+        self.cells_in_notebooks = await asyncio.to_thread(self.count_pulled_cells)
         for listener in self.listeners:
             if listener.stream is not None:
                 listener.stream.close()
         await asyncio.sleep(0.1)
         return self.report(load_start, load_end, time.perf_counter() - self.started)
+
+    def count_pulled_cells(self) -> int:
+        """Cells in the pulled-into notebooks: every 200 pull must have left exactly one."""
+        total = 0
+        for server in self.students:
+            for j in range(self.args.notebooks):
+                try:
+                    total += len(json.loads((server.root_dir / f"soak-{j}.ipynb").read_text())["cells"])
+                except (OSError, ValueError, KeyError) as exc:
+                    self.error("notebook", f"soak-{j}.ipynb: {exc!r}")
+        return total
 
     # -- results -----------------------------------------------------------------------------
     def report(self, load_start: str, load_end: str, elapsed: float) -> dict:
@@ -385,6 +401,7 @@ class Soak:
             "listeners_complete": complete, "events_lost": lost, "events_duplicated": duplicated,
             "listeners_out_of_order": out_of_order, "listeners_bad_ids": bad_ids,
             "reconnects": sum(x.reconnects for x in self.listeners),
+            "pulls_ok": self.pulled, "cells_in_notebooks": self.cells_in_notebooks,
             "requests": self.requests, "errors": self.errors, "error_total": errors,
             "error_samples": self.error_samples,
             "delivery_p50_ms": percentile(delays, 50) * 1000 if delays else None,
@@ -409,6 +426,8 @@ class Soak:
             Row("errors (all kinds)", f"{errors} {self.errors or ''}".strip(), target="0", met=errors == 0),
             Row("requests (publish / pull / read)",
                 f"{self.requests['publish']} / {self.requests['pull']} / {self.requests['read']}"),
+            Row("pulls answered 200 / cells found in the notebooks", f"{self.pulled} / {self.cells_in_notebooks}",
+                target="equal", met=self.pulled == self.cells_in_notebooks),
             Row("delivery delay p50 / p99",
                 f"{summary['delivery_p50_ms'] or 0:.0f} / {summary['delivery_p99_ms'] or 0:.0f} ms"),
             Row("teacher RSS first min -> last min", f"{mb(rss_first)} -> {mb(rss_last)}",
