@@ -273,10 +273,10 @@ class Lab:
         finally:
             await connection.close()
 
-    def redis_client(self):
+    def redis_client(self, db: int = 0):
         import redis
 
-        return redis.Redis.from_url(self.redis.url, decode_responses=True)
+        return redis.Redis.from_url(self.redis.url.rsplit("/", 1)[0] + f"/{db}", decode_responses=True)
 
 
 def timed(label: str):
