@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes for development (N=100 streams, 3 students)")
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(FIGURES)}")
     parser.add_argument("--streams", type=int, help="open event streams for the fan-out figure (default 1000)")
-    parser.add_argument("--students", type=int, help="student servers for the relay figure (default 20)")
+    parser.add_argument("--students", type=int, help="student servers for the relay figure (default 30)")
     parser.add_argument("--json", default=str(REPO_ROOT / "bench" / "results" / "latest.json"),
                         help="where to write the results (default bench/results/latest.json)")
     parser.add_argument("--keep", action="store_true", help="keep the servers' folders and logs")

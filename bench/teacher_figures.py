@@ -21,8 +21,8 @@ class Size:
     """How big and how long; ``quick`` is for development on a shared machine."""
 
     streams: int = 1000
-    fanout_rounds: int = 20
-    students: int = 20
+    fanout_rounds: int = 40
+    students: int = 30
     throughput_seconds: float = 4.0
     throughput_requests: int = 40_000
     foreign_keys: int = 10_000
