@@ -6,6 +6,7 @@ Nothing here holds state at module level: every object belongs to one dashboard 
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 import os
@@ -107,13 +108,23 @@ def preview_html(source: str, cell_type: str, max_lines: int = 6) -> str:
     """Syntax-highlighted first lines of a cell, escaped (sources may contain HTML), inline styles."""
     lines = source.splitlines()
     shown = "\n".join(line[:200] for line in lines[:max_lines])
+    return _preview(shown, cell_type, len(lines) - max_lines)
+
+
+@functools.lru_cache(maxsize=2048)
+def _preview(shown: str, cell_type: str, more: int) -> str:
+    """Memo of the highlighting (keys are at most a few hundred characters): a notebook's rows
+    are rendered again on every refresh, and most of them did not change."""
     lexer = {"code": PythonLexer, "markdown": MarkdownLexer}.get(cell_type, TextLexer)()
-    formatter = HtmlFormatter(noclasses=True, nowrap=True, style="default")
-    body = highlight(shown, lexer, formatter).rstrip("\n") if shown else '<span style="color:#888">(empty)</span>'
-    more = len(lines) - max_lines
+    body = highlight(shown, lexer, _formatter()).rstrip("\n") if shown else '<span style="color:#888">(empty)</span>'
     tail = f'\n<span style="color:#888">… {more} more line{"s" if more != 1 else ""}</span>' if more > 0 else ""
     return ('<pre class="cs-preview" style="margin:0;white-space:pre-wrap;font-size:13px;'
             f'line-height:1.35;background:#f6f8fa;padding:6px 8px;border-radius:4px">{body}{tail}</pre>')
+
+
+@functools.lru_cache(maxsize=1)
+def _formatter() -> HtmlFormatter:
+    return HtmlFormatter(noclasses=True, nowrap=True, style="default")
 
 
 def escape(text: object) -> str:

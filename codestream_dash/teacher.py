@@ -31,8 +31,10 @@ from .common import (
     describe_error,
     escape,
     notify,
-    preview_html,
 )
+from .teacher_cells import CellList, CellRow, row_view_state
+
+__all__ = ["CellRow", "TeacherDashboard", "student_url_advice"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ CELL_EVENTS = ("published", "updated", "unpublished")
 STUDENT_REFRESH_MS = 5000
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 15.0
-BULK_CONCURRENCY = 4
+BULK_CONCURRENCY = 8
+PUSH_DELAY_SECONDS = 0.15
 
 
 def toast(kind: str, message: str, duration: int = 8000) -> None:
@@ -94,61 +97,6 @@ def lan_address() -> str | None:
     except OSError:
         return None
     return None if is_loopback_host(address) else address
-
-
-# -- one notebook cell as the teacher sees it ----------------------------------------------------
-class CellRow(param.Parameterized):
-    """A notebook cell: what the saved file holds, and what students have of it."""
-
-    cell_id = param.String(default="", constant=True)
-    index = param.Integer(default=0, doc="Position in the notebook (also the published position).")
-    cell_type = param.String(default="code")
-    source = param.String(default="")
-    published = param.Boolean(default=False, doc="The teacher's switch: students should have this cell.")
-    published_version = param.Integer(default=0, doc="The version students have; 0 when not published.")
-    published_source = param.String(default=None, allow_None=True)
-    published_type = param.String(default=None, allow_None=True)
-    status = param.String(default="not published")
-    preview = param.String(default="", doc="Escaped, syntax-highlighted HTML of the first lines.")
-
-    @property
-    def is_published(self) -> bool:
-        return self.published_version > 0
-
-    @property
-    def changed(self) -> bool:
-        return self.is_published and (self.source != self.published_source or self.cell_type != self.published_type)
-
-    @param.depends("source", "cell_type", "published_version", "published_source", "published_type",
-                   watch=True, on_init=True)
-    def _update_status(self):
-        if not self.is_published:
-            self.status = "not published"
-        elif self.changed:
-            self.status = f"changed since published (v{self.published_version})"
-        else:
-            self.status = f"published v{self.published_version}"
-
-    @param.depends("source", "cell_type", watch=True, on_init=True)
-    def _update_preview(self):
-        self.preview = preview_html(self.source, self.cell_type)
-
-    def show_published(self, cell: Mapping | None) -> None:
-        """Take what the server says students have (``None``: not published)."""
-        if cell is None:
-            self.param.update(published_version=0, published_source=None, published_type=None, published=False)
-        else:
-            self.param.update(published_version=int(cell["version"]), published_source=cell["source"],
-                              published_type=cell["cell_type"], published=True)
-
-
-STATUS_COLORS = {"not published": "#57606a", "published": "#1a7f37", "changed": "#9a6700"}
-
-
-def status_badge(status: str) -> str:
-    kind = "changed" if status.startswith("changed") else "published" if status.startswith("published") else "not published"
-    return (f'<span class="cs-status" style="color:{STATUS_COLORS[kind]};font-weight:600;white-space:nowrap">'
-            f"{escape(status)}</span>")
 
 
 COPY_JS = """
@@ -208,10 +156,12 @@ class TeacherDashboard(pn.viewable.Viewer):
         self.client = client
         self._tasks = BackgroundTasks()
         self._rows_by_id: dict[str, CellRow] = {}
-        self._row_views: dict[str, pn.viewable.Viewable] = {}
+        self._cell_lists: list[CellList] = []
+        self._push_scheduled = False
         self._listener: asyncio.Task | None = None
         self._refresh_task: asyncio.Task | None = None
         self._refresh_again = False
+        self._refresh_after_bulk = False
         self._students_failing = False
         self._update_student_url()
 
@@ -377,7 +327,11 @@ class TeacherDashboard(pn.viewable.Viewer):
         self.request_refresh()
 
     def request_refresh(self) -> None:
-        """Re-read notebook and cells soon; requests made during a refresh coalesce into one more."""
+        """Re-read notebook and cells soon; requests made during a refresh coalesce into one more,
+        and those made during a bulk publish wait for its end (it knows every new version)."""
+        if self.busy:
+            self._refresh_after_bulk = True
+            return
         if self._refresh_task is not None and not self._refresh_task.done():
             self._refresh_again = True
             return
@@ -444,18 +398,21 @@ class TeacherDashboard(pn.viewable.Viewer):
             seen.add(cell_id)
             key = cell_id or f"#{index}"
             row = self._rows_by_id.get(key)
+            shown = {"index": index, "cell_type": cell.get("cell_type", "code"), "source": cell_source(cell)}
             if row is None:
-                row = CellRow(cell_id=cell_id)
+                row = CellRow(cell_id=cell_id, **shown)
                 row.param.watch(self._on_switch, "published")
+                row.param.watch(self._schedule_push, ["html", "published"])
                 self._rows_by_id[key] = row
-            row.param.update(index=index, cell_type=cell.get("cell_type", "code"), source=cell_source(cell))
+            else:
+                row.param.update(**shown)
             row.show_published(published.get(cell_id) if cell_id else None)
             rows.append(row)
         shown = {row.cell_id for row in rows}
         self.other_published = sum(1 for cell_id in published if cell_id not in shown)
-        for key in [k for k, row in self._rows_by_id.items() if row not in rows]:
+        kept = {id(row) for row in rows}
+        for key in [k for k, row in self._rows_by_id.items() if id(row) not in kept]:
             del self._rows_by_id[key]
-            self._row_views.pop(key, None)
         if len(rows) != len(self.rows) or any(a is not b for a, b in zip(rows, self.rows)):
             self.rows = rows
 
@@ -555,6 +512,9 @@ class TeacherDashboard(pn.viewable.Viewer):
                                   f"{'published' if publish else 'unpublished'}.", duration=3000)
         finally:
             self.busy = False
+            if self._refresh_after_bulk:
+                self._refresh_after_bulk = False
+                self.request_refresh()
 
     # -- the session's event stream -------------------------------------------------------------
     def _start_listener(self, code: str) -> None:
@@ -692,38 +652,53 @@ class TeacherDashboard(pn.viewable.Viewer):
         return pn.Column(
             header, warning, start_row, session_card, pn.layout.Divider(),
             notebook_bar, progress, others,
-            pn.param.ParamMethod(self._cells_view, lazy=False, sizing_mode="stretch_width"),
+            self._new_cell_list(),
             sizing_mode="stretch_width", css_classes=["cs-teacher"],
         )
 
-    @param.depends("rows")
-    def _cells_view(self):
-        if not self.rows:
-            text = "Pick a notebook to see its cells." if not self.notebook_path else "This notebook has no cells."
-            return pn.pane.HTML(f"<p style='color:#57606a'>{escape(text)}</p>")
-        return pn.Column(*(self._row_view(row) for row in self.rows), sizing_mode="stretch_width",
-                         css_classes=["cs-cells"])
+    def _new_cell_list(self) -> CellList:
+        cell_list = CellList(sizing_mode="stretch_width", css_classes=["cs-cell-list"])
+        cell_list.param.watch(self._on_toggle, "toggle")
+        self._cell_lists.append(cell_list)
+        self._push_rows()
+        return cell_list
 
-    def _row_view(self, row: CellRow) -> pn.viewable.Viewable:
-        key = row.cell_id or f"#{row.index}"
-        view = self._row_views.get(key)
-        if view is None:
-            switch = pn.widgets.Switch.from_param(
-                row.param.published, name="", width=50, align="center",
-                disabled=pn.bind(lambda code: not code or not row.cell_id, self.param.session_code),
-                css_classes=["cs-switch"])
-            view = pn.Row(
-                pn.pane.HTML(pn.bind(lambda i, t: f"<b>{i + 1}</b>&nbsp;<span style='color:#57606a'>{escape(t)}</span>",
-                                     row.param.index, row.param.cell_type), width=110, align="center"),
-                pn.pane.HTML(row.param.preview, sizing_mode="stretch_width", css_classes=["cs-preview"]),
-                pn.pane.HTML(pn.bind(status_badge, row.param.status), width=230, align="center",
-                             css_classes=["cs-status"]),
-                switch,
-                sizing_mode="stretch_width", css_classes=["cs-cell", f"cs-cell-{key}"],
-                styles={"border-bottom": "1px solid #d0d7de", "padding": "4px 0"},
-            )
-            self._row_views[key] = view
-        return view
+    @param.depends("rows", "session_code", "notebook_path", watch=True)
+    def _schedule_push(self, *_events) -> None:
+        """Send the rows to the browser once per burst of changes: a refresh changes many rows, and a
+        bulk publish changes one row per answer (pushing each would send n rows n times)."""
+        if not self._cell_lists or self._push_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._push_rows()
+            return
+        self._push_scheduled = True
+        loop.call_later(PUSH_DELAY_SECONDS, self._push_rows)
+
+    def _push_rows(self) -> None:
+        self._push_scheduled = False
+        live = bool(self.session_code)
+        rows = [row_view_state(row, live) for row in self.rows]
+        empty = "Pick a notebook to see its cells." if not self.notebook_path else "This notebook has no cells."
+        for cell_list in self._cell_lists:
+            unchanged = cell_list.rows == rows
+            cell_list.param.update(rows=rows, empty_text=empty)
+            if unchanged:
+                cell_list.param.trigger("rows")  # undo a switch the browser flipped ahead of us
+
+    def _on_toggle(self, event: param.parameterized.Event) -> None:
+        """A switch flipped in the browser: the row's ``published`` parameter drives the rest."""
+        wanted = event.new or {}
+        row = self._rows_by_id.get(str(wanted.get("cell_id", "")))
+        if row is None or not isinstance(wanted.get("published"), bool):
+            self._schedule_push()
+            return
+        if row.published == wanted["published"]:
+            self._schedule_push()
+        else:
+            row.published = wanted["published"]
 
     @staticmethod
     def _bulk_disabled(busy: bool, code: str) -> bool:

@@ -321,16 +321,25 @@ async def test_view_renders_escaped_cells_and_the_projector_code(dashboard, cs_t
     await dash.start_session()
     root = pn.panel(dash).get_root()
     try:
-        # what the browser renders: each HTML model's text, unescaped once
+        # what the browser renders: each HTML model's text (unescaped once), and the rows' HTML
         rendered = "\n".join(html.unescape(model.text) for model in root.references()
                               if isinstance(getattr(model, "text", None), str))
         assert dash.session_code in rendered and "font-size:112px" in rendered and "monospace" in rendered
         assert dash.student_url in rendered and dash.student_key in rendered
         assert "--ip" in rendered  # the loopback warning
-        assert "&lt;script&gt;" in rendered or "&lt;/" in rendered  # the cell's HTML is shown as text
-        assert "<script" not in rendered.lower() and "<img" not in rendered.lower()
-        assert [row.status for row in dash.rows] == ["not published"] * 3
-        assert rendered.count("not published") == 3
+        (cell_list,) = dash._cell_lists
+        assert [r["cell_id"] for r in cell_list.rows] == [row.cell_id for row in dash.rows]
+        rows_html = "\n".join(r["html"] for r in cell_list.rows)
+        assert "&lt;/" in rows_html and "<script" not in rows_html.lower() and "<img" not in rows_html.lower()
+        assert rows_html.count("not published") == 3
+        assert all(not r["published"] and not r["disabled"] for r in cell_list.rows)
+
+        # a switch flipped in the browser arrives as ``toggle`` and publishes
+        cell_list.toggle = {"cell_id": dash.rows[1].cell_id, "published": True, "n": 1}
+        await dash.settle()
+        assert dash.rows[1].status == "published v1"
+        await until(lambda: cell_list.rows[1]["published"] and "published v1" in cell_list.rows[1]["html"])
+        assert published_cells(cs_teacher, dash.session_code)[dash.rows[1].cell_id]["version"] == 1
     finally:
         pn.panel(dash)._cleanup(root)
 
