@@ -14,6 +14,7 @@ from jupyter_ext.domain import (
     PayloadTooLarge,
     apply_publish,
     new_session_code,
+    new_student_key,
     next_version,
     normalize_session_code,
     validate_cell_id,
@@ -29,6 +30,14 @@ def test_new_codes_use_only_the_unambiguous_alphabet():
     for code in codes:
         assert len(code) == 6 and set(code) <= set(ALPHABET)
     assert not set("0O1IL") & set(ALPHABET)
+
+
+def test_student_keys_are_readable_from_a_projector_and_unguessable():
+    keys = {new_student_key() for _ in range(200)}
+    assert len(keys) == 200
+    for key in keys:
+        groups = key.split("-")
+        assert len(groups) == 5 and all(len(g) == 4 and set(g) <= set(ALPHABET) for g in groups)
 
 
 @pytest.mark.parametrize("raw,expected", [("abc234", "ABC234"), (" xyzw99 ", "XYZW99")])

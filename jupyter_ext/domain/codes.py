@@ -30,6 +30,17 @@ def normalize_session_code(raw: object) -> str:
     return code
 
 
+STUDENT_KEY_GROUPS = 5
+STUDENT_KEY_GROUP_LENGTH = 4
+
+
 def new_student_key() -> str:
-    """A read-only key for one session's students; only its hash is ever stored."""
-    return secrets.token_urlsafe(24)
+    """A read-only key for one session's students; only its hash is ever stored.
+
+    Five groups of four characters from the session-code alphabet (about 99 bits), so it can be
+    read off a projector and typed without confusing 0/O or 1/I/L.
+    """
+    return "-".join(
+        "".join(secrets.choice(ALPHABET) for _ in range(STUDENT_KEY_GROUP_LENGTH))
+        for _ in range(STUDENT_KEY_GROUPS)
+    )
