@@ -118,3 +118,10 @@ async def test_hub_tells_listeners_when_a_session_ends(redis_client):
         assert event.name == "session_ended"
     await hub.close()
     await asyncio.sleep(0)
+
+
+async def test_a_key_typed_in_lower_case_still_opens_its_session(redis_client):
+    store = SessionStore(redis_client)
+    record, key = await store.create_session()
+    assert await store.check_student_key(record.code, f" {key.lower()} ")
+    assert not await store.check_student_key(record.code, key.lower().replace("-", ""))

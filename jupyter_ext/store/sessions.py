@@ -43,7 +43,8 @@ CELLS_CACHE_SESSIONS = 64  # sessions whose parsed cells one process keeps (LRU)
 
 
 def hash_key(student_key: str) -> str:
-    return hashlib.sha256(student_key.encode("utf-8")).hexdigest()
+    """Keys are upper case by construction, so a key typed in lower case still matches."""
+    return hashlib.sha256(student_key.strip().upper().encode("utf-8")).hexdigest()
 
 
 @dataclass
