@@ -179,8 +179,11 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     # -- 3. teacher publishes two cells with their switches; the student sees them arrive ----
     for cell_id in (loops_id, squares_id):
         row = tpage.locator(f".cs-cell-{cell_id}")
-        row.locator("[role=switch]").click()
+        switch = row.locator("[role=switch]")
+        expect(switch).to_have_attribute("aria-disabled", "false", timeout=UPDATE_MS)  # a session is live
+        switch.click()
         expect(row).to_contain_text("published v1", timeout=UPDATE_MS)
+        expect(switch).to_have_attribute("aria-checked", "true", timeout=UPDATE_MS)
     wait_until(lambda: set(published(teacher, code)) == {loops_id, squares_id}, UPDATE_S, what="two cells published")
     expect(tpage.locator(f".cs-cell-{ids[3]}")).to_contain_text("not published")
     expect(tpage.locator(".cs-student-count")).to_have_text("1", timeout=UPDATE_MS)
