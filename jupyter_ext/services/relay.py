@@ -10,7 +10,12 @@ relay re-open its single upstream stream from that point. It stops when nobody l
 
 When the teacher's session advertises a ``relay_url`` (read relays for a large lecture), the
 stream is read from there; a failed attempt tries the other source next (relays and the
-teacher's server serve the same event ids, so a resume works across them).
+teacher's server serve the same event ids, so a resume works across them). A relay that is
+shutting down ends its streams (or answers ``503 relay_draining``): the stream is resumed at
+once with ``Last-Event-ID``, on another relay replica or the teacher's server.
+
+Cell reads go the same way (``SessionReader``): the advertised relay first, the teacher's server
+on any failure there, its answer final (the teacher is the authority on keys and sessions).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import json
 import logging
 import random
 import re
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
 
 from ..clients.sse import ServerSentEvent
@@ -45,14 +51,83 @@ def _after(a: str, b: str) -> bool:
     return stream_id_tuple(a) > stream_id_tuple(b)
 
 
+class RelayDirectory:
+    """Which read relay each session advertises, learned from its cell lists; kept per
+    (teacher URL, session code) so every read of that session, cells and events, uses it."""
+
+    MAX_SESSIONS = 256  # the 1.x proxy reads sessions named by the request: keep the map small
+
+    def __init__(self, log: logging.Logger | None = None):
+        self.log = log or logging.getLogger(__name__)
+        self._relays: OrderedDict[tuple[str, str | None], str] = OrderedDict()
+
+    def relay_for(self, conn: TeacherConnection) -> TeacherConnection | None:
+        """The same session and key at the advertised relay, or None when none is known."""
+        relay_url = self._relays.get((conn.teacher_url, conn.session_code))
+        if relay_url is None:
+            return None
+        return TeacherConnection(relay_url, conn.session_code, conn.student_key)
+
+    def learn(self, conn: TeacherConnection, listing: dict) -> None:
+        """Remember (or forget) the ``relay_url`` a cell list answer of ``conn``'s session carries."""
+        key = (conn.teacher_url, conn.session_code)
+        raw = listing.get("relay_url")
+        relay_url = None
+        if raw:
+            try:
+                relay_url = normalize_teacher_url(raw)
+            except InvalidUrl:
+                self.log.warning("codestream: ignoring the invalid relay_url of session %s",
+                                 conn.session_code)
+        if relay_url is None or relay_url == conn.teacher_url:
+            self._relays.pop(key, None)
+            return
+        self._relays[key] = relay_url
+        self._relays.move_to_end(key)
+        while len(self._relays) > self.MAX_SESSIONS:
+            self._relays.popitem(last=False)
+
+
+class SessionReader:
+    """Cell reads of a session: from its advertised read relay first, and on ANY failure there
+    (unreachable, timeout, 5xx incl. ``503 relay_draining``, a bad answer, even 401/404) from the
+    teacher's server, whose answer is final. Both go through the same ``TeacherClient`` (timeouts,
+    size cap, same-origin redirects, URL policy and network allow-list)."""
+
+    def __init__(self, teacher: TeacherClient, directory: RelayDirectory | None = None,
+                 log: logging.Logger | None = None):
+        self.teacher = teacher
+        self.log = log or logging.getLogger(__name__)
+        self.directory = directory or RelayDirectory(self.log)
+
+    async def list_cells(self, conn: TeacherConnection) -> dict:
+        listing = await self._read(conn, self.teacher.list_cells)
+        self.directory.learn(conn, listing)
+        return listing
+
+    async def get_cell(self, conn: TeacherConnection, cell_id: str) -> dict:
+        return await self._read(conn, lambda source: self.teacher.get_cell(source, cell_id))
+
+    async def _read(self, conn: TeacherConnection, call):
+        relay = self.directory.relay_for(conn)
+        if relay is not None:
+            try:
+                return await call(relay)
+            except CodeStreamError as exc:
+                self.log.info("codestream: the read relay of session %s failed (%s); reading from"
+                              " the teacher's server", conn.session_code, exc.code)
+        return await call(conn)
+
+
 class EventRelay:
     """Relays one session's events from the teacher to this server's listeners."""
 
     def __init__(self, teacher: TeacherClient, connection: TeacherConnection, *,
                  backoff_initial: float = 0.5, backoff_max: float = 15.0, buffer_size: int = 1000,
-                 log: logging.Logger | None = None):
+                 reader: SessionReader | None = None, log: logging.Logger | None = None):
         self.teacher = teacher
         self.connection = connection
+        self.reader = reader or SessionReader(teacher, log=log)
         self._sources = [connection]  # where the stream is read: an advertised relay first, then the teacher
         self._source = 0
         self.code = connection.session_code or ""
@@ -138,16 +213,10 @@ class EventRelay:
     async def _teacher_cursor(self) -> str:
         """Where the teacher's stream stands now (so even the first drop loses nothing), and
         whether the session's events are to be read from a relay."""
-        listing = await self.teacher.list_cells(self.connection)
-        self._sources, self._source = [self.connection], 0
-        relay_url = listing.get("relay_url")
-        if relay_url:
-            try:
-                relay = TeacherConnection(normalize_teacher_url(relay_url), self.connection.session_code,
-                                          self.connection.student_key)
-                self._sources, self._source = [relay, self.connection], 0
-            except InvalidUrl:
-                self.log.warning("codestream: ignoring the invalid relay_url of session %s", self.code)
+        listing = await self.reader.list_cells(self.connection)
+        relay = self.reader.directory.relay_for(self.connection)
+        self._sources = [self.connection] if relay is None else [relay, self.connection]
+        self._source = 0
         return valid_event_id(listing.get("last_event_id")) or START_OF_STREAM
 
     async def _start(self, *, wait: bool) -> None:
@@ -168,31 +237,44 @@ class EventRelay:
     async def _run(self, first: asyncio.Future) -> None:
         backoff = self.backoff_initial
         failures_in_row = 0
+        ends_in_row = 0  # streams ended without an event in between (a relay shutting down: once)
         try:
             while self._listeners:
                 source = self._sources[self._source]
                 try:
                     async with self.teacher.open_events(source, self._cursor) as events:
                         _settle(first)
+                        opened = time.monotonic()
                         backoff, failures_in_row = self.backoff_initial, 0
                         async for sse in events:
                             event = self._event_from(sse)
-                            if event is not None and self._receive(event):
-                                return
+                            if event is not None:
+                                ends_in_row = 0
+                                if self._receive(event):
+                                    return
+                    if time.monotonic() - opened >= self.backoff_max:
+                        ends_in_row = 0  # a long-lived stream ending is news, not a loop
+                    ends_in_row += 1
+                    self._source = 0  # the advertised relay first again: another replica answers
+                    if ends_in_row == 1:
+                        self.log.info("codestream: the event stream of %s ended; resuming at once",
+                                      self.code)
+                        continue
                     self.log.info("codestream: the teacher closed the event stream of %s; reconnecting",
                                   self.code)
                 except asyncio.CancelledError:
                     raise
-                except (TeacherUnauthorized, SessionNotFound) as exc:
-                    if _settle(first, exc):
-                        return
-                    self.log.warning("codestream: the teacher refused the event stream of %s (%s);"
-                                     " closing it", self.code, exc.code)
-                    if isinstance(exc, SessionNotFound):
-                        self._deliver(Event(id=self._cursor, name=EVENT_SESSION_ENDED,
-                                            data={"session": self.code}))
-                    return
                 except CodeStreamError as exc:
+                    authoritative = source == self.connection  # a relay's refusal is not final
+                    if authoritative and isinstance(exc, (TeacherUnauthorized, SessionNotFound)):
+                        if _settle(first, exc):
+                            return
+                        self.log.warning("codestream: the teacher refused the event stream of %s (%s);"
+                                         " closing it", self.code, exc.code)
+                        if isinstance(exc, SessionNotFound):
+                            self._deliver(Event(id=self._cursor, name=EVENT_SESSION_ENDED,
+                                                data={"session": self.code}))
+                        return
                     failures_in_row += 1
                     self._source = (self._source + 1) % len(self._sources)
                     if failures_in_row < len(self._sources):

@@ -23,7 +23,7 @@ from ..domain import (
 from ..domain.notebooks import parse_position
 from ..domain.urls import parse_networks, parse_teacher_url
 from .pull import NotebookPuller
-from .relay import EventRelay
+from .relay import EventRelay, RelayDirectory, SessionReader
 from .student_config import StudentConfig, StudentConfigStore, config_from_body
 
 TEST_ERROR_CODES = ("unreachable", "timeout", "unauthorized", "session_not_found", "bad_response")
@@ -40,6 +40,9 @@ class StudentService:
         self.relay_backoff_max = relay_backoff_max
         self.relay_buffer_events = relay_buffer_events
         self.log = log or logging.getLogger(__name__)
+        # Cell and event reads go to a session's advertised read relay first (the teacher still
+        # answers when it fails); the relay each session advertises is learned once, shared.
+        self.reader = SessionReader(teacher, RelayDirectory(self.log), self.log)
         self._relay: EventRelay | None = None
         self._old_relays: set[asyncio.Task] = set()
 
@@ -98,10 +101,11 @@ class StudentService:
         """Try the configured session; failures are reported, not raised."""
         connection = self._connection()
         try:
-            listing = await self.teacher.list_cells(connection)
+            listing = await self.teacher.list_cells(connection)  # the teacher itself is tested
         except CodeStreamError as exc:  # unreachable, timeout, unauthorized, session_not_found, ...
             code = exc.code if exc.code in TEST_ERROR_CODES else "unreachable"
             return {"ok": False, "error": {"code": code, "message": exc.message}}
+        self.reader.directory.learn(connection, listing)
         return {"ok": True, "cells": len(listing["cells"]), "session": listing.get("session"),
                 "title": listing.get("title", "")}
 
@@ -119,15 +123,15 @@ class StudentService:
                 "version": info.get("version")}
 
     async def list_cells(self) -> dict:
-        return await self.teacher.list_cells(self._connection())
+        return await self.reader.list_cells(self._connection())
 
     async def fetch_cells(self, code: str) -> dict:
         """The 1.x proxy: one session's cell list, with the code from the request."""
-        return await self.teacher.list_cells(self._connection(normalize_session_code(code)))
+        return await self.reader.list_cells(self._connection(normalize_session_code(code)))
 
     async def fetch_cell(self, code: str, cell_id: str) -> dict:
-        return await self.teacher.get_cell(self._connection(normalize_session_code(code)),
-                                           validate_cell_id(cell_id))
+        return await self.reader.get_cell(self._connection(normalize_session_code(code)),
+                                          validate_cell_id(cell_id))
 
     # -- events ----------------------------------------------------------------------------
     def relay(self) -> EventRelay:
@@ -136,7 +140,8 @@ class StudentService:
             self._drop_relay()
             self._relay = EventRelay(
                 self.teacher, connection, backoff_initial=self.relay_backoff_initial,
-                backoff_max=self.relay_backoff_max, buffer_size=self.relay_buffer_events, log=self.log)
+                backoff_max=self.relay_backoff_max, buffer_size=self.relay_buffer_events,
+                reader=self.reader, log=self.log)
         return self._relay
 
     @asynccontextmanager
@@ -160,7 +165,7 @@ class StudentService:
         path = validate_notebook_path(body.get("notebook_path"), required=True)
         position = parse_position(body.get("position"))
         connection = self._connection()
-        cell = await self.teacher.get_cell(connection, cell_id)
+        cell = await self.reader.get_cell(connection, cell_id)
         return await self.puller.pull(cell, session=connection.session_code,
                                       teacher_url=connection.teacher_url, notebook_path=path,
                                       position=position)
