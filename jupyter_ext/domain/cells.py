@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 from .errors import InvalidCellId, InvalidInput, PayloadTooLarge
 
 CELL_TYPES = ("code", "markdown", "raw")
-CELL_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+# "." and ".." are path segments no URL can carry (clients normalise them away), and \Z, not $,
+# so a trailing newline is not part of an id.
+CELL_ID_RE = re.compile(r"^(?!\.{1,2}\Z)[A-Za-z0-9_.\-]{1,64}\Z")
 DEFAULT_MAX_SOURCE_BYTES = 1024 * 1024
 MAX_TITLE_LENGTH = 200
 MAX_NOTEBOOK_PATH_LENGTH = 1024
@@ -64,7 +66,7 @@ def iso_timestamp(epoch_seconds: float) -> str:
 def validate_cell_id(raw: object) -> str:
     if not isinstance(raw, str) or not CELL_ID_RE.match(raw):
         raise InvalidCellId(
-            "A cell id is 1 to 64 letters, digits, '.', '_' or '-' (the notebook's own cell id)."
+            "A cell id is 1 to 64 letters, digits, '.', '_' or '-', not '.' or '..' (the notebook's own cell id)."
         )
     return raw
 
