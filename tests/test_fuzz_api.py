@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import zlib
 
 import httpx
@@ -110,18 +111,24 @@ def send(client: httpx.Client, case, base_url: str, headers: dict, scanner) -> h
         body["content" if isinstance(data, (bytes, str)) else "data"] = data
     request = client.build_request(
         kwargs["method"], kwargs["url"], headers=kwargs.get("headers"), params=kwargs.get("params") or None,
-        timeout=httpx.Timeout(20.0, read=STREAM_READ_SECONDS if case.path.endswith("/events") else 20.0),
-        **body,
+        timeout=httpx.Timeout(20.0), **body,
     )
     response = client.send(request, stream=True)
     try:
         if "text/event-stream" not in response.headers.get("content-type", ""):
             response.read()
             return response
+        # The headers came within the normal timeout (a relay may first connect upstream); the
+        # body is read until it has been quiet for STREAM_READ_SECONDS. httpcore takes the read
+        # timeout of a body from the request's (shared) extensions when the body starts.
+        request.extensions["timeout"] = {**request.extensions["timeout"], "read": STREAM_READ_SECONDS}
         received = bytearray()
+        deadline = time.monotonic() + 20.0  # heartbeats alone must not keep us reading
         try:
             for chunk in response.iter_raw():
                 received += chunk
+                if time.monotonic() > deadline:
+                    break
         except httpx.ReadTimeout:
             pass  # the stream stays open by design; judge what arrived
         response.close()
