@@ -394,7 +394,6 @@ class StudentDashboard(pn.viewable.Viewer):
             data = {}
         if event.event in CELL_EVENTS:
             await self.refresh_cells()
-            await self.refresh_target()  # badge and diff start from the student's copy as saved now
             cell_id = str(data.get("cell_id", ""))
             cell = next((c for c in self.cells if c.get("cell_id") == cell_id), None)
             what = f"{cell_id}: {snippet(cell.get('source', ''))}" if cell else cell_id
@@ -404,6 +403,7 @@ class StudentDashboard(pn.viewable.Viewer):
                 self._toast("warning", f"The teacher updated {what} (now v{data.get('version', '?')})")
             else:
                 self._toast("info", f"The teacher withdrew cell {cell_id}.")
+            await self.refresh_target()  # badge and diff start from the student's copy as saved now
         elif event.event == "session_ended":
             message = "The teacher ended this session. Enter a new session code when you get one."
             self.param.update(connection="error", connection_message=message, cells=[], selected_cell_id=None)
