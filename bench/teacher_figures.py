@@ -95,6 +95,7 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
     teacher_delays: list[float] = []
     bare_delays: list[float] = []
     teacher_cpu = bare_cpu = 0.0
+    teacher_rounds: list[tuple[float, float]] = []  # (first, last) arrival of each publish, ms
     try:
         with timed(f"{size.fanout_rounds} publish rounds each"):
             for r in range(size.fanout_rounds):
@@ -111,7 +112,9 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
                     await bare_publisher.request("POST", "/publish", {"cell_id": cell_id, "version": 1})
 
                 cpu = cpu_seconds(lab.teacher.process.pid)
-                teacher_delays += await teacher_probe.round(publish_teacher, f'"{cell_id}"')
+                delays = await teacher_probe.round(publish_teacher, f'"{cell_id}"')
+                teacher_rounds.append((min(delays) * 1000, max(delays) * 1000))
+                teacher_delays += delays
                 teacher_cpu += cpu_seconds(lab.teacher.process.pid) - cpu
                 await asyncio.sleep(0.15)
                 cpu = cpu_seconds(bare_process.pid)
@@ -135,7 +138,8 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
               "kb_per_stream": (teacher_rss - teacher_rss_idle) / n / 1024,
               # CPU the server spent per publish (machine load does not inflate it); 10 ms ticks
               "teacher_cpu_ms_per_publish": teacher_cpu / size.fanout_rounds * 1000,
-              "bare_cpu_ms_per_publish": bare_cpu / size.fanout_rounds * 1000}
+              "bare_cpu_ms_per_publish": bare_cpu / size.fanout_rounds * 1000,
+              "teacher_rounds_first_last_ms": teacher_rounds}
     cpu_note = (f"; server CPU/publish {detail['teacher_cpu_ms_per_publish']:.0f} ms"
                 f" vs {detail['bare_cpu_ms_per_publish']:.0f} ms")
     return [
