@@ -172,6 +172,11 @@ class Lab:
         await asyncio.gather(*(one(s) for s in servers))
         return servers
 
+    async def stop_students_beyond(self, keep: int) -> None:
+        """Stop all but the first ``keep`` student servers (later figures need fewer)."""
+        extra, self.students[keep:] = self.students[keep:], []
+        await asyncio.gather(*(asyncio.to_thread(server.stop) for server in extra))
+
     def start_process(self, args: list[str], name: str, ready_url: str | None = None) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "ab")
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

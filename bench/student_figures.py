@@ -79,10 +79,11 @@ async def relay_fanout(lab: Lab, size: Size) -> list[Row]:
         await publisher.close()
         await close_streams(relay_probe.streams)
         await close_streams(direct_probe.streams)
+        student_rss = [rss_bytes(s.process.pid) for s in students]
+        await lab.stop_students_beyond(1)  # idle processes left running would only add noise
 
     p50, p99 = percentile(relay_delays, 50), percentile(relay_delays, 99)
     d50, d99 = percentile(direct_delays, 50), percentile(direct_delays, 99)
-    student_rss = [rss_bytes(s.process.pid) for s in students]
     detail = {"student_servers": n, "rounds": rounds, "samples": len(relay_delays),
               "p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "max_ms": max(relay_delays) * 1000,
               "direct_p50_ms": d50 * 1000, "direct_p99_ms": d99 * 1000,
