@@ -372,9 +372,13 @@ def find_chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cs_browser():
-    """Headless system Chromium through Playwright. Skips only outside CI when none is installed."""
+    """Headless system Chromium through Playwright. Skips only outside CI when none is installed.
+
+    Module-scoped on purpose: sync Playwright keeps an asyncio loop running on the main thread
+    while it is open, which would break every async test that runs after it.
+    """
     executable = find_chromium()
     if executable is None:
         if os.environ.get("CI"):
