@@ -365,3 +365,13 @@ def test_bad_last_event_ids_are_400_not_a_broken_stream(cs_teacher, session, how
     with client.stream("GET", url, headers={"Last-Event-ID": "18446744073709551615-18446744073709551614"}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
+
+
+def test_student_events_refuse_an_event_id_redis_cannot_hold(cs_teacher, cs_jupyter_server_factory):
+    """Found by the long fuzz run: an id above 2**64-1 used to reach the teacher and come back 502."""
+    student = cs_jupyter_server_factory("student-ids")
+    client = student.client()
+    for bad in ("498100-24561427456645615907", "١٢٣-0", "garbage"):
+        r = client.get("codestream/api/student/events", params={"last_event_id": bad})
+        assert r.status_code == 400, (bad, r.status_code, r.text)
+        assert r.json()["error"]["code"] == "invalid_input"

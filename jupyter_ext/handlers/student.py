@@ -6,6 +6,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..domain.events import validate_event_id
 from ..store import ListenerOverflow
 from ..store.sessions import EVENT_SESSION_ENDED
 from . import sse
@@ -70,8 +71,8 @@ class StudentEventsHandler(StudentHandler):
     @web.authenticated
     @authorized
     async def get(self):
-        last_event_id = (self.request.headers.get("Last-Event-ID")
-                         or self.get_query_argument("last_event_id", None))
+        last_event_id = validate_event_id(self.request.headers.get("Last-Event-ID")
+                                          or self.get_query_argument("last_event_id", None))
         async with self.student.listen(last_event_id) as (listener, replay):
             self._listener = listener
             sse.start_event_stream(self)

@@ -24,27 +24,27 @@ import asyncio
 import json
 import logging
 import random
-import re
 import time
 from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
 
 from ..clients.sse import ServerSentEvent
 from ..clients.teacher import TeacherClient, TeacherConnection, TeacherUnauthorized
-from ..domain import CodeStreamError, InvalidUrl, SessionNotFound
+from ..domain import CodeStreamError, InvalidInput, InvalidUrl, SessionNotFound
+from ..domain.events import validate_event_id
 from ..domain.urls import normalize_teacher_url
 from ..store.events import Listener
 from ..store.sessions import EVENT_SESSION_ENDED, Event, stream_id_tuple
 
-EVENT_ID_RE = re.compile(r"^\d{1,20}-\d{1,20}$")
 START_OF_STREAM = "0-0"
 
 
 def valid_event_id(raw: str | None) -> str | None:
-    """A Last-Event-ID worth sending upstream (a Redis stream id), else None."""
-    if raw and EVENT_ID_RE.match(raw.strip()):
-        return raw.strip()
-    return None
+    """A Last-Event-ID worth sending upstream (a Redis stream id the teacher accepts), else None."""
+    try:
+        return validate_event_id(raw)
+    except InvalidInput:
+        return None
 
 
 def _after(a: str, b: str) -> bool:
