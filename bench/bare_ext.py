@@ -6,12 +6,17 @@ and this handler share the process, the auth, the logging and the Redis.
 
 ``GET bench/bare/redis-get`` — Jupyter-authenticated ``APIHandler`` that does exactly one
 Redis ``GET`` (of ``bench:bare``) and answers it as JSON: the least any read route can cost.
+
+``GET bench/gc`` — the server's garbage-collection pauses (full collections, and any over 5 ms),
+so a latency tail can be matched against them.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import time
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -32,6 +37,31 @@ class BareRedisGetHandler(APIHandler):
         self.finish(json.dumps({"value": value}))
 
 
+class GCPauses:
+    """Durations of the server's garbage collections (the bench reports the long ones)."""
+
+    def __init__(self):
+        self.pauses: list[tuple[int, float, float]] = []  # (generation, started, seconds)
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif info.get("generation") == 2 or time.perf_counter() - self._started > 0.005:
+            self.pauses.append((info.get("generation"), self._started, time.perf_counter() - self._started))
+
+
+class GCHandler(APIHandler):
+    def initialize(self, pauses: GCPauses):
+        self.pauses = pauses
+
+    @web.authenticated
+    def get(self):
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"pauses": self.pauses.pauses, "stats": gc.get_stats(),
+                                "objects": len(gc.get_objects())}))
+
+
 def _jupyter_server_extension_points():
     return [{"module": "bench.bare_ext"}]
 
@@ -40,4 +70,8 @@ def _load_jupyter_server_extension(serverapp):
     url = os.environ["BENCH_REDIS_URL"]
     redis = Redis.from_url(url, decode_responses=True, socket_timeout=5.0, socket_connect_timeout=3.0)
     route = url_path_join(serverapp.web_app.settings["base_url"], "bench/bare/redis-get")
-    serverapp.web_app.add_handlers(".*$", [(route, BareRedisGetHandler, {"redis": redis})])
+    pauses = GCPauses()
+    gc.callbacks.append(pauses)
+    gc_route = url_path_join(serverapp.web_app.settings["base_url"], "bench/gc")
+    serverapp.web_app.add_handlers(".*$", [(route, BareRedisGetHandler, {"redis": redis}),
+                                           (gc_route, GCHandler, {"pauses": pauses})])
