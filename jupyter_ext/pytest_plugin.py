@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -318,46 +317,79 @@ def cs_teacher(cs_teacher_server, cs_module_redis):
 
 
 class SSEReader:
-    """Test helper: reads a real event stream in a thread and collects its parsed events."""
+    """Test helper: reads a real event stream in a thread; collects parsed events (comments counted)."""
 
     def __init__(self, url: str, headers: dict):
         self.events: list[dict] = []
+        self.status: int | None = None
+        self.comments = 0  # heartbeats and the ": connected" line
+        self.body: str = ""
         self.opened = threading.Event()
-        self.stop = threading.Event()
-        self.status = None
+        self.ended = threading.Event()
+        self._stop = threading.Event()
         self._got = threading.Condition()
-        self.thread = threading.Thread(target=self._run, args=(url, headers), daemon=True)
-        self.thread.start()
-        assert self.opened.wait(15), "event stream did not open"
+        self._thread = threading.Thread(target=self._run, args=(url, headers), daemon=True)
+        self._thread.start()
+        assert self.opened.wait(20), "event stream did not open"
 
     def _run(self, url, headers):
-        with httpx.Client(timeout=httpx.Timeout(30, read=60)) as client:
-            with client.stream("GET", url, headers=headers) as response:
-                self.status = response.status_code
-                self.opened.set()
-                event = {}
-                for line in response.iter_lines():
-                    if self.stop.is_set():
+        try:
+            with httpx.Client(timeout=httpx.Timeout(30, read=60)) as client:
+                with client.stream("GET", url, headers=headers) as response:
+                    self.status = response.status_code
+                    if response.status_code != 200:
+                        self.body = response.read().decode()
+                        self.opened.set()
                         return
-                    if line.startswith(":"):
-                        continue
-                    if not line:
-                        if event:
-                            with self._got:
-                                self.events.append(event)
-                                self._got.notify_all()
-                            event = {}
-                        continue
-                    field, _, value = line.partition(":")
-                    event[field] = value.lstrip(" ")
+                    self.opened.set()
+                    event: dict = {}
+                    for line in response.iter_lines():
+                        if self._stop.is_set():
+                            return
+                        if line.startswith(":"):
+                            self.comments += 1
+                            continue
+                        if not line:
+                            if event:
+                                with self._got:
+                                    self.events.append(event)
+                                    self._got.notify_all()
+                                event = {}
+                            continue
+                        name, _, value = line.partition(":")
+                        event[name] = value[1:] if value.startswith(" ") else value
+        except httpx.HTTPError:
+            pass
+        finally:
+            self.opened.set()
+            self.ended.set()
 
-    def wait_for(self, n: int, timeout: float = 5.0) -> list[dict]:
+    def wait_for(self, n: int, timeout: float = 20.0) -> list[dict]:
         with self._got:
             assert self._got.wait_for(lambda: len(self.events) >= n, timeout), self.events
             return list(self.events)
 
+    def cell_ids(self) -> list[tuple[str, str]]:
+        return [(e.get("event", ""), json.loads(e["data"]).get("cell_id", "")) for e in self.events]
+
     def close(self):
-        self.stop.set()
+        self._stop.set()
+
+
+def create_session(client: httpx.Client, **body) -> dict:
+    """POST a session as the teacher; asserts the contract's 201."""
+    r = client.post("codestream/api/sessions", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def publish(client: httpx.Client, code: str, cell_id: str, source: str, position: float,
+            cell_type: str = "code") -> dict:
+    """PUT a cell as the teacher; asserts 200 and returns ``{"cell_id", "version", ...}``."""
+    r = client.put(f"codestream/api/sessions/{code}/cells/{cell_id}",
+                   json={"source": source, "cell_type": cell_type, "position": position})
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -437,12 +469,14 @@ def write_notebook(root: Path, path: str, cells: list[tuple[str, str]]) -> Path:
 __all__ = [
     "CHROMIUM_ARGS",
     "artifacts_dir",
+    "create_session",
     "find_chromium",
     "JupyterServerProcess",
     "RedisServerProcess",
     "SSEReader",
     "SecretScanner",
     "free_port",
+    "publish",
     "wait_until",
     "write_notebook",
 ]

@@ -6,11 +6,9 @@ Used with ``from student_fixtures import *`` style imports of the fixtures a tes
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 
-import httpx
 import pytest
 
 from jupyter_ext.pytest_plugin import JupyterServerProcess, free_port
@@ -40,19 +38,6 @@ def cs_student(cs_student_server):
     """The module's student server with no teacher configured."""
     cs_student_server.client().delete("codestream/api/student/config")
     return cs_student_server
-
-
-def create_session(teacher_client, **body) -> dict:
-    r = teacher_client.post("codestream/api/sessions", json=body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def publish(teacher_client, code, cell_id, source, position, cell_type="code") -> dict:
-    r = teacher_client.put(f"codestream/api/sessions/{code}/cells/{cell_id}",
-                           json={"source": source, "cell_type": cell_type, "position": position})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def configure(student_client, teacher_url, code, key) -> dict:
@@ -165,62 +150,3 @@ def _close(sock: socket.socket) -> None:
     except OSError:
         pass
 
-
-class SSEReader:
-    """Reads a real event stream in a thread; collects parsed events (comments skipped)."""
-
-    def __init__(self, url: str, headers: dict):
-        self.events: list[dict] = []
-        self.status: int | None = None
-        self.comments = 0  # heartbeats and the ": connected" line
-        self.body: str = ""
-        self.opened = threading.Event()
-        self.ended = threading.Event()
-        self._stop = threading.Event()
-        self._got = threading.Condition()
-        self._thread = threading.Thread(target=self._run, args=(url, headers), daemon=True)
-        self._thread.start()
-        assert self.opened.wait(20), "event stream did not open"
-
-    def _run(self, url, headers):
-        try:
-            with httpx.Client(timeout=httpx.Timeout(30, read=60)) as client:
-                with client.stream("GET", url, headers=headers) as response:
-                    self.status = response.status_code
-                    if response.status_code != 200:
-                        self.body = response.read().decode()
-                        self.opened.set()
-                        return
-                    self.opened.set()
-                    event: dict = {}
-                    for line in response.iter_lines():
-                        if self._stop.is_set():
-                            return
-                        if line.startswith(":"):
-                            self.comments += 1
-                            continue
-                        if not line:
-                            if event:
-                                with self._got:
-                                    self.events.append(event)
-                                    self._got.notify_all()
-                                event = {}
-                            continue
-                        name, _, value = line.partition(":")
-                        event[name] = value[1:] if value.startswith(" ") else value
-        except httpx.HTTPError:
-            pass
-        finally:
-            self.opened.set()
-            self.ended.set()
-
-    def wait_for(self, n: int, timeout: float = 20.0) -> list[dict]:
-        with self._got:
-            assert self._got.wait_for(lambda: len(self.events) >= n, timeout), self.events
-            return list(self.events)
-
-    def cell_ids(self) -> list[tuple[str, str]]:
-        return [(e.get("event", ""), json.loads(e["data"]).get("cell_id", "")) for e in self.events]
-
-    def close(self):
-        self._stop.set()

@@ -12,7 +12,7 @@ import redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from jupyter_ext.pytest_plugin import SSEReader, free_port, wait_until
+from jupyter_ext.pytest_plugin import create_session, free_port, publish, SSEReader, wait_until
 from jupyter_ext.store import EventHub, SessionStore, find_redis_server, keys
 from jupyter_ext.store.connection import (
     SentinelMasterRedis,
@@ -20,20 +20,7 @@ from jupyter_ext.store.connection import (
     make_clients,
     parse_redis_url,
 )
-from relay_fixtures import cs_redis_cluster, cs_relay_factory, stop_process  # noqa: F401
-
-
-def create_session(client, **body):
-    r = client.post("codestream/api/sessions", json=body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def publish(client, code, cell_id, source, position, cell_type="code"):
-    r = client.put(f"codestream/api/sessions/{code}/cells/{cell_id}",
-                   json={"source": source, "cell_type": cell_type, "position": position})
-    assert r.status_code == 200, r.text
-    return r.json()
+from relay_fixtures import stop_process
 
 
 def test_teacher_and_read_routes_on_a_three_node_redis_cluster(

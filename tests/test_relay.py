@@ -17,24 +17,11 @@ import pytest
 import redis
 import yaml
 
-from jupyter_ext.pytest_plugin import wait_until
+from jupyter_ext.pytest_plugin import create_session, publish, wait_until
 from jupyter_ext.relay import parse_args
-from relay_fixtures import ResumingStudent, cs_relay_factory  # noqa: F401
+from relay_fixtures import ResumingStudent
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def create_session(client, **body):
-    r = client.post("codestream/api/sessions", json=body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def publish(client, code, cell_id, source, position, cell_type="code"):
-    r = client.put(f"codestream/api/sessions/{code}/cells/{cell_id}",
-                   json={"source": source, "cell_type": cell_type, "position": position})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def stream_ids(redis_url: str, code: str) -> list[str]:

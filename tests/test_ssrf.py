@@ -19,7 +19,7 @@ import threading
 import pytest
 
 from jupyter_ext.pytest_plugin import JupyterServerProcess
-from student_fixtures import STUDENT_ARGS, cs_student, cs_student_server  # noqa: F401
+from student_fixtures import STUDENT_ARGS
 
 KEY = "ssrf-student-key-0123456789"
 SECRET = "hunter22"  # a password inside a hostile URL: must never be echoed back

@@ -9,9 +9,9 @@ import threading
 
 import nbformat
 import pytest
-from student_fixtures import configure, create_session, cs_student, cs_student_server, publish  # noqa: F401
+from student_fixtures import configure
 
-from jupyter_ext.pytest_plugin import free_port, write_notebook
+from jupyter_ext.pytest_plugin import create_session, free_port, publish, write_notebook
 
 
 def test_configure_list_and_key_never_shown(cs_teacher, cs_student):

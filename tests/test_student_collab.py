@@ -10,11 +10,11 @@ import time
 import nbformat
 from jupyter_ydoc import YNotebook
 from pycrdt import Doc, Provider
-from student_fixtures import configure, create_session, cs_student, cs_student_server, publish  # noqa: F401
+from student_fixtures import configure
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from jupyter_ext.pytest_plugin import write_notebook
+from jupyter_ext.pytest_plugin import create_session, publish, write_notebook
 
 
 class WebSocketChannel:

@@ -6,18 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from relay_fixtures import cs_relay_factory  # noqa: F401
-from student_fixtures import (  # noqa: F401
-    DroppableProxy,
-    SSEReader,
-    configure,
-    create_session,
-    cs_student,
-    cs_student_server,
-    publish,
-)
+from student_fixtures import DroppableProxy, configure
 
-from jupyter_ext.pytest_plugin import wait_until
+from jupyter_ext.pytest_plugin import SSEReader, create_session, publish, wait_until
 
 
 @pytest.fixture

@@ -8,20 +8,12 @@ import json
 
 import httpx
 import pytest
-from relay_fixtures import cs_relay_factory  # noqa: F401
-from student_fixtures import (  # noqa: F401
-    SSEReader,
-    configure,
-    create_session,
-    cs_student,
-    cs_student_server,
-    publish,
-)
+from student_fixtures import configure
 
 from jupyter_ext.clients.teacher import CLIENT_HEADER, TeacherClient, TeacherConnection
 from jupyter_ext.domain import CodeStreamError
 from jupyter_ext.domain.urls import parse_networks
-from jupyter_ext.pytest_plugin import wait_until, write_notebook
+from jupyter_ext.pytest_plugin import SSEReader, create_session, publish, wait_until, write_notebook
 from jupyter_ext.services.relay import RelayDirectory, SessionReader
 
 

@@ -17,8 +17,6 @@ from tornado import web
 
 from ..domain import Unauthorized, normalize_session_code, validate_cell_id
 from ..domain.events import validate_event_id
-from ..store import ListenerOverflow
-from ..store.sessions import EVENT_SESSION_ENDED
 from . import sse
 from .base import CodeStreamHandler, bearer_credential
 from .teacher import CELL, CODE, CellWriteMixin
@@ -93,27 +91,9 @@ class ReadRoutes:
             self._listener = listener
             if client_id:
                 await self.service.touch_student(code, client_id)
-            if not await sse.send(self, ": connected\n\n"):
-                return
-            for event in replay:
-                if not await sse.send(self, event.sse()):
-                    return
-            listener.sink = self._write_now
-            while True:
-                try:
-                    event = await listener.next(timeout=self.heartbeat_seconds)
-                except (StopAsyncIteration, ListenerOverflow):
-                    break
-                if event is None:
-                    if client_id:
-                        await self._touch_quietly(code, client_id)
-                    if not await sse.send(self, ": heartbeat\n\n"):
-                        break
-                    continue
-                if not await sse.send(self, event.sse()):
-                    break
-                if event.name == EVENT_SESSION_ENDED:
-                    break
+            await sse.pump(self, listener, replay, heartbeat_seconds=self.heartbeat_seconds,
+                           on_heartbeat=(lambda: self._touch_quietly(code, client_id)) if client_id else None,
+                           sink=self._write_now)
         self._listener = None
         if not self._finished:
             self.finish()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from asyncio import Future
+from collections.abc import Awaitable, Callable, Iterable
 
 from tornado import iostream, web
+
+from ..store import Listener, ListenerOverflow
+from ..store.sessions import EVENT_SESSION_ENDED, Event
 
 HEARTBEAT_SECONDS = 15.0
 
@@ -25,6 +29,39 @@ async def send(handler: web.RequestHandler, text: str) -> bool:
         return True
     except (iostream.StreamClosedError, RuntimeError):
         return False
+
+
+async def pump(handler: web.RequestHandler, listener: Listener, replay: Iterable[Event], *,
+               heartbeat_seconds: float = HEARTBEAT_SECONDS,
+               on_heartbeat: Callable[[], Awaitable[None]] | None = None,
+               sink: Callable[[Event], bool] | None = None) -> None:
+    """Send the replay, then live events with heartbeats, until the client goes, the listener
+    ends (shutdown, overflow: the client resumes with its Last-Event-ID) or the session ends.
+
+    ``sink`` lets the fan-out loop write live events straight to an idle stream.
+    """
+    if not await send(handler, ": connected\n\n"):
+        return
+    for event in replay:
+        if not await send(handler, event.sse()):
+            return
+    if sink is not None:
+        listener.sink = sink
+    while True:
+        try:
+            event = await listener.next(timeout=heartbeat_seconds)
+        except (StopAsyncIteration, ListenerOverflow):
+            return
+        if event is None:
+            if on_heartbeat is not None:
+                await on_heartbeat()
+            if not await send(handler, ": heartbeat\n\n"):
+                return
+            continue
+        if not await send(handler, event.sse()):
+            return
+        if event.name == EVENT_SESSION_ENDED:
+            return
 
 
 def write_now(handler: web.RequestHandler, text: str, previous: Future | None) -> Future | None:

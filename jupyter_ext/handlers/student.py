@@ -7,8 +7,6 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..domain.events import validate_event_id
-from ..store import ListenerOverflow
-from ..store.sessions import EVENT_SESSION_ENDED
 from . import sse
 from .base import CodeStreamHandler
 from .compat import CompatHandler
@@ -76,24 +74,7 @@ class StudentEventsHandler(StudentHandler):
         async with self.student.listen(last_event_id) as (listener, replay):
             self._listener = listener
             sse.start_event_stream(self)
-            if not await sse.send(self, ": connected\n\n"):
-                return
-            for event in replay:
-                if not await sse.send(self, event.sse()):
-                    return
-            while True:
-                try:
-                    event = await listener.next(timeout=self.heartbeat_seconds)
-                except (StopAsyncIteration, ListenerOverflow):
-                    break
-                if event is None:
-                    if not await sse.send(self, ": heartbeat\n\n"):
-                        break
-                    continue
-                if not await sse.send(self, event.sse()):
-                    break
-                if event.name == EVENT_SESSION_ENDED:
-                    break
+            await sse.pump(self, listener, replay, heartbeat_seconds=self.heartbeat_seconds)
         self._listener = None
         if not self._finished:
             self.finish()
