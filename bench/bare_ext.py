@@ -58,8 +58,14 @@ class GCHandler(APIHandler):
     @web.authenticated
     def get(self):
         self.set_header("Content-Type", "application/json")
+        objects = gc.get_objects()
+        by_type: dict[str, int] = {}
+        for obj in objects:
+            name = type(obj).__qualname__
+            by_type[name] = by_type.get(name, 0) + 1
+        top = sorted(by_type.items(), key=lambda item: -item[1])[:25]
         self.finish(json.dumps({"pauses": self.pauses.pauses, "stats": gc.get_stats(),
-                                "objects": len(gc.get_objects())}))
+                                "objects": len(objects), "top_types": top}))
 
 
 def _jupyter_server_extension_points():

@@ -99,6 +99,19 @@ def format_table(rows: list[Row]) -> str:
 
 
 # -- the running parts -----------------------------------------------------------------------
+def start_with_retry(server: JupyterServerProcess, attempts: int = 3) -> None:
+    """Start a server; if its free port was taken in between (the load generator's thousands of
+    client sockets use the same ephemeral range), try again on another one."""
+    for attempt in range(attempts):
+        try:
+            server.start(120.0)
+            return
+        except RuntimeError as exc:
+            if "is not available" not in str(exc) or attempt == attempts - 1:
+                raise
+            server.stop()
+            server.port = free_port()
+
 class BenchServer(JupyterServerProcess):
     """The plugin's Jupyter server process, at the default log level (INFO).
 
@@ -141,7 +154,7 @@ class Lab:
         self.redis = RedisServerProcess(self.workdir / "redis").start()
         self.teacher = self.make_server("teacher", teacher=True)
         self.teacher.profile_to = os.environ.get("BENCH_PROFILE_TEACHER") or None
-        self.teacher.start()
+        start_with_retry(self.teacher)
         return self
 
     def make_server(self, name: str, *, teacher: bool = False, extra_args: list[str] | None = None,
@@ -167,7 +180,7 @@ class Lab:
 
         async def one(server):
             async with semaphore:
-                await asyncio.to_thread(server.start, 120.0)
+                await asyncio.to_thread(start_with_retry, server)
 
         await asyncio.gather(*(one(s) for s in servers))
         return servers

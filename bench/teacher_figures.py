@@ -12,7 +12,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from .harness import Lab, Row, cpu_seconds, mb, ms, percentile, rss_bytes, timed
+from .harness import Lab, Row, cpu_seconds, mb, ms, percentile, rss_bytes, start_with_retry, timed
 from .loadgen import HTTPConnection, close_streams, open_streams, throughput
 
 
@@ -160,7 +160,7 @@ async def full_stack_rss(lab: Lab, size: Size) -> list[Row]:
     server = lab.make_server("teacher-full-stack", teacher=True, full_stack=True)
     lab.students.append(server)  # stopped with the others
     with timed("start a full-stack teacher server"):
-        await asyncio.to_thread(server.start, 120.0)
+        await asyncio.to_thread(start_with_retry, server)
     connection = await lab.connection(server)
     try:
         status, _h, raw = await connection.request("POST", "/codestream/api/sessions", {"title": "full stack"})
