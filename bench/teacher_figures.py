@@ -7,6 +7,7 @@ measured next to its baseline in the same run, interleaved where the two can sha
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import statistics
 import time
@@ -57,12 +58,17 @@ class FanoutProbe:
         self.lines.clear()
         self.expected = self.n
         self.arrived.clear()
-        started = time.perf_counter()
-        await publish()
+        gc.collect()  # the load generator's own collections happen here, outside the measured window
+        gc.disable()
         try:
-            await asyncio.wait_for(self.arrived.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
+            started = time.perf_counter()
+            await publish()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        finally:
+            gc.enable()
         token = marker.encode()
         delays = [at - started for line, at in self.lines if token in line]
         if len(delays) < self.n:
