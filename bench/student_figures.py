@@ -17,7 +17,7 @@ from jupyter_ext.pytest_plugin import JupyterServerProcess, write_notebook
 from .harness import Lab, Row, ms, percentile, rss_bytes, timed
 from .loadgen import SSEConnection, close_streams, open_streams, split_url
 from .teacher_figures import (BROWSER_CONNECTIONS, FanoutProbe, Size, compare_views, one_request_view,
-                              one_x_view)
+                              one_x_view, publish_round)
 
 
 async def ensure_students(lab: Lab, n: int) -> list[JupyterServerProcess]:
@@ -70,10 +70,9 @@ async def relay_fanout(lab: Lab, size: Size) -> list[Row]:
                     if status != 200:
                         raise RuntimeError(f"publish answered {status}: {raw[:200]!r}")
 
-                marker = f'"{cell_id}"'
-                direct_round = asyncio.ensure_future(direct_probe.round(_nothing, marker))
-                relay_delays += await relay_probe.round(publish, marker)
-                direct_delays += await direct_round
+                relay, direct = await publish_round(publish, [relay_probe, direct_probe], f'"{cell_id}"')
+                relay_delays += relay
+                direct_delays += direct
                 await asyncio.sleep(0.2)
     finally:
         await publisher.close()
@@ -91,10 +90,6 @@ async def relay_fanout(lab: Lab, size: Size) -> list[Row]:
     return [Row(f"publish → event through {n} student servers' relays (separate processes), p50 / p99",
                 f"{ms(p50)} / {ms(p99)}", f"same publishes on {n} direct teacher streams: {ms(d50)} / {ms(d99)}",
                 f"{p99 / d99:.2f}× p99", "p99 ≤ 150 ms", p99 <= 0.150, detail)]
-
-
-async def _nothing() -> None:
-    return None
 
 
 # -- 50-cell view through a student server ---------------------------------------------------

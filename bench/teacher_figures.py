@@ -53,27 +53,41 @@ class FanoutProbe:
         if len(self.lines) >= self.expected:
             self.arrived.set()
 
-    async def round(self, publish, marker: str, timeout: float = 15.0) -> list[float]:
-        """Run ``publish()``; return each stream's delay from just before it until ``marker`` arrived."""
+    def arm(self) -> None:
         self.lines.clear()
         self.expected = self.n
         self.arrived.clear()
-        gc.collect()  # the load generator's own collections happen here, outside the measured window
-        gc.disable()
+
+    async def delays(self, started: float, marker: str, timeout: float) -> list[float]:
+        """Each stream's delay from ``started`` until ``marker`` arrived on it."""
         try:
-            started = time.perf_counter()
-            await publish()
-            try:
-                await asyncio.wait_for(self.arrived.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
-        finally:
-            gc.enable()
+            await asyncio.wait_for(self.arrived.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
         token = marker.encode()
         delays = [at - started for line, at in self.lines if token in line]
         if len(delays) < self.n:
             raise RuntimeError(f"only {len(delays)} of {self.n} streams got event {marker} in {timeout} s")
         return delays
+
+    async def round(self, publish, marker: str, timeout: float = 15.0) -> list[float]:
+        """Run ``publish()``; return each stream's delay from just before it until ``marker`` arrived."""
+        return (await publish_round(publish, [self], marker, timeout))[0]
+
+
+async def publish_round(publish, probes: list[FanoutProbe], marker: str,
+                        timeout: float = 15.0) -> list[list[float]]:
+    """One publish, seen by several probes: one start time for all of them."""
+    for probe in probes:
+        probe.arm()
+    gc.collect()  # the load generator's own collections happen here, outside the measured window
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        await publish()
+        return [await probe.delays(started, marker, timeout) for probe in probes]
+    finally:
+        gc.enable()
 
 
 async def fanout(lab: Lab, size: Size) -> list[Row]:
