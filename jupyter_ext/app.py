@@ -53,6 +53,12 @@ class CodeStreamApp(ExtensionApp):
         help="Largest cell source accepted, in bytes; larger is 413. Default: 1 MiB.",
     )
     heartbeat_seconds = Float(15.0, config=True, help="Event-stream heartbeat interval (<= 15). Default: 15.")
+    freeze_startup_objects = Bool(
+        True, config=True,
+        help="When the first session store opens, move the server's start-up objects out of the"
+             " garbage collector's full scans (gc.freeze), which keeps event fan-out pauses short"
+             " with many students. Default: True.",
+    )
     publish_on_save = Bool(
         True, config=True,
         help="Republish changed published cells when the teacher saves their notebook. Default: True.",
@@ -93,7 +99,8 @@ class CodeStreamApp(ExtensionApp):
         provider = RedisProvider(
             url, embedded, max_connections=self.redis_max_connections,
             socket_timeout=self.redis_socket_timeout, block_ms=self.event_block_ms,
-            stream_maxlen=self.stream_maxlen, log=self.cs_log,
+            stream_maxlen=self.stream_maxlen, freeze_startup_objects=self.freeze_startup_objects,
+            log=self.cs_log,
         )
         self.teacher_service = TeacherService(
             provider, limits=CellLimits(max_source_bytes=self.max_source_bytes),

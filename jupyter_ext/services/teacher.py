@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 
@@ -29,11 +30,13 @@ class RedisProvider:
 
     def __init__(self, url: str | None, embedded: EmbeddedRedis | None, *, max_connections: int = 50,
                  socket_timeout: float = 5.0, block_ms: int = 10_000, stream_maxlen: int = 10_000,
-                 blocking_max_connections: int | None = None, log: logging.Logger | None = None):
+                 blocking_max_connections: int | None = None, freeze_startup_objects: bool = True,
+                 log: logging.Logger | None = None):
         self.url = url
         self.embedded = embedded
         self.max_connections = max_connections
         self.blocking_max_connections = blocking_max_connections  # XREAD pool; None: max_connections
+        self.freeze_startup_objects = freeze_startup_objects
         self.socket_timeout = socket_timeout
         self.block_ms = block_ms
         self.stream_maxlen = stream_maxlen
@@ -70,6 +73,11 @@ class RedisProvider:
                 store = SessionStore(commands, stream_maxlen=self.stream_maxlen, log=self.log)
                 self._hub = EventHub(store, blocking, block_ms=self.block_ms, log=self.log)
                 self._store = store
+                if self.freeze_startup_objects:
+                    # The server is up by now: its ~10^5 start-up objects are no garbage, and each
+                    # full collection walking them paused event fan-out by 0.1-0.2 s
+                    # (bench/, docs/performance.md). Later objects are collected as before.
+                    gc.freeze()
         return self._store
 
     async def hub(self) -> EventHub:

@@ -9,7 +9,6 @@ with no gap and no duplicate.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -111,24 +110,6 @@ def _settle_waiter(waiter: asyncio.Future) -> None:
         waiter.set_result(None)
 
 
-_startup_frozen = False  # process-wide, like the garbage collector it concerns
-
-
-def freeze_startup_objects() -> None:
-    """Once per process, when the first event hub starts (the server is up by then): move every
-    object allocated so far out of the cyclic garbage collector's scans (``gc.freeze``).
-
-    A Jupyter server holds some 10^5 long-lived objects from start-up (modules, classes, its
-    settings); each full collection walked them all and paused the process for 0.1-0.2 s on
-    this machine, which every event in flight waited out. Objects made later (streams, handlers)
-    are collected as before; start-up objects are not garbage anyway.
-    """
-    global _startup_frozen
-    if not _startup_frozen:
-        _startup_frozen = True
-        gc.freeze()
-
-
 class EventHub:
     """Owns the per-session reader tasks; every task is kept and cancelled on ``close``."""
 
@@ -142,7 +123,6 @@ class EventHub:
         self._readers: dict[str, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()  # every reader, including ones being cancelled
         self._closing = False
-        freeze_startup_objects()
 
     def listener_count(self, code: str | None = None) -> int:
         if code is not None:
