@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes for development (N=100 streams, 3 students)")
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(FIGURES)}")
     parser.add_argument("--streams", type=int, help="open event streams for the fan-out figure (default 1000)")
+    parser.add_argument("--rounds", type=int, help="publishes in the fan-out figure (default 40; more shows rarer tails)")
     parser.add_argument("--students", type=int, help="student servers for the relay figure (default 30)")
     parser.add_argument("--json", default=str(REPO_ROOT / "bench" / "results" / "latest.json"),
                         help="where to write the results (default bench/results/latest.json)")
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         size.streams = args.streams
     if args.students:
         size.students = args.students
+    if args.rounds:
+        size.fanout_rounds = args.rounds
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(FIGURES)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:

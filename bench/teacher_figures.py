@@ -111,6 +111,7 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
     bare_rss = rss_bytes(bare_process.pid)
 
     publisher = await lab.connection()
+    gc_before = await server_gc(publisher)
     bare_publisher = await HTTPConnection(host, bare_port).connect()
     teacher_delays: list[float] = []
     bare_delays: list[float] = []
@@ -141,6 +142,7 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
                 bare_delays += await bare_probe.round(publish_bare, f'"{cell_id}"')
                 bare_cpu += cpu_seconds(bare_process.pid) - cpu
                 await asyncio.sleep(0.15)
+        gc_after = await server_gc(publisher)
     finally:
         await publisher.close()
         await bare_publisher.close()
@@ -159,7 +161,13 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
               # CPU the server spent per publish (machine load does not inflate it); 10 ms ticks
               "teacher_cpu_ms_per_publish": teacher_cpu / size.fanout_rounds * 1000,
               "bare_cpu_ms_per_publish": bare_cpu / size.fanout_rounds * 1000,
-              "teacher_rounds_first_last_ms": teacher_rounds}
+              "teacher_rounds_first_last_ms": teacher_rounds,
+              # the teacher server's collections while publishing: (generation, ms) of the full
+              # ones and of any over 5 ms, and how many objects the collector tracks
+              "teacher_gc_pauses_ms": [(g, round(s * 1000, 1)) for g, _t, s in
+                                       gc_after["pauses"][len(gc_before["pauses"]):]],
+              "teacher_gc_tracked_objects": gc_after["objects"],
+              "teacher_gc_top_types": gc_after["top_types"][:12]}
     cpu_note = (f"; server CPU/publish {detail['teacher_cpu_ms_per_publish']:.0f} ms"
                 f" vs {detail['bare_cpu_ms_per_publish']:.0f} ms")
     return [
@@ -171,6 +179,14 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
             f"bare tornado SSE: {mb(bare_rss)} (idle {mb(bare_rss_idle)})",
             f"{teacher_rss / bare_rss:.2f}×", "≤ 150 MB", teacher_rss <= 150 * 2 ** 20, detail),
     ]
+
+
+async def server_gc(connection) -> dict:
+    """The teacher server's garbage-collector figures (``bench/bare_ext.py``'s ``GET bench/gc``)."""
+    status, _h, raw = await connection.request("GET", "/bench/gc")
+    if status != 200:
+        raise RuntimeError(f"bench/gc answered {status}")
+    return json.loads(raw)
 
 
 async def full_stack_rss(lab: Lab, size: Size) -> list[Row]:

@@ -98,12 +98,9 @@ class ReadRoutes:
         if not self._finished:
             self.finish()
 
-    _flushing = None
-
     def _write_now(self, event) -> bool:
         """The hub's fan-out loop writes a live event straight to this stream (see ``Listener.sink``)."""
-        self._flushing = sse.write_now(self, event.sse(), self._flushing)
-        return self._flushing is not None
+        return sse.write_now(self, event)
 
     def _client_id(self) -> str:
         """Which student server this is: its own id header, else its address (never the key)."""

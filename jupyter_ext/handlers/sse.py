@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from asyncio import Future
 from collections.abc import Awaitable, Callable, Iterable
 
 from tornado import iostream, web
@@ -64,22 +63,49 @@ async def pump(handler: web.RequestHandler, listener: Listener, replay: Iterable
             return
 
 
-def write_now(handler: web.RequestHandler, text: str, previous: Future | None) -> Future | None:
-    """Write and flush without waiting; ``None`` when the client is gone or still has bytes
-    waiting from ``previous`` (a slow reader: the caller queues instead, and awaits ``send``)."""
-    if handler.request.connection is None or handler._finished:
-        return None
-    if previous is not None and not previous.done():
-        return None
+def write_now(handler: web.RequestHandler, event: Event) -> bool:
+    """Write one live event to an idle stream at once, from the hub's fan-out loop.
+
+    ``False`` when the client is gone or still has bytes in flight (a slow reader): the caller
+    then queues the event and the handler's own loop sends it with ``send``.
+
+    With a thousand streams this loop is the whole cost of a publish, so on a plain socket
+    whose write buffer is empty it frames the chunk once per event (``Event.sse_chunk``) and
+    hands it to the socket itself: one ``send`` call, no future or callback per stream (those
+    also fed the garbage collector). Whatever the socket does not take goes through the
+    stream's buffer, in order. TLS streams, and a tornado whose HTTP/1.1 connection no longer
+    says whether it frames chunks, take the stream's or the handler's own write path.
+    """
+    connection = handler.request.connection
+    if connection is None or handler._finished:
+        return False
+    stream = getattr(connection, "stream", None)
+    chunking = getattr(connection, "_chunking_output", None)
+    if stream is None:
+        return _write_through_handler(handler, event)
+    if stream.closed() or stream.writing():
+        return False
+    if chunking is None:
+        return _write_through_handler(handler, event)
+    frame = event.sse_chunk() if chunking else event.sse().encode()
+    if type(stream) is not iostream.IOStream:  # TLS: the SSL layer must see every byte
+        stream.write(frame)
+        return True
     try:
-        handler.write(text)
-        flushed = handler.flush()
+        sent = stream.socket.send(frame)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    except OSError:
+        return False  # reset or gone: the stream notices on its own and ends the handler
+    if sent < len(frame):
+        stream.write(frame[sent:])
+    return True
+
+
+def _write_through_handler(handler: web.RequestHandler, event: Event) -> bool:
+    try:
+        handler.write(event.sse())
+        handler.flush()  # the future also retrieves its own StreamClosedError
     except (iostream.StreamClosedError, RuntimeError):
-        return None
-    flushed.add_done_callback(_retrieve)
-    return flushed
-
-
-def _retrieve(future: Future) -> None:
-    if not future.cancelled():
-        future.exception()  # a closed stream ends the handler's own loop; nothing to log here
+        return False
+    return True

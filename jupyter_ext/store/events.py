@@ -36,7 +36,7 @@ class Listener:
 
     def __init__(self, code: str, after_id: str):
         self.code = code
-        self.after_id = after_id
+        self.after_id = after_id  # also sets the parsed key the per-event comparisons use
         self.overflowed = False
         # Set by a consumer that can write an event at once (an SSE handler): used while the
         # consumer is parked with nothing pending, so the fan-out loop writes to every stream
@@ -47,15 +47,26 @@ class Listener:
         self._closed = False
         self._waiter: asyncio.Future | None = None
 
+    @property
+    def after_id(self) -> str:
+        """The newest event id this consumer has (been) sent."""
+        return self._after_id
+
+    @after_id.setter
+    def after_id(self, event_id: str) -> None:
+        self._after_id = event_id
+        self._after_key = stream_id_tuple(event_id)
+
     def deliver(self, event: Event) -> None:
         if self._closed:
             return
         if (self.sink is not None and self._waiter is not None and not self._pending
                 and event.name != EVENT_SESSION_ENDED):
-            if stream_id_tuple(event.id) <= stream_id_tuple(self.after_id):
+            key = event.sort_key()
+            if key <= self._after_key:
                 return  # already sent during replay
             if self.sink(event):
-                self.after_id = event.id
+                self._after_id, self._after_key = event.id, key
                 return
         if len(self._pending) >= LISTENER_QUEUE_SIZE:
             self.overflowed = True
@@ -99,9 +110,10 @@ class Listener:
             event = self._pending.popleft()
             if event.name == EVENT_SESSION_ENDED:
                 return event  # final, whatever its id (a local notice reuses the last one)
-            if stream_id_tuple(event.id) <= stream_id_tuple(self.after_id):
+            key = event.sort_key()
+            if key <= self._after_key:
                 continue  # already sent during replay
-            self.after_id = event.id
+            self._after_id, self._after_key = event.id, key
             return event
 
 

@@ -77,6 +77,22 @@ class Event:
             text = self.__dict__["_sse"] = f"id: {self.id}\nevent: {self.name}\ndata: {json.dumps(self.data)}\n\n"
         return text
 
+    def sse_chunk(self) -> bytes:
+        """The event as one HTTP/1.1 chunk (chunked transfer coding), also rendered once: what a
+        fan-out writes straight to a thousand sockets."""
+        chunk = self.__dict__.get("_sse_chunk")
+        if chunk is None:
+            body = self.sse().encode()
+            chunk = self.__dict__["_sse_chunk"] = b"%x\r\n%b\r\n" % (len(body), body)
+        return chunk
+
+    def sort_key(self) -> tuple[int, int]:
+        """The id as a comparable pair, parsed once per event (not once per listener)."""
+        key = self.__dict__.get("_sort_key")
+        if key is None:
+            key = self.__dict__["_sort_key"] = stream_id_tuple(self.id)
+        return key
+
 
 class CellsState:
     """A session's cells as of one event id: parsed once, rendered to JSON once, then shared.
