@@ -30,6 +30,12 @@ LESSON_NAME = "lesson.ipynb"
 READY_TIMEOUT = 90.0
 
 
+# Installing Panel enables its JupyterLab-preview server extension, which imports all of Panel
+# and Bokeh into the Jupyter server (~40 MB, over a quarter of a teacher's server). Code Stream's
+# dashboards run in their own `panel serve` processes and never use it.
+WITHOUT_PANEL_PREVIEW = "--ServerApp.jpserver_extensions=panel.io.jupyter_server_extension=False"
+
+
 def sample_lesson() -> nbformat.NotebookNode:
     """A short lesson of markdown and code cells for the teacher to stream."""
     v4 = nbformat.v4
@@ -86,7 +92,8 @@ class LabProcess:
             "JUPYTER_CONFIG_DIR": str(self.workdir / "config"),
         })
         args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-                f"--port={self.port}", "--port-retries=0", f"--ServerApp.root_dir={self.root_dir}"]
+                f"--port={self.port}", "--port-retries=0", f"--ServerApp.root_dir={self.root_dir}",
+                WITHOUT_PANEL_PREVIEW]
         if os.geteuid() == 0:
             args.append("--allow-root")
         log = open(self.workdir / "server.log", "ab")
