@@ -309,16 +309,27 @@ class SessionStore:
 
     @translate_redis_errors
     async def unpublish_cell(self, code: str, cell_id: str) -> None:
+        """Remove a cell and emit ``unpublished`` with the version it had, under the same WATCH
+        as ``publish_cell``: a concurrent publish or unpublish of it makes this one retry (so two
+        unpublishes give one event and one ``CellNotFound``, never a stale version)."""
         await self._session_fields(code)
-        raw = await self.redis.hget(keys.cells_key(code), cell_id)
-        if raw is None:
-            raise CellNotFound(f"Cell {cell_id} is not published in session {code}.")
-        cell = Cell.from_dict(json.loads(raw))
+        cells_key = keys.cells_key(code)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(keys.cells_key(code), cell_id)
-            self._queue_event(pipe, code, EVENT_UNPUBLISHED,
-                              {"session": code, "cell_id": cell_id, "version": cell.version})
-            await pipe.execute()
+            while True:
+                try:
+                    await pipe.watch(cells_key)
+                    raw = await pipe.hget(cells_key, cell_id)
+                    if raw is None:
+                        raise CellNotFound(f"Cell {cell_id} is not published in session {code}.")
+                    cell = Cell.from_dict(json.loads(raw))
+                    pipe.multi()
+                    pipe.hdel(cells_key, cell_id)
+                    self._queue_event(pipe, code, EVENT_UNPUBLISHED,
+                                      {"session": code, "cell_id": cell_id, "version": cell.version})
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
 
     @translate_redis_errors
     async def list_cells(self, code: str) -> tuple[SessionRecord, list[Cell], str | None]:
