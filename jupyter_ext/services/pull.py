@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 
 import nbformat
@@ -50,7 +51,8 @@ class NotebookPuller:
         self._contents_manager = contents_manager
         self._web_settings = web_settings
         self.log = log or logging.getLogger(__name__)
-        self._locks: dict[str, asyncio.Lock] = {}
+        # one lock per notebook while pulls into it are running; gone with the last of them
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def collaborative(self) -> bool:
         return self._web_settings().get(YDOC_SETTINGS_KEY) is not None
@@ -59,7 +61,9 @@ class NotebookPuller:
                    position: Position) -> dict:
         if not notebook_path.endswith(".ipynb"):
             raise InvalidInput("'notebook_path' must be a notebook (a path ending in .ipynb).")
-        lock = self._locks.setdefault(notebook_path, asyncio.Lock())
+        lock = self._locks.get(notebook_path)
+        if lock is None:
+            lock = self._locks[notebook_path] = asyncio.Lock()
         async with lock:
             await self._require_notebook(notebook_path)
             document = await self._live_document(notebook_path)
