@@ -22,6 +22,7 @@ import tempfile
 import webbrowser
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import nbformat
@@ -158,12 +159,19 @@ async def set_up_classroom(teacher: LabProcess, student: LabProcess) -> dict:
 
 
 def classroom_urls(teacher: LabProcess, student: LabProcess) -> dict[str, str]:
+    """Dashboards open through Jupyter's login page, which takes the token, sets the login cookie
+    and redirects: the token never reaches the proxied dashboard (its request arguments, Panel's
+    session, jupyter-server-proxy's request log)."""
     return {
         "Teacher JupyterLab": f"{teacher.url}lab/tree/{LESSON_NAME}?token={teacher.token}",
-        "Teacher dashboard": f"{teacher.url}codestream-teacher/?token={teacher.token}",
+        "Teacher dashboard": login_url(teacher, "codestream-teacher/"),
         "Student JupyterLab": f"{student.url}lab/tree/my-notes.ipynb?token={student.token}",
-        "Student dashboard": f"{student.url}codestream-student/?token={student.token}",
+        "Student dashboard": login_url(student, "codestream-student/"),
     }
+
+
+def login_url(server: LabProcess, path: str) -> str:
+    return f"{server.url}login?{urlencode({'next': '/' + path, 'token': server.token})}"
 
 
 async def run(args: argparse.Namespace) -> int:

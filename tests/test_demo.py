@@ -81,6 +81,10 @@ def test_demo_prints_four_working_urls_and_stops_cleanly(tmp_path, cs_secret_sca
         for label, url in urls.items():
             r = httpx.get(url, timeout=90, follow_redirects=True)
             assert r.status_code == 200, f"{label}: {r.status_code}"
+            if label.endswith("dashboard"):
+                # logged in by Jupyter's login page, then on the dashboard with no token in its URL
+                assert r.url.path in ("/codestream-teacher/", "/codestream-student/"), f"{label}: {r.url}"
+                assert "token" not in str(r.url) and r.history, f"{label}: {r.url}"
         # the student was configured to follow the teacher's session
         student = urls["Student JupyterLab"]
         base, token = student.split("lab/")[0], student.split("token=")[1]
