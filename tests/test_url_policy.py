@@ -74,13 +74,13 @@ def test_same_origin():
 def test_network_allow_list():
     private = parse_networks(RFC1918)
     url = parse_teacher_url("http://teacher.lan:8888/")
-    check_addresses_allowed(url, ["10.1.2.3"], private)
-    check_addresses_allowed(url, ["192.168.1.20", "172.16.0.9"], private)
-    check_addresses_allowed(url, ["8.8.8.8"], ())  # no allow-list: anything
-    check_addresses_allowed(url, ["::ffff:10.0.0.1"], private)  # IPv4-mapped IPv6
+    check_addresses_allowed(url.host, ["10.1.2.3"], private)
+    check_addresses_allowed(url.host, ["192.168.1.20", "172.16.0.9"], private)
+    check_addresses_allowed(url.host, ["8.8.8.8"], ())  # no allow-list: anything
+    check_addresses_allowed(url.host, ["::ffff:10.0.0.1"], private)  # IPv4-mapped IPv6
     for addresses in (["8.8.8.8"], ["10.0.0.1", "8.8.8.8"], ["127.0.0.1"], ["::1"], []):
         with pytest.raises(InvalidUrl) as caught:
-            check_addresses_allowed(url, addresses, private)
+            check_addresses_allowed(url.host, addresses, private)
         assert "teacher.lan" in caught.value.message
     with pytest.raises(ValueError, match="CIDR"):
         parse_networks(["10.0.0.0/8", "not-a-net"])

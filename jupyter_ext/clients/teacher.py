@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import quote, urljoin
 
+import httpcore
 import httpx
 
 from ..domain import CELL_TYPES, CellNotFound, CodeStreamError, InvalidUrl, SessionNotFound, UpstreamError
@@ -67,6 +68,60 @@ def _contract_error(body: object) -> tuple[str | None, str | None]:
     return None, None
 
 
+async def resolve(host: str, port: int, timeout: float) -> list[str]:
+    """The host's addresses, in the resolver's order; ``InvalidUrl`` when it has none."""
+    try:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+    except (OSError, asyncio.TimeoutError):
+        raise InvalidUrl(f"The host {host} could not be found; {CHECK_URL}.") from None
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+class AllowListedNetwork(httpcore.AsyncNetworkBackend):
+    """Connects only to addresses inside the operator's allow-list.
+
+    It resolves the host itself and connects to the very address it has just checked, so a DNS
+    answer that changes between the policy check and the connection (DNS rebinding) cannot
+    steer a student's server into a network it may not reach. TLS still verifies the
+    certificate against the host name, which httpcore hands to ``start_tls`` separately.
+    """
+
+    def __init__(self, networks: tuple, resolve_timeout: float):
+        self.networks = networks
+        self.resolve_timeout = resolve_timeout
+        self._sockets = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        addresses = await resolve(host, port, self.resolve_timeout)
+        check_addresses_allowed(host, addresses, self.networks)
+        return await self._sockets.connect_tcp(addresses[0], port, timeout=timeout, local_address=local_address,
+                                               socket_options=socket_options)
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise httpcore.ConnectError("A teacher's server is reached over TCP only.")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._sockets.sleep(seconds)
+
+
+def allow_listed_transport(networks: tuple, connect_timeout: float, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's own transport over a connection pool that connects through ``AllowListedNetwork``.
+
+    httpx does not take a network backend, so the pool it builds is replaced by an equal one
+    with the backend (``test_dns_rebinding`` checks the swap still takes effect).
+    """
+    transport = httpx.AsyncHTTPTransport(trust_env=False, limits=limits)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=AllowListedNetwork(networks, connect_timeout),
+    )
+    return transport
+
+
 class TeacherClient:
     """Calls one teacher server's read routes; ``transport`` may be injected by tests."""
 
@@ -81,10 +136,12 @@ class TeacherClient:
         self.allowed_networks = allowed_networks
         self.log = log or logging.getLogger(__name__)
         headers = {"Accept-Encoding": "identity", **({CLIENT_HEADER: client_id} if client_id else {})}
+        limits = httpx.Limits(max_connections=50, max_keepalive_connections=10)
+        if transport is None and allowed_networks:
+            transport = allow_listed_transport(allowed_networks, connect_timeout, limits)
         self._client = httpx.AsyncClient(
             headers=headers, follow_redirects=False, transport=transport, trust_env=False,
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout), limits=limits,
         )
 
     async def aclose(self) -> None:
@@ -95,17 +152,8 @@ class TeacherClient:
         """Apply the operator's network allow-list to every address ``url``'s host resolves to."""
         if not self.allowed_networks:
             return
-        if url.is_ip_literal:
-            addresses = [url.host]
-        else:
-            try:
-                infos = await asyncio.wait_for(
-                    asyncio.get_running_loop().getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM),
-                    self.connect_timeout)
-            except (OSError, asyncio.TimeoutError):
-                raise InvalidUrl(f"The host {url.host} could not be found; {CHECK_URL}.") from None
-            addresses = sorted({info[4][0] for info in infos})
-        check_addresses_allowed(url, addresses, self.allowed_networks)
+        addresses = [url.host] if url.is_ip_literal else await resolve(url.host, url.port, self.connect_timeout)
+        check_addresses_allowed(url.host, addresses, self.allowed_networks)
 
     # -- read routes --------------------------------------------------------------------------
     async def list_cells(self, conn: TeacherConnection, code: str | None = None) -> dict:

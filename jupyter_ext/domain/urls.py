@@ -152,18 +152,18 @@ def parse_networks(specs: Iterable[str]) -> tuple[Network, ...]:
 RFC1918 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
 
-def check_addresses_allowed(url: TeacherUrl, addresses: Iterable[str],
+def check_addresses_allowed(host: str, addresses: Iterable[str],
                             networks: tuple[Network, ...]) -> None:
-    """Every address the host resolves to must be in an allowed network (none configured: any)."""
+    """Every address ``host`` resolves to must be in an allowed network (none configured: any)."""
     if not networks:
         return
     resolved = [ip_or_none(a.split("%", 1)[0]) for a in addresses]
     if not resolved:
-        raise InvalidUrl(f"The host {url.host} could not be found; check the address.")
+        raise InvalidUrl(f"The host {host} could not be found; check the address.")
     for address in resolved:
         if address is None or not any(_contains(network, address) for network in networks):
             allowed = ", ".join(str(n) for n in networks)
-            raise InvalidUrl(f"The host {url.host} is outside the networks this server may reach"
+            raise InvalidUrl(f"The host {host} is outside the networks this server may reach"
                              f" ({allowed}); use your teacher's classroom address, or ask the"
                              " administrator.")
 
