@@ -8,7 +8,8 @@ and this handler share the process, the auth, the logging and the Redis.
 Redis ``GET`` (of ``bench:bare``) and answers it as JSON: the least any read route can cost.
 
 ``GET bench/gc`` — the server's garbage-collection pauses (full collections, and any over 5 ms),
-so a latency tail can be matched against them.
+so a latency tail can be matched against them, and what the collector tracks: counts by type, and
+coroutines, functions and bound methods by name (what each open stream keeps alive).
 """
 
 from __future__ import annotations
@@ -64,8 +65,22 @@ class GCHandler(APIHandler):
             name = type(obj).__qualname__
             by_type[name] = by_type.get(name, 0) + 1
         top = sorted(by_type.items(), key=lambda item: -item[1])[:25]
+        # which coroutines, functions and bound methods: the per-stream objects a full collection walks
+        by_name: dict[str, int] = {}
+        for obj in objects:
+            kind = type(obj).__name__
+            if kind == "coroutine":
+                name = f"coroutine {obj.cr_code.co_qualname}"
+            elif kind == "function":
+                name = f"function {obj.__qualname__}"
+            elif kind == "method":
+                name = f"method {getattr(obj, '__qualname__', '?')}"
+            else:
+                continue
+            by_name[name] = by_name.get(name, 0) + 1
+        top_named = sorted(by_name.items(), key=lambda item: -item[1])[:40]
         self.finish(json.dumps({"pauses": self.pauses.pauses, "stats": gc.get_stats(),
-                                "objects": len(objects), "top_types": top}))
+                                "objects": len(objects), "top_types": top, "top_named": top_named}))
 
 
 def _jupyter_server_extension_points():

@@ -169,7 +169,8 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
               "teacher_gc_pauses_ms": [(g, round(s * 1000, 1)) for g, _t, s in
                                        gc_after["pauses"][len(gc_before["pauses"]):]],
               "teacher_gc_tracked_objects": gc_after["objects"],
-              "teacher_gc_top_types": gc_after["top_types"][:12]}
+              "teacher_gc_top_types": gc_after["top_types"][:12],
+              "teacher_gc_top_named": gc_after["top_named"][:20]}
     cpu_note = (f"; server CPU/publish {detail['teacher_cpu_ms_per_publish']:.0f} ms"
                 f" vs {detail['bare_cpu_ms_per_publish']:.0f} ms")
     return [
