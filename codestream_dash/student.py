@@ -19,6 +19,7 @@ import panel as pn
 import param
 
 from jupyter_ext.clients import APIError, ServerClient
+from jupyter_ext.domain.events import TEACHER_REACHABLE, TEACHER_UNREACHABLE
 
 from .common import BackgroundTasks, client_from_environment, notify
 from .student_model import (
@@ -349,7 +350,8 @@ class StudentDashboard(pn.viewable.Viewer):
                 self.connection = "connecting" if failures == 0 else "reconnecting"
                 try:
                     async for event in self.client.events(EVENTS_PATH, self._last_event_id,
-                                                          on_open=self._stream_opened):
+                                                          on_open=self._stream_opened,
+                                                          on_comment=self._relay_comment):
                         failures = 0
                         await self._handle_event(event)
                         if event.event == "session_ended":
@@ -384,6 +386,15 @@ class StudentDashboard(pn.viewable.Viewer):
             f"Following session {self.session_code}" + (f": {self.session_title}" if self.session_title else "")))
         # Last-Event-ID replays what the relay still has; the list catches up on anything else
         self._tasks.spawn(self.refresh_cells(), name="codestream-student-resync")
+
+    def _relay_comment(self, text: str) -> None:
+        """The student server's relay says when the teacher stops and starts answering: the
+        stream to the student's own server stays open meanwhile, so only it can tell."""
+        if text == TEACHER_UNREACHABLE:
+            self.param.update(connection="reconnecting", connection_message=(
+                self._plain("unreachable", "") + " Retrying; new cells arrive when it answers again."))
+        elif text == TEACHER_REACHABLE:
+            self._stream_opened()
 
     async def _handle_event(self, event) -> None:
         if event.id:

@@ -329,6 +329,7 @@ class SSEReader:
         self.events: list[dict] = []
         self.status: int | None = None
         self.comments = 0  # heartbeats and the ": connected" line
+        self.comment_lines: list[str] = []  # their text, in order
         self.body: str = ""
         self.opened = threading.Event()
         self.ended = threading.Event()
@@ -353,6 +354,7 @@ class SSEReader:
                         if self._stop.is_set():
                             return
                         if line.startswith(":"):
+                            self.comment_lines.append(line[1:].strip())
                             self.comments += 1
                             continue
                         if not line:

@@ -10,6 +10,7 @@ import asyncio
 from html.parser import HTMLParser
 
 import pytest
+from student_fixtures import DroppableProxy
 
 from codestream_dash import student_model as model
 from codestream_dash.student import StudentDashboard
@@ -355,3 +356,27 @@ async def test_a_rejected_token_turns_the_light_red_with_what_to_do(student):
         assert "cs-light" in view[0].object and 'data-state="error"' in view[0].object
     finally:
         await board.aclose()
+
+
+async def test_the_light_shows_when_the_teacher_stops_answering_and_comes_back(cs_teacher, dashboard):
+    """The dashboard's stream goes to the student's own server, which stays up: its relay tells
+    the page when the teacher behind it stops answering (a TCP proxy cuts it here)."""
+    teacher = cs_teacher.client()
+    session = create_session(teacher)
+    proxy = DroppableProxy(cs_teacher.port)
+    try:
+        await connect(dashboard, proxy, session)
+        await dashboard.start()
+        await until(dashboard, lambda: dashboard.connection == "connected", "the relay to open")
+
+        proxy.drop()
+        await until(dashboard, lambda: dashboard.connection == "reconnecting", "the light to show the teacher is gone")
+        assert dashboard.connection_message.startswith(model.plain_error("unreachable", "", url=proxy.url))
+        publish(teacher, session["code"], "later", "print('published while the teacher was away')", 1)
+
+        proxy.restore()
+        await until(dashboard, lambda: dashboard.connection == "connected", "the light to come back", timeout=60)
+        await until(dashboard, lambda: [c["cell_id"] for c in dashboard.cells] == ["later"],
+                    "the cell published meanwhile")
+    finally:
+        proxy.close()

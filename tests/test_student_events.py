@@ -8,6 +8,7 @@ import json
 import pytest
 from student_fixtures import DroppableProxy, configure
 
+from jupyter_ext.domain.events import TEACHER_REACHABLE, TEACHER_UNREACHABLE
 from jupyter_ext.pytest_plugin import SSEReader, create_session, publish, wait_until
 
 
@@ -47,8 +48,18 @@ def test_relay_survives_a_dropped_upstream(cs_teacher, cs_student, proxy):
     publish(teacher, code, "b", "2", 2)
     publish(teacher, code, "c", "3", 3)
     publish(teacher, code, "a", "1!", 1)
+    # the local streams stay open, and say (as a comment line) that the teacher stopped answering
+    for reader in (first, second):
+        wait_until(lambda: TEACHER_UNREACHABLE in reader.comment_lines, 20, what="the relay to tell of the drop")
     assert len(first.events) == len(second.events) == 1  # nothing can pass while it is down
+    late = SSEReader(events_url(cs_student), cs_student.auth_headers())  # joins while it is down: told at once
+    wait_until(lambda: TEACHER_UNREACHABLE in late.comment_lines, 20, what="a late listener to be told")
+    late.close()
     proxy.restore()
+    for reader in (first, second):
+        wait_until(lambda: TEACHER_REACHABLE in reader.comment_lines, 30, what="the relay to tell it is back")
+        lost_at = reader.comment_lines.index(TEACHER_UNREACHABLE)
+        assert reader.comment_lines.index(TEACHER_REACHABLE) > lost_at
 
     expected = [("published", "a"), ("published", "b"), ("published", "c"), ("updated", "a")]
     for reader in (first, second):

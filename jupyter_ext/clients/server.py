@@ -153,11 +153,13 @@ class ServerClient:
 
     # -- event streams --------------------------------------------------------------------
     async def events(self, path: str, last_event_id: str | None = None, *,
-                     on_open: Callable[[], None] | None = None) -> AsyncIterator[ServerSentEvent]:
+                     on_open: Callable[[], None] | None = None,
+                     on_comment: Callable[[str], None] | None = None) -> AsyncIterator[ServerSentEvent]:
         """Events of one stream (``codestream/api/student/events`` or a session's); ends when it closes.
 
         ``on_open`` is called once the stream answered 200 (a connection light needs to know
-        before the first event arrives)."""
+        before the first event arrives); ``on_comment`` with each comment line's text (the
+        student relay's ``TEACHER_UNREACHABLE``/``TEACHER_REACHABLE``, heartbeats)."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         timeout = httpx.Timeout(10.0, read=60.0)  # heartbeats arrive at least every 15 s
         async with self._client.stream("GET", path, headers=headers, timeout=timeout) as response:
@@ -166,5 +168,5 @@ class ServerClient:
                 raise _error_from(response)
             if on_open is not None:
                 on_open()
-            async for event in iter_sse(response.aiter_lines()):
+            async for event in iter_sse(response.aiter_lines(), on_comment):
                 yield event

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 
@@ -20,8 +20,9 @@ class ServerSentEvent:
 
 @dataclass
 class SSEParser:
-    """Feed lines, get events; comment lines (heartbeats) are dropped."""
+    """Feed lines, get events; comment lines (heartbeats) go to ``on_comment`` if set, else nowhere."""
 
+    on_comment: Callable[[str], None] | None = None
     _event: str = "message"
     _data: list[str] = field(default_factory=list)
     _id: str | None = None
@@ -37,6 +38,8 @@ class SSEParser:
             self._event, self._data, self._id, self._retry = "message", [], None, None
             return event
         if line.startswith(":"):
+            if self.on_comment is not None:
+                self.on_comment(line[1:].strip())
             return None
         name, _, value = line.partition(":")
         value = value[1:] if value.startswith(" ") else value
@@ -51,8 +54,9 @@ class SSEParser:
         return None
 
 
-async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[ServerSentEvent]:
-    parser = SSEParser()
+async def iter_sse(lines: AsyncIterator[str], on_comment: Callable[[str], None] | None = None
+                   ) -> AsyncIterator[ServerSentEvent]:
+    parser = SSEParser(on_comment)
     async for line in lines:
         event = parser.feed_line(line)
         if event is not None:

@@ -26,3 +26,10 @@ def validate_event_id(raw: object) -> str | None:
             return raw.strip()
     raise InvalidInput("'Last-Event-ID' must be the id of an event this stream sent (like"
                        " 1700000000000-0); reconnect without it to start from now.")
+
+
+# Comment lines the student's relay adds to its local event streams when its one upstream stream
+# to the teacher is lost and when it is back (the contract's events are unchanged; SSE clients
+# ignore comments). The student dashboard turns them into its connection light.
+TEACHER_UNREACHABLE = "codestream teacher-unreachable"
+TEACHER_REACHABLE = "codestream teacher-reachable"

@@ -31,7 +31,7 @@ from contextlib import asynccontextmanager
 from ..clients.sse import ServerSentEvent
 from ..clients.teacher import TeacherClient, TeacherConnection, TeacherUnauthorized
 from ..domain import CodeStreamError, InvalidInput, InvalidUrl, SessionNotFound
-from ..domain.events import validate_event_id
+from ..domain.events import TEACHER_REACHABLE, TEACHER_UNREACHABLE, validate_event_id
 from ..domain.urls import normalize_teacher_url
 from ..store.events import Listener
 from ..store.sessions import EVENT_SESSION_ENDED, Event, stream_id_tuple
@@ -144,6 +144,7 @@ class EventRelay:
         self._tasks: set[asyncio.Task] = set()  # every upstream task, kept until it has ended
         self._lock = asyncio.Lock()
         self._closed = False
+        self.upstream_lost = False  # told to every local listener as a comment line when it changes
 
     @property
     def running(self) -> bool:
@@ -161,6 +162,8 @@ class EventRelay:
         """
         async with self._lock:
             listener, replay = await self._join(valid_event_id(last_event_id))
+            if self.upstream_lost:
+                listener.notice(TEACHER_UNREACHABLE)
         try:
             yield listener, replay
         finally:
@@ -244,6 +247,7 @@ class EventRelay:
                 try:
                     async with self.teacher.open_events(source, self._cursor) as events:
                         _settle(first)
+                        self._set_upstream_lost(False)
                         opened = time.monotonic()
                         backoff, failures_in_row = self.backoff_initial, 0
                         async for sse in events:
@@ -283,6 +287,7 @@ class EventRelay:
                         return
                     self.log.warning("codestream: lost the teacher's event stream of %s (%s);"
                                      " retrying in %.1f s", self.code, exc.code, backoff)
+                    self._set_upstream_lost(True)
                 await asyncio.sleep(backoff * random.uniform(0.8, 1.0))
                 backoff = min(backoff * 2, self.backoff_max)
                 failures_in_row = 0
@@ -319,6 +324,14 @@ class EventRelay:
             self._horizon = self._buffer.popleft().id
         self._deliver(event)
         return False
+
+    def _set_upstream_lost(self, lost: bool) -> None:
+        """Tell the local listeners (the dashboard's light) when the teacher stops or starts answering."""
+        if lost == self.upstream_lost:
+            return
+        self.upstream_lost = lost
+        for listener in list(self._listeners):
+            listener.notice(TEACHER_UNREACHABLE if lost else TEACHER_REACHABLE)
 
     def _deliver(self, event: Event) -> None:
         for listener in list(self._listeners):

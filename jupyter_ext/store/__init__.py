@@ -2,7 +2,7 @@
 
 from .connection import make_clients, redis_url_from_env
 from .embedded import EmbeddedRedis, find_redis_server
-from .events import EventHub, Listener, ListenerOverflow
+from .events import EventHub, Listener, ListenerOverflow, Notice
 from .sessions import Event, SessionRecord, SessionStore, stream_id_tuple
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "EventHub",
     "Listener",
     "ListenerOverflow",
+    "Notice",
     "SessionRecord",
     "SessionStore",
     "find_redis_server",

@@ -13,6 +13,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
@@ -24,6 +25,18 @@ LISTENER_QUEUE_SIZE = 2048
 
 class ListenerOverflow(Exception):
     """A listener fell too far behind; it should reconnect with its Last-Event-ID."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A comment line for one consumer's stream (``: text``): no id, no event name, never
+    replayed. SSE clients ignore comments; the student dashboard reads its relay's state from them."""
+
+    text: str
+    name = ""  # not an event: nothing compares it with ``session_ended``
+
+    def sse(self) -> str:
+        return f": {self.text}\n\n"
 
 
 class Listener:
@@ -43,7 +56,7 @@ class Listener:
         # without waking a task per stream. Returns False when it cannot (client gone or slow);
         # the event is then queued for the consumer as usual.
         self.sink: Callable[[Event], bool] | None = None
-        self._pending: deque[Event] = deque()
+        self._pending: deque[Event | Notice] = deque()
         self._closed = False
         self._waiter: asyncio.Future | None = None
 
@@ -75,6 +88,17 @@ class Listener:
         self._pending.append(event)
         self._wake()
 
+    def notice(self, text: str) -> None:
+        """Queue a ``Notice`` for this consumer, in order with its events."""
+        if self._closed:
+            return
+        if len(self._pending) >= LISTENER_QUEUE_SIZE:
+            self.overflowed = True
+            self.close()
+            return
+        self._pending.append(Notice(text))
+        self._wake()
+
     def close(self) -> None:
         """Stream over: the consumer gets what is pending, then stops."""
         self._closed = True
@@ -85,8 +109,8 @@ class Listener:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next(self, timeout: float) -> Event | None:
-        """The next new event, or ``None`` on timeout (time for a heartbeat).
+    async def next(self, timeout: float) -> Event | Notice | None:
+        """The next new event (or notice), or ``None`` on timeout (time for a heartbeat).
 
         Raises ``StopAsyncIteration`` when the stream is over.
         """
@@ -108,6 +132,8 @@ class Listener:
                     return None
                 continue
             event = self._pending.popleft()
+            if isinstance(event, Notice):
+                return event
             if event.name == EVENT_SESSION_ENDED:
                 return event  # final, whatever its id (a local notice reuses the last one)
             key = event.sort_key()
