@@ -36,6 +36,25 @@ def client_from_environment(environ: Mapping[str, str] | None = None) -> ServerC
     return ServerClient(url, environ.get(TOKEN_ENV) or None)
 
 
+def serve_dashboard(dashboard_class, title: str, app_file: str) -> None:
+    """What an ``apps/*.py`` file does under ``panel serve``: this browser session's dashboard,
+    or, when the app cannot find its Jupyter server, an alert saying how to open it.
+
+    Call it under ``if pn.state.served:`` in the app file itself (Panel answers that by looking
+    at the calling module)."""
+    try:
+        dashboard = dashboard_class.from_environment()
+    except RuntimeError:
+        pn.pane.Alert(
+            f"**Code Stream cannot find its Jupyter server.** Open this dashboard from the JupyterLab "
+            f"launcher, or set `{SERVER_URL_ENV}` (and `{TOKEN_ENV}`) before `panel serve {app_file}`.",
+            alert_type="danger",
+        ).servable(title=title)
+    else:
+        dashboard.attach_to_served_session()
+        dashboard.servable(title=title)
+
+
 def describe_error(exc: BaseException, doing: str) -> str:
     """One sentence for a toast: what failed and what the person can do about it."""
     if isinstance(exc, APIError):

@@ -109,3 +109,40 @@ def test_dashboard_log_lines_carry_no_credentials(message, redacted):
     record = logging.LogRecord("tornado.access", logging.WARNING, __file__, 1, "%s", (message,), None)
     assert RedactCredentials().filter(record) is True
     assert record.getMessage() == redacted
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ["teacher", "student"])
+def test_an_app_started_outside_jupyter_says_how_to_open_it(role, cs_page):
+    """`panel serve apps/<role>.py` with no Jupyter server to talk to: a page that says what to do."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from jupyter_ext.pytest_plugin import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODESTREAM_", "JUPYTERHUB_"))}
+    app = Path(__file__).resolve().parent.parent / "apps" / f"{role}.py"
+    process = subprocess.Popen([sys.executable, "-m", "panel", "serve", str(app), "--port", str(port),
+                                "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def page():
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/{role}", timeout=10)
+            except httpx.HTTPError:
+                return None
+
+        wait_until(lambda: page() is not None, APP_TIMEOUT, what=f"panel serve apps/{role}.py")
+        r = page()
+        assert r.status_code == 200
+        assert f"<title>Code Stream — {role.capitalize()}</title>" in r.text
+        cs_page.goto(f"http://127.0.0.1:{port}/{role}")
+        cs_page.get_by_text("Code Stream cannot find its Jupyter server").wait_for(timeout=30_000)
+        cs_page.get_by_text(f"panel serve apps/{role}.py").wait_for(timeout=5_000)
+    finally:
+        process.terminate()
+        process.wait(20)
