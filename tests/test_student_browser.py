@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from codestream_dash.student_model import END_LABEL
-from jupyter_ext.pytest_plugin import JupyterServerProcess, artifacts_dir, write_notebook
+from jupyter_ext.pytest_plugin import JupyterServerProcess, artifacts_dir, create_session, publish, write_notebook
 
 XSS = "<img src=x onerror=alert(1)>"
 APP = "codestream-student/"
@@ -33,19 +33,6 @@ def student_server(tmp_path_factory, cs_secret_scanner):
 def student(student_server):
     student_server.client().delete("codestream/api/student/config")
     return student_server
-
-
-def create_session(teacher, title="Lesson"):
-    r = teacher.post("codestream/api/sessions", json={"title": title})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def publish(teacher, code, cell_id, source, position, cell_type="code"):
-    r = teacher.put(f"codestream/api/sessions/{code}/cells/{cell_id}",
-                    json={"source": source, "cell_type": cell_type, "position": position})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 # -- processes and sockets (Linux /proc) ------------------------------------------------------

@@ -16,25 +16,12 @@ from codestream_dash import student_model as model
 from codestream_dash.student import StudentDashboard
 from codestream_dash.student_render import cell_preview_html, code_html, diff_html, markdown_html
 from jupyter_ext.clients import ServerClient
-from jupyter_ext.pytest_plugin import JupyterServerProcess, free_port, write_notebook
+from jupyter_ext.pytest_plugin import JupyterServerProcess, create_session, free_port, publish, write_notebook
 
 XSS = "<img src=x onerror=alert(1)>"
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def create_session(teacher, title="Lesson"):
-    r = teacher.post("codestream/api/sessions", json={"title": title})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def publish(teacher, code, cell_id, source, position, cell_type="code"):
-    r = teacher.put(f"codestream/api/sessions/{code}/cells/{cell_id}",
-                    json={"source": source, "cell_type": cell_type, "position": position})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 async def until(dashboard: StudentDashboard, predicate, what: str, timeout: float = 30.0):
     """Wait for a parameter change after which ``predicate()`` holds (no sleeping)."""
     changed = asyncio.Event()
