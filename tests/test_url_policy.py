@@ -23,6 +23,9 @@ from jupyter_ext.domain.urls import (
     ("http://[::1]:8888/", "http://[::1]:8888/"),
     ("http://[0:0:0:0:0:0:0:1]:8888/", "http://[::1]:8888/"),
     ("http://bücher.example/", "http://xn--bcher-kva.example/"),
+    ("http://host1.example/", "http://host1.example/"),
+    ("http://1.example/", "http://1.example/"),
+    ("http://0xdeadbeef-cafe.example/", "http://0xdeadbeef-cafe.example/"),
     ("http://host/a b".replace(" ", "%20"), "http://host/a%20b/"),
 ])
 def test_normalisation(raw, normal):
@@ -54,6 +57,13 @@ def test_normalisation(raw, normal):
     (None, "address"),
     (42, "address"),
     ("http://" + "a" * 3000, "longer"),
+    # IPv4 shorthand forms the system resolver would read as an address
+    ("http://2130706433:8888/", "four numbers"),
+    ("http://0x7f000001/", "four numbers"),
+    ("http://0x7f.1/", "four numbers"),
+    ("http://127.1/", "four numbers"),
+    ("http://0177.0.0.1/", "four numbers"),
+    ("http://10.0.0.05/", "four numbers"),
 ])
 def test_refusals_say_what_to_fix_without_echoing(raw, hint):
     with pytest.raises(InvalidUrl) as caught:

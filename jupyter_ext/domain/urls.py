@@ -20,6 +20,7 @@ ALLOWED_SCHEMES = ("http", "https")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 EXAMPLE = "http://10.0.0.5:8888/"
 _HOST_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_NUMERIC_LABEL_RE = re.compile(r"[0-9]+|0x[0-9a-f]*")  # decimal, octal or hex (the host is lower-cased)
 _PATH_SAFE = "/-._~!$&'()*+,;=:@%"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -119,6 +120,11 @@ def _checked_host(parts) -> str:
     labels = ascii_host.rstrip(".").split(".")
     if not all(_HOST_LABEL_RE.match(label) for label in labels):
         raise InvalidUrl("The host name may contain only letters, digits, '-' and '.'; check its spelling.")
+    if _NUMERIC_LABEL_RE.fullmatch(labels[-1]):
+        # No DNS name ends in a number: the system would read it as an IPv4 address in one of its
+        # old shorthand forms (2130706433, 0x7f.1, 127.1, 0177.0.0.1), which hides where it points.
+        raise InvalidUrl("Write an IPv4 address as four numbers from 0 to 255 separated by dots,"
+                         " for example 192.168.1.20.")
     return ".".join(labels)
 
 
