@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from jupyter_ext.pytest_plugin import JupyterServerProcess, wait_until
+from jupyter_ext.store.embedded import MAX_SOCKET_PATH
 
 STORE_DOWN_WAIT = 30.0  # how long a test waits for the server to notice Redis is back
 
@@ -254,7 +255,12 @@ def test_embedded_redis_survives_server_restarts_and_dies_with_the_server(cs_jup
         assert " unixsocket:" in cmdline, f"it listens on a unix socket only: {cmdline}"
         socket_path = Path(cmdline.split(" unixsocket:", 1)[1].split()[0])
         assert socket_path.is_socket()
-        return pid, socket_path.parent
+        beside_data = Path(redis_dir) / "redis.sock"
+        if len(str(beside_data)) <= MAX_SOCKET_PATH:
+            assert socket_path == beside_data, "the socket sits beside the data (nothing in /tmp)"
+        else:  # this test's folder is too deep for a socket path: a temp folder of its own
+            assert socket_path.parent.name.startswith("codestream-redis-")
+        return pid, socket_path
 
     def expect_everything_kept():
         teacher = server.client()
@@ -278,24 +284,25 @@ def test_embedded_redis_survives_server_restarts_and_dies_with_the_server(cs_jup
         return not Path(f"/proc/{pid}").exists() or not redis_servers_in(redis_dir)
 
     # 1. a clean stop (SIGTERM): the extension stops its redis-server and removes its socket
-    first_pid, first_socket_dir = the_one_redis_server()
+    first_pid, first_socket = the_one_redis_server()
     stop_jupyter_only(signal.SIGTERM)
     assert gone(first_pid), "the redis-server stopped with the Jupyter server"
-    assert not first_socket_dir.exists(), "its socket folder was removed"
+    assert not first_socket.exists(), "its socket was removed"
     server.restart()
     expect_everything_kept()
-    second_pid, _ = the_one_redis_server()
+    second_pid, second_socket = the_one_redis_server()
     assert second_pid != first_pid
 
-    # 2. a crash (SIGKILL: no shutdown code runs): the redis-server still goes with it
+    # 2. a crash (SIGKILL: no shutdown code runs): the redis-server still goes with it, socket and all
     stop_jupyter_only(signal.SIGKILL)
     wait_until(lambda: gone(second_pid), 15, what="the orphaned redis-server to exit")
+    wait_until(lambda: not second_socket.exists(), 15, what="the orphaned redis-server to remove its socket")
     server.restart()
     expect_everything_kept()
 
-    third_pid, third_socket_dir = the_one_redis_server()
+    third_pid, third_socket = the_one_redis_server()
     stop_jupyter_only(signal.SIGTERM)
-    assert gone(third_pid) and not third_socket_dir.exists()
+    assert gone(third_pid) and not third_socket.exists()
     assert redis_servers_in(redis_dir) == {}
 
 

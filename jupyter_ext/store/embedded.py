@@ -16,6 +16,8 @@ import signal
 import tempfile
 from pathlib import Path
 
+SOCKET_NAME = "redis.sock"
+MAX_SOCKET_PATH = 100  # bytes: a unix socket path must fit sun_path (108 on Linux, 104 on macOS)
 READY_LINE = "ready to accept connections"  # 6.2 says "The server is now ready ... at <socket>"
 START_TIMEOUT = 20.0
 
@@ -48,13 +50,14 @@ class EmbeddedRedis:
         self.executable = executable or find_redis_server()
         self.log = log or logging.getLogger(__name__)
         self.process: asyncio.subprocess.Process | None = None
-        self._socket_dir: str | None = None
+        self._socket_path: str | None = None
+        self._socket_dir: str | None = None  # a temp folder, only when the data folder's path is too long
         self._drain_task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
 
     @property
     def socket_path(self) -> str | None:
-        return os.path.join(self._socket_dir, "redis.sock") if self._socket_dir else None
+        return self._socket_path
 
     @property
     def url(self) -> str | None:
@@ -78,8 +81,14 @@ class EmbeddedRedis:
                 )
             self.data_dir.mkdir(parents=True, exist_ok=True)
             os.chmod(self.data_dir, 0o700)
-            # unix socket paths are limited to ~107 bytes, so the socket lives in a short temp dir
-            self._socket_dir = tempfile.mkdtemp(prefix="codestream-redis-")
+            # The socket goes beside the data (mode 0700; redis-server removes it when it exits,
+            # also when the Jupyter process was killed), unless that path is too long for a socket.
+            in_data_dir = self.data_dir / SOCKET_NAME
+            if len(os.fsencode(in_data_dir)) <= MAX_SOCKET_PATH:
+                self._socket_path = str(in_data_dir)
+            else:
+                self._socket_dir = tempfile.mkdtemp(prefix="codestream-redis-")
+                self._socket_path = os.path.join(self._socket_dir, SOCKET_NAME)
             args = [
                 self.executable,
                 "--port", "0",
@@ -144,3 +153,6 @@ class EmbeddedRedis:
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
+        elif self._socket_path:
+            Path(self._socket_path).unlink(missing_ok=True)
+        self._socket_path = None
