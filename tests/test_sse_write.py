@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+from pathlib import Path
 
 import pytest
 from tornado import httpserver, web
 
 from jupyter_ext.handlers import sse
 from jupyter_ext.store.sessions import Event
+
+TLS_CERT = str(Path(__file__).parent / "data" / "tls-test-cert.pem")  # self-signed for 127.0.0.1, tests only
+TLS_KEY = str(Path(__file__).parent / "data" / "tls-test-key.pem")
 
 
 class StreamHandler(web.RequestHandler):
@@ -34,31 +39,54 @@ class StreamHandler(web.RequestHandler):
         self.finish()
 
 
-@pytest.fixture
-async def sse_server():
-    opened: asyncio.Queue = asyncio.Queue()
-    done = asyncio.Event()
-    app = web.Application([(r"/events", StreamHandler, {"opened": opened, "done": done})])
-    server = httpserver.HTTPServer(app)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.setblocking(False)
-    server.add_sockets([listener])
-    yield listener.getsockname()[1], opened
-    done.set()
-    server.stop()
-    await server.close_all_connections()
+class SSEServer:
+    """A real tornado HTTP server on 127.0.0.1 serving ``StreamHandler``, plain or over TLS."""
+
+    def __init__(self, tls: bool):
+        self.tls = tls
+        self.opened: asyncio.Queue = asyncio.Queue()
+        self.done = asyncio.Event()
+        app = web.Application([(r"/events", StreamHandler, {"opened": self.opened, "done": self.done})])
+        ssl_options = None
+        if tls:
+            ssl_options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_options.load_cert_chain(TLS_CERT, TLS_KEY)
+        self.server = httpserver.HTTPServer(app, ssl_options=ssl_options)
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.setblocking(False)
+        self.server.add_sockets([listener])
+        self.port = listener.getsockname()[1]
+
+    async def open_stream(self, version: str = "1.1"):
+        """A client socket with a tiny receive buffer, so the server's sends fill up quickly."""
+
+        def connect() -> socket.socket:  # in a thread: a TLS handshake needs the server's loop
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.settimeout(10)
+            client.connect(("127.0.0.1", self.port))
+            if self.tls:
+                client = ssl.create_default_context(cafile=TLS_CERT).wrap_socket(client, server_hostname="127.0.0.1")
+            client.sendall(f"GET /events HTTP/{version}\r\nHost: test\r\n\r\n".encode())
+            return client
+
+        client = await asyncio.to_thread(connect)
+        handler = await asyncio.wait_for(self.opened.get(), 10)
+        return client, handler
+
+    async def close(self) -> None:
+        self.done.set()
+        self.server.stop()
+        await self.server.close_all_connections()
 
 
-async def open_raw_stream(port: int, opened: asyncio.Queue, version: str = "1.1"):
-    """A client socket with a tiny receive buffer, so the server's sends fill up quickly."""
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    client.connect(("127.0.0.1", port))
-    client.sendall(f"GET /events HTTP/{version}\r\nHost: test\r\n\r\n".encode())
-    handler = await asyncio.wait_for(opened.get(), 10)
-    return client, handler
+@pytest.fixture(params=["plain", "tls"])
+async def sse_server(request):
+    server = SSEServer(tls=request.param == "tls")
+    yield server
+    await server.close()
 
 
 def read_all(client: socket.socket, until: bytes, timeout: float = 10.0) -> bytes:
@@ -104,8 +132,7 @@ def big_event(i: int) -> Event:
 
 
 async def test_a_reader_that_stops_reading_gets_every_event_whole_and_in_order(sse_server):
-    port, opened = sse_server
-    client, handler = await open_raw_stream(port, opened)
+    client, handler = await sse_server.open_stream()
     written, refused = [], 0
     for i in range(400):  # ~1.2 MB: far past what the two 4 KB socket buffers hold
         event = big_event(i)
@@ -129,8 +156,7 @@ async def test_a_reader_that_stops_reading_gets_every_event_whole_and_in_order(s
 
 
 async def test_an_idle_stream_gets_the_event_at_once_and_a_gone_client_is_reported(sse_server):
-    port, opened = sse_server
-    client, handler = await open_raw_stream(port, opened)
+    client, handler = await sse_server.open_stream()
     # write_now frames its own chunks by what tornado says here (else it takes the slow path)
     assert handler.request.connection._chunking_output is True
     event = Event(id="5-0", name="updated", data={"cell_id": "a", "version": 2})
@@ -159,8 +185,7 @@ async def test_an_idle_stream_gets_the_event_at_once_and_a_gone_client_is_report
 
 
 async def test_an_http_1_0_client_gets_unframed_events(sse_server):
-    port, opened = sse_server
-    client, handler = await open_raw_stream(port, opened, version="1.0")
+    client, handler = await sse_server.open_stream(version="1.0")
     event = Event(id="7-0", name="published", data={"cell_id": "b"})
     assert sse.write_now(handler, event)
     raw = await asyncio.to_thread(read_all, client, b'"cell_id": "b"}\n\n')
