@@ -40,6 +40,27 @@ def cs_student(cs_student_server):
     return cs_student_server
 
 
+@pytest.fixture(scope="module")
+def student_server(tmp_path_factory, cs_secret_scanner):
+    """One student Jupyter server per module with the default settings, for the dashboard tests
+    (starting it, and the dashboard it proxies, is the slow part)."""
+    server = JupyterServerProcess(tmp_path_factory.mktemp("student-dash"), scanner=cs_secret_scanner).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def student(student_server):
+    """The module's default student server with no teacher configured, no notebooks and no kernels."""
+    client = student_server.client()
+    client.delete("codestream/api/student/config")
+    for kernel_session in client.get("api/sessions").json():
+        client.delete(f"api/sessions/{kernel_session['id']}")
+    for item in client.get("api/contents", params={"content": 1}).json()["content"]:
+        client.delete(f"api/contents/{item['path']}")
+    return student_server
+
+
 def configure(student_client, teacher_url, code, key) -> dict:
     r = student_client.put("codestream/api/student/config",
                            json={"teacher_url": teacher_url, "session_code": code, "student_key": key})

@@ -13,26 +13,12 @@ import httpx
 import pytest
 
 from codestream_dash.student_model import END_LABEL
-from jupyter_ext.pytest_plugin import JupyterServerProcess, artifacts_dir, create_session, publish, write_notebook
+from jupyter_ext.pytest_plugin import artifacts_dir, create_session, publish, write_notebook
 
 XSS = "<img src=x onerror=alert(1)>"
 APP = "codestream-student/"
 FIRST_LOAD_MS = 120_000  # the first request starts `panel serve` behind the proxy
 UPDATE_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def student_server(tmp_path_factory, cs_secret_scanner):
-    """One student Jupyter server for the module: the proxied dashboard starts only once."""
-    server = JupyterServerProcess(tmp_path_factory.mktemp("student-dash"), scanner=cs_secret_scanner).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def student(student_server):
-    student_server.client().delete("codestream/api/student/config")
-    return student_server
 
 
 # -- processes and sockets (Linux /proc) ------------------------------------------------------

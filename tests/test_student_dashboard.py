@@ -16,7 +16,7 @@ from codestream_dash import student_model as model
 from codestream_dash.student import StudentDashboard
 from codestream_dash.student_render import cell_preview_html, code_html, diff_html, markdown_html
 from jupyter_ext.clients import ServerClient
-from jupyter_ext.pytest_plugin import JupyterServerProcess, create_session, free_port, publish, write_notebook
+from jupyter_ext.pytest_plugin import create_session, free_port, publish, write_notebook
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -48,26 +48,6 @@ def notebook_cells(server, path):
 
 def source_of(cell):
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-@pytest.fixture(scope="module")
-def student_server(tmp_path_factory, cs_secret_scanner):
-    """One student Jupyter server for the module (starting one is the slow part)."""
-    server = JupyterServerProcess(tmp_path_factory.mktemp("student-viewer"), scanner=cs_secret_scanner).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def student(student_server):
-    """The module's student server with no teacher configured, no notebooks and no kernels."""
-    client = student_server.client()
-    client.delete("codestream/api/student/config")
-    for kernel_session in client.get("api/sessions").json():
-        client.delete(f"api/sessions/{kernel_session['id']}")
-    for item in client.get("api/contents", params={"content": 1}).json()["content"]:
-        client.delete(f"api/contents/{item['path']}")
-    return student_server
 
 
 @pytest.fixture
