@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess, RedisServerProcess, free_port, wait_until
+from jupyter_ext.pytest_plugin import JupyterServerProcess, RedisServerProcess, free_port, stop_processes, wait_until
 
 from .loadgen import HTTPConnection, split_url
 
@@ -216,13 +216,7 @@ class Lab:
         return process, port
 
     def stop_process(self, process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes([process])
         if process in self.others:
             self.others.remove(process)
 

@@ -117,9 +117,14 @@ class SSEConnection(asyncio.Protocol):
     @classmethod
     async def open(cls, host: str, port: int, path: str, headers: dict,
                    on_data: Callable[[bytes, float], None], timeout: float = 30.0) -> SSEConnection:
+        return await cls.connect(lambda: cls(on_data), host, port, path, headers, timeout)
+
+    @staticmethod
+    async def connect(factory: Callable[[], SSEConnection], host: str, port: int, path: str,
+                      headers: dict, timeout: float) -> SSEConnection:
+        """Open a stream with the protocol ``factory()`` makes; ``HTTPError`` unless it answers 200."""
         loop = asyncio.get_running_loop()
-        _transport, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: cls(on_data), host, port), timeout)
+        _transport, protocol = await asyncio.wait_for(loop.create_connection(factory, host, port), timeout)
         all_headers = {"Host": f"{host}:{port}", "Accept": "text/event-stream", **headers}
         head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items())
         protocol.transport.write(head.encode("latin-1") + b"\r\n")
@@ -144,6 +149,10 @@ class SSEConnection(asyncio.Protocol):
             self._head = b""
             if not self.opened.done():
                 self.opened.set_result(self.status)
+        self.body_received(data, now)
+
+    def body_received(self, data: bytes, now: float) -> None:
+        """Body bytes as they come, stamped with their arrival; calls ``on_data`` per ``data:`` line."""
         # Chunked framing lines ("1a3\r\n") never start with "data:", so they are skipped as-is.
         buffer = self._tail + data
         start = 0

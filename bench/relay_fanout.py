@@ -32,7 +32,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess, RedisServerProcess, free_port, wait_until
+from jupyter_ext.pytest_plugin import JupyterServerProcess, RedisServerProcess, free_port, stop_processes, wait_until
 from jupyter_ext.store import SessionStore
 from jupyter_ext.store.connection import make_clients
 
@@ -121,15 +121,7 @@ class RelayFleet:
         return [p.pid for p in self.processes[:n]]
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes, timeout=20)
 
 
 def _ready(process: subprocess.Popen, url: str) -> bool:

@@ -72,30 +72,9 @@ class EventStream(SSEConnection):
 
     @classmethod
     async def open_for(cls, host, port, path, headers, on_event, timeout=60.0) -> EventStream:
-        loop = asyncio.get_running_loop()
-        _transport, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: cls(on_event), host, port), timeout)
-        all_headers = {"Host": f"{host}:{port}", "Accept": "text/event-stream", **headers}
-        head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items())
-        protocol.transport.write(head.encode("latin-1") + b"\r\n")
-        status = await asyncio.wait_for(protocol.opened, timeout)
-        if status != 200:
-            protocol.close()
-            raise RuntimeError(f"event stream {path} answered {status}")
-        return protocol
+        return await SSEConnection.connect(lambda: cls(on_event), host, port, path, headers, timeout)
 
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter()
-        if self.status is None:
-            self._head += data
-            end = self._head.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            self.status = int(self._head.split(b" ", 2)[1])
-            data = self._head[end + 4:]
-            self._head = b""
-            if not self.opened.done():
-                self.opened.set_result(self.status)
+    def body_received(self, data: bytes, now: float) -> None:
         *lines, self._lines = (self._lines + data).split(b"\n")
         for line in lines:
             line = line.rstrip(b"\r")

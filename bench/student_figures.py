@@ -17,7 +17,7 @@ from jupyter_ext.pytest_plugin import JupyterServerProcess, write_notebook
 from .harness import Lab, Row, ms, percentile, rss_bytes, timed
 from .loadgen import SSEConnection, close_streams, open_streams, split_url
 from .teacher_figures import (BROWSER_CONNECTIONS, FanoutProbe, Size, compare_views, one_request_view,
-                              one_x_view, publish_round)
+                              one_x_view, publish_round, put_cell)
 
 
 async def ensure_students(lab: Lab, n: int) -> list[JupyterServerProcess]:
@@ -64,11 +64,7 @@ async def relay_fanout(lab: Lab, size: Size) -> list[Row]:
                 cell_id = f"relay{r:04d}"
 
                 async def publish():
-                    status, _h, raw = await publisher.request(
-                        "PUT", f"/codestream/api/sessions/{code}/cells/{cell_id}",
-                        {"source": f"print({r})", "cell_type": "code", "position": r})
-                    if status != 200:
-                        raise RuntimeError(f"publish answered {status}: {raw[:200]!r}")
+                    await put_cell(publisher, code, cell_id, r)
 
                 relay, direct = await publish_round(publish, [relay_probe, direct_probe], f'"{cell_id}"')
                 relay_delays += relay

@@ -77,6 +77,15 @@ class FanoutProbe:
         return (await publish_round(publish, [self], marker, timeout))[0]
 
 
+async def put_cell(connection: HTTPConnection, code: str, cell_id: str, position: int) -> None:
+    """One teacher publish over a load-generator connection; raises unless it answers 200."""
+    status, _h, raw = await connection.request(
+        "PUT", f"/codestream/api/sessions/{code}/cells/{cell_id}",
+        {"source": f"print({position})", "cell_type": "code", "position": position})
+    if status != 200:
+        raise RuntimeError(f"publish answered {status}: {raw[:200]!r}")
+
+
 async def publish_round(publish, probes: list[FanoutProbe], marker: str,
                         timeout: float = 15.0) -> list[list[float]]:
     """One publish, seen by several probes: one start time for all of them."""
@@ -125,11 +134,7 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
                 cell_id = f"fan{r:04d}"
 
                 async def publish_teacher():
-                    status, _h, raw = await publisher.request(
-                        "PUT", f"/codestream/api/sessions/{code}/cells/{cell_id}",
-                        {"source": f"print({r})", "cell_type": "code", "position": r})
-                    if status != 200:
-                        raise RuntimeError(f"publish answered {status}: {raw[:200]!r}")
+                    await put_cell(publisher, code, cell_id, r)
 
                 async def publish_bare():
                     await bare_publisher.request("POST", "/publish", {"cell_id": cell_id, "version": 1})

