@@ -31,10 +31,16 @@ from contextlib import asynccontextmanager
 from ..clients.sse import ServerSentEvent
 from ..clients.teacher import TeacherClient, TeacherConnection, TeacherUnauthorized
 from ..domain import CodeStreamError, InvalidInput, InvalidUrl, SessionNotFound
-from ..domain.events import TEACHER_REACHABLE, TEACHER_UNREACHABLE, validate_event_id
+from ..domain.events import (
+    EVENT_SESSION_ENDED,
+    TEACHER_REACHABLE,
+    TEACHER_UNREACHABLE,
+    Event,
+    Listener,
+    stream_id_tuple,
+    validate_event_id,
+)
 from ..domain.urls import normalize_teacher_url
-from ..store.events import Listener
-from ..store.sessions import EVENT_SESSION_ENDED, Event, stream_id_tuple
 
 START_OF_STREAM = "0-0"
 
