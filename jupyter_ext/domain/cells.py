@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -147,3 +148,26 @@ def apply_publish(previous: Cell | None, cell_id: str, clean: dict, now: str) ->
         updated=previous.updated if unchanged else now,
         notebook_path=clean["notebook_path"] or (previous.notebook_path if previous else None),
     )
+
+
+# -- versions across an unpublish (contract v2 *Versions*) -------------------------------------
+def source_digest(source: str, cell_type: str) -> str:
+    """What a retired cell remembers of its last version: enough to tell "same" from "changed"."""
+    return hashlib.sha256(f"{cell_type}\x00{source}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def retired_record(cell: Cell) -> dict:
+    """The trace an unpublished cell leaves, so publishing its id again continues its versions."""
+    return {"version": cell.version, "digest": source_digest(cell.source, cell.cell_type)}
+
+
+def republished_version(retired: dict | None, source: str, cell_type: str) -> int:
+    """The version of a cell id published again after an unpublish: the last version it had
+    when the source is the same as then, the next one when it changed (never back to 1)."""
+    if not retired:
+        return 1
+    try:
+        version = max(1, int(retired.get("version", 0)))
+    except (TypeError, ValueError):
+        return 1
+    return version if retired.get("digest") == source_digest(source, cell_type) else version + 1

@@ -23,5 +23,10 @@ def students_key(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:students"
 
 
+def retired_key(code: str) -> str:
+    """Versions of unpublished cells (cell id -> last version and a digest of its source)."""
+    return f"{PREFIX}:{{{code}}}:retired"
+
+
 def all_session_keys(code: str) -> list[str]:
-    return [session_key(code), cells_key(code), events_key(code), students_key(code)]
+    return [session_key(code), cells_key(code), events_key(code), students_key(code), retired_key(code)]

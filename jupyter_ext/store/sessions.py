@@ -31,6 +31,7 @@ from ..domain import (
     new_session_code,
     new_student_key,
 )
+from ..domain.cells import republished_version, retired_record
 from . import keys
 
 EVENT_PUBLISHED = "published"
@@ -267,7 +268,7 @@ class SessionStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(session_key, cells_key)
+                    await pipe.watch(session_key, cells_key, keys.retired_key(code))
                     # HEXISTS, not EXISTS: a cluster pipeline that is watching drops the reply of
                     # EXISTS (split per slot), so the check would always pass there.
                     if not await pipe.hexists(session_key, "key_hash"):
@@ -275,8 +276,13 @@ class SessionStore:
                     raw = await pipe.hget(cells_key, cell_id)
                     previous = Cell.from_dict(json.loads(raw)) if raw else None
                     cell = apply_publish(previous, cell_id, clean, iso_timestamp(time.time()))
+                    retired = await self._retired_version(pipe, code, cell_id) if previous is None else None
+                    if retired is not None:
+                        cell.version = republished_version(retired, cell.source, cell.cell_type)
                     pipe.multi()
                     pipe.hset(cells_key, cell_id, json.dumps(cell.to_dict()))
+                    if retired is not None:
+                        pipe.hdel(keys.retired_key(code), cell_id)
                     event = self._cell_event_name(previous, cell)
                     if event:
                         self._queue_event(pipe, code, event, self._cell_event_data(code, cell, previous))
@@ -324,12 +330,28 @@ class SessionStore:
                     cell = Cell.from_dict(json.loads(raw))
                     pipe.multi()
                     pipe.hdel(cells_key, cell_id)
+                    self._queue_retire(pipe, code, cell)
                     self._queue_event(pipe, code, EVENT_UNPUBLISHED,
                                       {"session": code, "cell_id": cell_id, "version": cell.version})
                     await pipe.execute()
                     return
                 except WatchError:
                     continue
+
+    # -- versions across an unpublish (contract v2 *Versions*) ----------------------------
+    @staticmethod
+    async def _retired_version(pipe, code: str, cell_id: str) -> dict | None:
+        """What an unpublished ``cell_id`` left behind (read under the publish's WATCH)."""
+        raw = await pipe.hget(keys.retired_key(code), cell_id)
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _queue_retire(pipe, code: str, cell: Cell) -> None:
+        """Remember the version an unpublished cell had, in the unpublish's transaction."""
+        pipe.hset(keys.retired_key(code), cell.cell_id, json.dumps(retired_record(cell)))
 
     @translate_redis_errors
     async def list_cells(self, code: str) -> tuple[SessionRecord, list[Cell], str | None]:
