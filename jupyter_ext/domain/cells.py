@@ -91,14 +91,23 @@ def validate_notebook_path(raw: object, *, required: bool = False) -> str | None
         return None
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidInput("'notebook_path' must be a non-empty string.")
-    path = raw.strip().replace("\\", "/").lstrip("/")
+    return normalize_notebook_path(raw)
+
+
+def normalize_notebook_path(raw: str) -> str:
+    """The one spelling of a contents-API path: ``a.ipynb``, ``./a.ipynb``, ``/a.ipynb`` and
+    ``a//./b`` style paths name one file, so they get one name (a pull locks on it); a ``..``
+    segment, a NUL or an over-long path is refused (400), never resolved."""
+    path = raw.strip().replace("\\", "/")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
     if (
-        len(path) > MAX_NOTEBOOK_PATH_LENGTH
+        not parts
+        or len(path) > MAX_NOTEBOOK_PATH_LENGTH
         or "\x00" in path
-        or any(part == ".." for part in path.split("/"))
+        or ".." in parts
     ):
         raise InvalidInput("'notebook_path' must be a path inside the Jupyter root, without '..'.")
-    return path
+    return "/".join(parts)
 
 
 def validate_cell_input(body: object, limits: CellLimits = CellLimits()) -> dict:
