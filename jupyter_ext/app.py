@@ -83,7 +83,14 @@ class CodeStreamApp(ExtensionApp):
 
     key_failures_per_minute = Int(
         20, config=True,
-        help="Wrong student keys accepted per client address per minute before 429. Default: 20.",
+        help="Wrong student keys answered 401 per client address and session per minute; further"
+             " wrong keys wait key_failure_penalty_seconds and get 429. A right key is never refused."
+             " Default: 20.",
+    )
+    key_failure_penalty_seconds = Float(
+        1.0, config=True,
+        help="How long a wrong student key beyond key_failures_per_minute waits before its 429,"
+             " in seconds. Default: 1.",
     )
 
     @default("embedded_redis_dir")
@@ -104,7 +111,8 @@ class CodeStreamApp(ExtensionApp):
         )
         self.teacher_service = TeacherService(
             provider, limits=CellLimits(max_source_bytes=self.max_source_bytes),
-            limiter=FailureLimiter(self.key_failures_per_minute, 60.0), relay_url=self.relay_url,
+            limiter=FailureLimiter(self.key_failures_per_minute, 60.0,
+                                   penalty_seconds=self.key_failure_penalty_seconds), relay_url=self.relay_url,
             log=self.cs_log,
         )
         self.student_service = self._make_student_service()

@@ -174,31 +174,37 @@ class TeacherService:
 
     # -- read routes -----------------------------------------------------------------
     async def check_student_key(self, code: str, student_key: str, client: str) -> None:
-        """Raise unless ``student_key`` opens ``code``; failures are rate-limited per client."""
-        if self.limiter.blocked(client):
-            raise TooManyRequests("Too many wrong student keys from this address; wait a minute.")
+        """Raise unless ``student_key`` opens ``code``. ``client`` is who is asking (an address,
+        or the hub user under a hub): its wrong keys for this session are limited, a right key
+        always passes (see ``FailureLimiter``)."""
         store = await self._store(start=False)
-        if not await store.check_student_key(code, student_key):
-            self.limiter.record_failure(client)
-            if not await store.session_exists(code):  # a mistyped code, not a wrong key
-                raise SessionNotFound("There is no live session with that code; check the code.")
+        if await store.check_student_key(code, student_key):
+            return
+        if not await store.session_exists(code):  # a mistyped code, not a wrong key
+            await self._wrong_key(client, None)
+            raise SessionNotFound("There is no live session with that code; check the code.")
+        await self._wrong_key(client, code)
+        raise Unauthorized("The student key is not valid for this session; ask your teacher for the current key.")
+
+    async def _wrong_key(self, client: str, code: str | None) -> None:
+        """Count a wrong key (or unknown code); beyond the limit, wait the penalty and refuse with 429."""
+        if code is not None:
             self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
-            raise Unauthorized("The student key is not valid for this session; ask your teacher for the current key.")
+        if self.limiter.record_failure(self.limiter.limit_key(client, code)):
+            await asyncio.sleep(self.limiter.penalty_seconds)
+            raise TooManyRequests("Too many wrong student keys for this session from here; check the"
+                                  " key your teacher shows and try again in a minute.")
 
     async def list_cells_json(self, code: str, *, student_key: str | None = None, client: str = "?") -> str:
         """The cell-list route's body: one Redis round trip, the student key (when given) checked
-        in the same read and rate-limited like ``check_student_key``; the cells rendered once per
+        in the same read and limited like ``check_student_key``; the cells rendered once per
         state of the session, not once per request."""
-        if student_key is not None and self.limiter.blocked(client):
-            raise TooManyRequests("Too many wrong student keys from this address; wait a minute.")
         store = await self._store(start=False)
         try:
             record, state, last_event_id = await store.cells_state(code, student_key=student_key)
         except (Unauthorized, SessionNotFound) as exc:
             if student_key is not None:
-                self.limiter.record_failure(client)
-                if isinstance(exc, Unauthorized):
-                    self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
+                await self._wrong_key(client, code if isinstance(exc, Unauthorized) else None)
             raise
         head = json.dumps({"session": record.code, "title": record.title})
         tail = json.dumps({"last_event_id": last_event_id,
