@@ -13,6 +13,7 @@ from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
+from .services.owner import OWNER_FILE_NAME, load_owner_id
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, TeacherService
 from .store import EmbeddedRedis, redis_url_from_env
@@ -24,6 +25,7 @@ class CodeStreamApp(ExtensionApp):
     name = "jupyter_ext"
     load_other_extensions = True
     teacher_service = None
+    owner_id = None
     student_service = None
 
     redis_url = Unicode(
@@ -93,6 +95,17 @@ class CodeStreamApp(ExtensionApp):
              " in seconds. Default: 1.",
     )
 
+    owner_id_file = Unicode(
+        config=True,
+        help="File holding the stable id of this server's user, who owns the sessions it starts"
+             " (made once, mode 0600). Servers with other ids on the same Redis neither list nor"
+             " change them. Default: <jupyter data dir>/codestream/owner-id.",
+    )
+
+    @default("owner_id_file")
+    def _default_owner_id_file(self):
+        return str(Path(jupyter_data_dir()) / "codestream" / OWNER_FILE_NAME)
+
     @default("embedded_redis_dir")
     def _default_embedded_dir(self):
         return str(Path(jupyter_data_dir()) / "codestream" / "redis")
@@ -115,10 +128,11 @@ class CodeStreamApp(ExtensionApp):
                                    penalty_seconds=self.key_failure_penalty_seconds), relay_url=self.relay_url,
             log=self.cs_log,
         )
+        self.owner_id = load_owner_id(Path(self.owner_id_file), log=self.cs_log)
         self.student_service = self._make_student_service()
         if self.publish_on_save:
             self.publish_on_save_listener = PublishOnSave(
-                self.teacher_service, self.serverapp.contents_manager, log=self.cs_log)
+                self.teacher_service, self.serverapp.contents_manager, log=self.cs_log, owner=self.owner_id)
             self.serverapp.event_logger.add_listener(
                 schema_id=CONTENTS_SCHEMA_ID, listener=self.publish_on_save_listener.on_contents_event)
         self.cs_log.info("codestream: using %s", "the configured Redis" if url else "an embedded redis-server")
@@ -132,7 +146,7 @@ class CodeStreamApp(ExtensionApp):
         return build_student_service(self)
 
     def initialize_handlers(self):
-        services = {"service": self.teacher_service, "student": self.student_service,
+        services = {"service": self.teacher_service, "student": self.student_service, "owner": self.owner_id,
                     "heartbeat_seconds": min(self.heartbeat_seconds, 15.0)}
         self.handlers.extend(teacher_handlers(**services))
         self.handlers.extend(read_handlers(**services))

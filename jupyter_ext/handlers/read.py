@@ -56,9 +56,14 @@ class ReadRoutes:
     async def read_cells(self, code: str) -> None:
         code = normalize_session_code(code)
         key = self.unchecked_student_key()
-        body = await self.service.list_cells_json(code, student_key=key, client=self.key_limit_client())
+        body = await self.service.list_cells_json(code, student_key=key, client=self.key_limit_client(),
+                                                  owner=self.reading_owner() if key is None else None)
         self.set_header("Content-Type", "application/json")
         self.finish(body)
+
+    def reading_owner(self) -> str | None:
+        """Whose sessions a reader without a student key (a teacher) may read; None: any."""
+        return None
 
     def unchecked_student_key(self) -> str | None:
         """The bearer key to check together with the read (the hot path's one round trip)."""
@@ -130,10 +135,15 @@ class ReadRouteHandler(ReadRoutes, CodeStreamHandler):
             return None  # the teacher: no key to check
         return super().unchecked_student_key()
 
+    def reading_owner(self) -> str | None:
+        return self.owner
+
     async def authorize_read(self, code: str) -> str:
         if self.current_user is not None:
             if not self.authorizer.is_authorized(self, self.current_user, "read", self.auth_resource):
                 raise web.HTTPError(403)
+            if self.owner is not None:  # a teacher reads only their own sessions
+                self.service.check_reader(await self.service.get_session_record(code), self.owner)
             return "teacher"
         return await self.authorize_student_key(code)
 

@@ -7,6 +7,11 @@ PREFIX = "codestream"
 SESSION_INDEX = f"{PREFIX}:sessions"
 
 
+def owner_index(owner: str) -> str:
+    """The live sessions of one owner (a server's user, or a hub user), by creation time."""
+    return f"{PREFIX}:owner:{owner}:sessions"
+
+
 def session_key(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:session"
 
