@@ -13,6 +13,7 @@ from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
+from .services.owner import OWNER_FILE_NAME, load_owner_id
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, TeacherService
 from .store import EmbeddedRedis, redis_url_from_env
@@ -24,6 +25,7 @@ class CodeStreamApp(ExtensionApp):
     name = "jupyter_ext"
     load_other_extensions = True
     teacher_service = None
+    owner_id = None
     student_service = None
 
     redis_url = Unicode(
@@ -83,8 +85,26 @@ class CodeStreamApp(ExtensionApp):
 
     key_failures_per_minute = Int(
         20, config=True,
-        help="Wrong student keys accepted per client address per minute before 429. Default: 20.",
+        help="Wrong student keys answered 401 per client address and session per minute; further"
+             " wrong keys wait key_failure_penalty_seconds and get 429. A right key is never refused."
+             " Default: 20.",
     )
+    key_failure_penalty_seconds = Float(
+        1.0, config=True,
+        help="How long a wrong student key beyond key_failures_per_minute waits before its 429,"
+             " in seconds. Default: 1.",
+    )
+
+    owner_id_file = Unicode(
+        config=True,
+        help="File holding the stable id of this server's user, who owns the sessions it starts"
+             " (made once, mode 0600). Servers with other ids on the same Redis neither list nor"
+             " change them. Default: <jupyter data dir>/codestream/owner-id.",
+    )
+
+    @default("owner_id_file")
+    def _default_owner_id_file(self):
+        return str(Path(jupyter_data_dir()) / "codestream" / OWNER_FILE_NAME)
 
     @default("embedded_redis_dir")
     def _default_embedded_dir(self):
@@ -104,13 +124,15 @@ class CodeStreamApp(ExtensionApp):
         )
         self.teacher_service = TeacherService(
             provider, limits=CellLimits(max_source_bytes=self.max_source_bytes),
-            limiter=FailureLimiter(self.key_failures_per_minute, 60.0), relay_url=self.relay_url,
+            limiter=FailureLimiter(self.key_failures_per_minute, 60.0,
+                                   penalty_seconds=self.key_failure_penalty_seconds), relay_url=self.relay_url,
             log=self.cs_log,
         )
+        self.owner_id = load_owner_id(Path(self.owner_id_file), log=self.cs_log)
         self.student_service = self._make_student_service()
         if self.publish_on_save:
             self.publish_on_save_listener = PublishOnSave(
-                self.teacher_service, self.serverapp.contents_manager, log=self.cs_log)
+                self.teacher_service, self.serverapp.contents_manager, log=self.cs_log, owner=self.owner_id)
             self.serverapp.event_logger.add_listener(
                 schema_id=CONTENTS_SCHEMA_ID, listener=self.publish_on_save_listener.on_contents_event)
         self.cs_log.info("codestream: using %s", "the configured Redis" if url else "an embedded redis-server")
@@ -124,7 +146,7 @@ class CodeStreamApp(ExtensionApp):
         return build_student_service(self)
 
     def initialize_handlers(self):
-        services = {"service": self.teacher_service, "student": self.student_service,
+        services = {"service": self.teacher_service, "student": self.student_service, "owner": self.owner_id,
                     "heartbeat_seconds": min(self.heartbeat_seconds, 15.0)}
         self.handlers.extend(teacher_handlers(**services))
         self.handlers.extend(read_handlers(**services))

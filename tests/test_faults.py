@@ -308,15 +308,18 @@ def test_embedded_redis_survives_server_restarts_and_dies_with_the_server(cs_jup
 
 # -- student-key brute force ---------------------------------------------------------------
 
-def test_wrong_student_keys_from_one_client_are_throttled_with_429(cs_jupyter_server_factory, cs_redis,
-                                                                   cs_secret_scanner):
+def test_wrong_student_keys_are_slowed_and_the_right_key_always_passes(cs_jupyter_server_factory, cs_redis,
+                                                                       cs_secret_scanner):
+    """Issue 14 item 1: behind one address (a school NAT, a one-machine hub) typos must not lock
+    the class out. Wrong keys beyond the limit are 429 after a delay; the right key is 200."""
     limit = 5
     server = cs_jupyter_server_factory("throttled", env={"CODESTREAM_REDIS_URL": cs_redis.url},
-                                       args=[f"--CodeStreamApp.key_failures_per_minute={limit}"])
+                                       args=[f"--CodeStreamApp.key_failures_per_minute={limit}",
+                                             "--CodeStreamApp.key_failure_penalty_seconds=0.3"])
     teacher = server.client()
-    session = create_session(teacher)
+    session, other = create_session(teacher), create_session(teacher)
     code = session["code"]
-    wrong_keys = [f"guess-{i}-{os.urandom(8).hex()}" for i in range(limit + 2)]
+    wrong_keys = [f"guess-{i}-{os.urandom(8).hex()}" for i in range(limit + 3)]
     for wrong in wrong_keys:
         cs_secret_scanner.add(wrong)  # a guessed key must not be echoed or logged either
     url = f"codestream/api/sessions/{code}/cells"
@@ -326,12 +329,36 @@ def test_wrong_student_keys_from_one_client_are_throttled_with_429(cs_jupyter_se
     for wrong in wrong_keys[limit:]:
         r = server.client(auth=False, headers={"Authorization": f"Bearer {wrong}"}).get(url)
         assert_contract_error(r, 429, "too_many_requests")
-    for route in (url, f"codestream/api/sessions/{code}/events", f"code_stream/{code}/get-all-cell-ids/"):
+        assert r.elapsed.total_seconds() >= 0.3, "a wrong key beyond the limit is slowed"
+    r = server.client(auth=False, headers={"Authorization": f"Bearer {wrong_keys[0]}"}).get(
+        f"codestream/api/sessions/{code}/events")
+    assert_contract_error(r, 429, "too_many_requests")
+    for route in (url, f"code_stream/{code}/get-all-cell-ids/"):
         r = server.client(auth=False, headers={"Authorization": f"Bearer {session['student_key']}"}).get(route)
-        assert_contract_error(r, 429, "too_many_requests")  # even the right key waits out the window
+        assert r.status_code == 200, (route, r.text)  # the right key is never refused
+    with server.client(auth=False, headers={"Authorization": f"Bearer {session['student_key']}"}) as client:
+        with client.stream("GET", f"codestream/api/sessions/{code}/events") as stream:
+            assert stream.status_code == 200
+    # another session's wrong keys from the same address are counted on their own
+    r = server.client(auth=False, headers={"Authorization": f"Bearer {wrong_keys[0]}"}).get(
+        f"codestream/api/sessions/{other['code']}/cells")
+    assert_contract_error(r, 401, "unauthorized")
     assert teacher.get(url).status_code == 200, "the teacher's own access is not throttled"
 
     log = server.log_text()
     assert any(code in line and "key" in line for line in log.splitlines()), "wrong keys are logged as events"
     for secret in [*wrong_keys, session["student_key"], server.token]:
         assert secret not in log, "a log line carries a key"
+
+
+def test_twenty_five_typos_then_the_right_key_is_200(cs_teacher_server, redis_up):
+    """The default limit (20 a minute): 25 wrong keys from one address, then the right one."""
+    teacher = cs_teacher_server.client()
+    session = create_session(teacher)
+    url = f"codestream/api/sessions/{session['code']}/cells"
+    statuses = [cs_teacher_server.client(auth=False, headers={"Authorization": f"Bearer WRONG{i:04d}KEY"}).get(url)
+                .status_code for i in range(25)]
+    assert statuses == [401] * 20 + [429] * 5
+    r = cs_teacher_server.client(auth=False, headers={"Authorization": f"Bearer {session['student_key']}"}).get(url)
+    assert r.status_code == 200, r.text
+    assert r.json()["session"] == session["code"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -90,14 +91,23 @@ def validate_notebook_path(raw: object, *, required: bool = False) -> str | None
         return None
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidInput("'notebook_path' must be a non-empty string.")
-    path = raw.strip().replace("\\", "/").lstrip("/")
+    return normalize_notebook_path(raw)
+
+
+def normalize_notebook_path(raw: str) -> str:
+    """The one spelling of a contents-API path: ``a.ipynb``, ``./a.ipynb``, ``/a.ipynb`` and
+    ``a//./b`` style paths name one file, so they get one name (a pull locks on it); a ``..``
+    segment, a NUL or an over-long path is refused (400), never resolved."""
+    path = raw.strip().replace("\\", "/")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
     if (
-        len(path) > MAX_NOTEBOOK_PATH_LENGTH
+        not parts
+        or len(path) > MAX_NOTEBOOK_PATH_LENGTH
         or "\x00" in path
-        or any(part == ".." for part in path.split("/"))
+        or ".." in parts
     ):
         raise InvalidInput("'notebook_path' must be a path inside the Jupyter root, without '..'.")
-    return path
+    return "/".join(parts)
 
 
 def validate_cell_input(body: object, limits: CellLimits = CellLimits()) -> dict:
@@ -147,3 +157,26 @@ def apply_publish(previous: Cell | None, cell_id: str, clean: dict, now: str) ->
         updated=previous.updated if unchanged else now,
         notebook_path=clean["notebook_path"] or (previous.notebook_path if previous else None),
     )
+
+
+# -- versions across an unpublish (contract v2 *Versions*) -------------------------------------
+def source_digest(source: str, cell_type: str) -> str:
+    """What a retired cell remembers of its last version: enough to tell "same" from "changed"."""
+    return hashlib.sha256(f"{cell_type}\x00{source}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def retired_record(cell: Cell) -> dict:
+    """The trace an unpublished cell leaves, so publishing its id again continues its versions."""
+    return {"version": cell.version, "digest": source_digest(cell.source, cell.cell_type)}
+
+
+def republished_version(retired: dict | None, source: str, cell_type: str) -> int:
+    """The version of a cell id published again after an unpublish: the last version it had
+    when the source is the same as then, the next one when it changed (never back to 1)."""
+    if not retired:
+        return 1
+    try:
+        version = max(1, int(retired.get("version", 0)))
+    except (TypeError, ValueError):
+        return 1
+    return version if retired.get("digest") == source_digest(source, cell_type) else version + 1

@@ -19,6 +19,7 @@ class CodeStreamHandler(ContractJSON, APIHandler):
     """Base of every Code Stream API handler."""
 
     auth_resource = "codestream"
+    owner: str | None = None  # whose sessions the teacher routes act on (initialize(owner=...))
 
     def initialize(self, **services):
         for name, value in services.items():

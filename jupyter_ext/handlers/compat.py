@@ -45,8 +45,8 @@ class PushCellHandler(CompatHandler):
         content = body.get("cell_content")
         if not isinstance(content, str):
             raise InvalidInput("'cell_content' is required and must be a string.")
-        await self.service.ensure_session(code)
-        listing = await self.service.list_cells(code)
+        await self.service.ensure_session(code, owner=self.owner)
+        listing = await self.service.list_cells(code, owner=self.owner)
         existing = {c["cell_id"]: c for c in listing["cells"]}
         if cell_id in existing:
             position = existing[cell_id]["position"]
@@ -55,7 +55,7 @@ class PushCellHandler(CompatHandler):
             position = max((c["position"] for c in listing["cells"]), default=-1) + 1
             cell_type = "code"
         cell = await self.service.publish_cell(
-            code, cell_id, {"source": content, "cell_type": cell_type, "position": position})
+            code, cell_id, {"source": content, "cell_type": cell_type, "position": position}, owner=self.owner)
         self.success(cell_id=cell.cell_id, version=cell.version,
                      cell_timestamp=body.get("cell_timestamp"))
 
@@ -66,7 +66,7 @@ class DeleteCellHandler(CompatHandler):
     async def post(self, code):
         code = normalize_session_code(code)
         cell_id = validate_cell_id(self.json_body().get("cell_id"))
-        await self.service.unpublish_cell(code, cell_id)
+        await self.service.unpublish_cell(code, cell_id, owner=self.owner)
         self.success(cell_id=cell_id)
 
 

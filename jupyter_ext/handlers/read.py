@@ -28,8 +28,13 @@ class JupyterReadAuth(StudentKeyAuth):
         if route.current_user is not None:
             if not route.authorizer.is_authorized(route, route.current_user, "read", route.auth_resource):
                 raise web.HTTPError(403)
+            if route.owner is not None:  # a teacher reads only their own sessions
+                route.service.check_reader(await route.service.get_session_record(code), route.owner)
             return Reader("teacher")
         return await super().authorize(route, code)
+
+    def reading_owner(self, route) -> str | None:
+        return route.owner if route.current_user is not None else None
 
 
 class ReadRouteHandler(ReadRoutes, CodeStreamHandler):

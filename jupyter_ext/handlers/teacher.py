@@ -14,12 +14,12 @@ class SessionsHandler(CodeStreamHandler):
     @web.authenticated
     @authorized
     async def get(self):
-        self.write_json({"sessions": await self.service.list_sessions()})
+        self.write_json({"sessions": await self.service.list_sessions(owner=self.owner)})
 
     @web.authenticated
     @authorized
     async def post(self):
-        record, student_key = await self.service.create_session(self.json_body())
+        record, student_key = await self.service.create_session(self.json_body(), owner=self.owner)
         self.write_json({**record.public_dict(), "student_key": student_key,
                          "notebook_path": record.notebook_path}, status=201)
 
@@ -28,7 +28,7 @@ class SessionHandler(CodeStreamHandler):
     @web.authenticated
     @authorized
     async def delete(self, code):
-        await self.service.delete_session(normalize_session_code(code))
+        await self.service.delete_session(normalize_session_code(code), owner=self.owner)
         self.set_status(204)
         self.finish()
 
@@ -37,7 +37,7 @@ class SessionKeyHandler(CodeStreamHandler):
     @web.authenticated
     @authorized
     async def post(self, code):
-        key = await self.service.rotate_key(normalize_session_code(code))
+        key = await self.service.rotate_key(normalize_session_code(code), owner=self.owner)
         self.write_json({"student_key": key})
 
 
@@ -46,7 +46,7 @@ class CellWriteMixin:
     @authorized
     async def put(self, code, cell_id):
         code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
-        cell = await self.service.publish_cell(code, cell_id, self.json_body())
+        cell = await self.service.publish_cell(code, cell_id, self.json_body(), owner=self.owner)
         self.write_json({"cell_id": cell.cell_id, "version": cell.version,
                          "position": cell.position, "updated": cell.updated})
 
@@ -54,7 +54,7 @@ class CellWriteMixin:
     @authorized
     async def delete(self, code, cell_id):
         code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
-        await self.service.unpublish_cell(code, cell_id)
+        await self.service.unpublish_cell(code, cell_id, owner=self.owner)
         self.set_status(204)
         self.finish()
 

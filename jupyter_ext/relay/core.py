@@ -106,6 +106,15 @@ class ReadAuth:
         """Raise a contract error unless this request may read ``code``; say who reads."""
         raise NotImplementedError
 
+    def key_limit_client(self, route: web.RequestHandler) -> str:
+        """Who is guessing, for the wrong-key limit: the client address here; a strategy that
+        knows a user (the hub service) returns the user name instead."""
+        return client_address(route)
+
+    def reading_owner(self, route: web.RequestHandler) -> str | None:
+        """Whose sessions a reader without a student key (a teacher) may read; None: any."""
+        return None
+
 
 def client_address(route: web.RequestHandler) -> str:
     return route.request.remote_ip or "?"
@@ -131,7 +140,7 @@ class StudentKeyAuth(ReadAuth):
         return self.required_key(route)
 
     async def authorize(self, route: web.RequestHandler, code: str) -> Reader:
-        await route.service.check_student_key(code, self.required_key(route), client=client_address(route))
+        await route.service.check_student_key(code, self.required_key(route), client=self.key_limit_client(route))
         return Reader("student", presence_id=student_presence_id(route))
 
 
@@ -153,7 +162,8 @@ class ReadRoutes:
         key = self.read_auth.deferred_student_key(self)
         if key is None:
             await self.read_auth.authorize(self, code)
-        body = await self.service.list_cells_json(code, student_key=key, client=client_address(self))
+        body = await self.service.list_cells_json(code, student_key=key, client=self.read_auth.key_limit_client(self),
+                                                  owner=self.read_auth.reading_owner(self) if key is None else None)
         self.set_header("Content-Type", "application/json")
         self.finish(body)
 

@@ -18,8 +18,10 @@ CONTENTS_SCHEMA_ID = "https://events.jupyter.org/jupyter_server/contents_service
 
 
 class PublishOnSave:
-    def __init__(self, service: TeacherService, contents_manager, log: logging.Logger | None = None):
+    def __init__(self, service: TeacherService, contents_manager, log: logging.Logger | None = None,
+                 owner: str | None = None):
         self.service = service
+        self.owner = owner  # only this owner's sessions are republished (None: every session)
         self.contents_manager = contents_manager
         self.log = log or logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class PublishOnSave:
         store = await self.service.provider.store(start=False)
         if store is None:
             return 0
-        sessions = await store.list_sessions()
+        sessions = await store.list_sessions(self.owner)
         notebook_cells = None
         count = 0
         for session in sessions:

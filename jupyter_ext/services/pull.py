@@ -19,6 +19,7 @@ from jupyter_core.utils import ensure_async
 from tornado import web
 
 from ..domain import InvalidInput, NotebookNotFound
+from ..domain.cells import normalize_notebook_path
 from ..domain.notebooks import (
     METADATA_KEY,
     Placement,
@@ -59,6 +60,7 @@ class NotebookPuller:
 
     async def pull(self, cell: Mapping, *, session: str, teacher_url: str, notebook_path: str,
                    position: Position) -> dict:
+        notebook_path = normalize_notebook_path(notebook_path)  # one lock per file, however spelled
         if not notebook_path.endswith(".ipynb"):
             raise InvalidInput("'notebook_path' must be a notebook (a path ending in .ipynb).")
         lock = self._locks.get(notebook_path)

@@ -10,6 +10,7 @@ import logging
 from ..domain import (
     Cell,
     CellLimits,
+    Forbidden,
     InvalidUrl,
     SessionNotFound,
     StoreUnavailable,
@@ -21,7 +22,7 @@ from ..domain import (
 )
 from ..domain.urls import normalize_teacher_url
 from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
-from ..store.sessions import SessionRecord
+from ..store.sessions import NOT_YOURS_MESSAGE, SessionRecord
 from .ratelimit import FailureLimiter
 
 
@@ -123,90 +124,122 @@ class TeacherService:
         return store
 
     # -- teacher routes --------------------------------------------------------------
-    async def create_session(self, body: dict) -> tuple[SessionRecord, str]:
+    # ``owner`` is whose sessions these calls act on: this server's user id (no hub), the hub
+    # user (hub service), or None for no owner check (a relay, which has no teacher routes).
+    async def create_session(self, body: dict, owner: str | None = None) -> tuple[SessionRecord, str]:
         title = validate_title(body.get("title"))
         notebook_path = validate_notebook_path(body.get("notebook_path"))
         relay_url = validate_relay_url(body["relay_url"]) if "relay_url" in body else self.relay_url
         store = await self._store()
-        record, key = await store.create_session(title, notebook_path)
+        record, key = await store.create_session(title, notebook_path, owner=owner)
         if relay_url:  # students then read from the relays; the teacher still writes here
             await store.set_relay_url(record.code, relay_url)
             record.relay_url = relay_url
         self.log.info("codestream: session %s created", record.code)
         return record, key
 
-    async def ensure_session(self, code: str) -> SessionRecord:
-        """1.x clients invent codes: a push to an unknown code creates that session."""
+    async def ensure_session(self, code: str, owner: str | None = None) -> SessionRecord:
+        """1.x clients invent codes: a push to an unknown code creates that session (``owner``'s);
+        a push to someone else's is ``Forbidden``."""
         store = await self._store()
         try:
-            return await store.get_session(code)
+            return await self._owned(store, code, owner)
         except SessionNotFound:
             try:
-                record, _key = await store.create_session(code=code)
+                record, _key = await store.create_session(code=code, owner=owner)
                 self.log.info("codestream: session %s created by a 1.x client", code)
                 return record
             except ValueError:
-                return await store.get_session(code)
+                return await self._owned(store, code, owner)
 
-    async def list_sessions(self) -> list[dict]:
+    async def list_sessions(self, owner: str | None = None) -> list[dict]:
         store = await self.provider.store(start=False)
-        return await store.list_sessions() if store is not None else []
+        return await store.list_sessions(owner) if store is not None else []
 
-    async def delete_session(self, code: str) -> None:
+    async def delete_session(self, code: str, owner: str | None = None) -> None:
         store = await self._store(start=False)
+        await self._owned(store, code, owner)
         await store.delete_session(code)
         (await self.provider.hub()).end_session(code)
         self.log.info("codestream: session %s ended", code)
 
-    async def rotate_key(self, code: str) -> str:
-        key = await (await self._store(start=False)).rotate_key(code)
+    async def rotate_key(self, code: str, owner: str | None = None) -> str:
+        store = await self._store(start=False)
+        await self._owned(store, code, owner)
+        key = await store.rotate_key(code)
         self.log.info("codestream: student key of session %s rotated", code)
         return key
 
-    async def publish_cell(self, code: str, cell_id: str, body: object) -> Cell:
+    async def publish_cell(self, code: str, cell_id: str, body: object, owner: str | None = None) -> Cell:
         clean = validate_cell_input(body, self.limits)
-        cell = await (await self._store(start=False)).publish_cell(code, cell_id, clean)
+        store = await self._store(start=False)
+        await self._owned(store, code, owner)
+        cell = await store.publish_cell(code, cell_id, clean)
         self.log.debug("codestream: session %s cell %s at version %s", code, cell_id, cell.version)
         return cell
 
-    async def unpublish_cell(self, code: str, cell_id: str) -> None:
-        await (await self._store(start=False)).unpublish_cell(code, cell_id)
+    async def unpublish_cell(self, code: str, cell_id: str, owner: str | None = None) -> None:
+        store = await self._store(start=False)
+        await self._owned(store, code, owner)
+        await store.unpublish_cell(code, cell_id)
+
+    @staticmethod
+    async def _owned(store: SessionStore, code: str, owner: str | None) -> SessionRecord:
+        """The session, if ``owner`` may change it (see ``SessionStore.claim_session``)."""
+        if owner is None:
+            return await store.get_session(code)
+        return await store.claim_session(code, owner)
+
+    @staticmethod
+    def check_reader(record: SessionRecord, owner: str | None) -> None:
+        """A teacher reads only their own sessions (and those made before owners existed)."""
+        if owner is not None and record.owner and record.owner != owner:
+            raise Forbidden(NOT_YOURS_MESSAGE.format(code=record.code))
 
     # -- read routes -----------------------------------------------------------------
     async def check_student_key(self, code: str, student_key: str, client: str) -> None:
-        """Raise unless ``student_key`` opens ``code``; failures are rate-limited per client."""
-        if self.limiter.blocked(client):
-            raise TooManyRequests("Too many wrong student keys from this address; wait a minute.")
+        """Raise unless ``student_key`` opens ``code``. ``client`` is who is asking (an address,
+        or the hub user under a hub): its wrong keys for this session are limited, a right key
+        always passes (see ``FailureLimiter``)."""
         store = await self._store(start=False)
-        if not await store.check_student_key(code, student_key):
-            self.limiter.record_failure(client)
-            if not await store.session_exists(code):  # a mistyped code, not a wrong key
-                raise SessionNotFound("There is no live session with that code; check the code.")
-            self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
-            raise Unauthorized("The student key is not valid for this session; ask your teacher for the current key.")
+        if await store.check_student_key(code, student_key):
+            return
+        if not await store.session_exists(code):  # a mistyped code, not a wrong key
+            await self._wrong_key(client, None)
+            raise SessionNotFound("There is no live session with that code; check the code.")
+        await self._wrong_key(client, code)
+        raise Unauthorized("The student key is not valid for this session; ask your teacher for the current key.")
 
-    async def list_cells_json(self, code: str, *, student_key: str | None = None, client: str = "?") -> str:
+    async def _wrong_key(self, client: str, code: str | None) -> None:
+        """Count a wrong key (or unknown code); beyond the limit, wait the penalty and refuse with 429."""
+        if code is not None:
+            self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
+        if self.limiter.record_failure(self.limiter.limit_key(client, code)):
+            await asyncio.sleep(self.limiter.penalty_seconds)
+            raise TooManyRequests("Too many wrong student keys for this session from here; check the"
+                                  " key your teacher shows and try again in a minute.")
+
+    async def list_cells_json(self, code: str, *, student_key: str | None = None, client: str = "?",
+                              owner: str | None = None) -> str:
         """The cell-list route's body: one Redis round trip, the student key (when given) checked
-        in the same read and rate-limited like ``check_student_key``; the cells rendered once per
+        in the same read and limited like ``check_student_key``; the cells rendered once per
         state of the session, not once per request."""
-        if student_key is not None and self.limiter.blocked(client):
-            raise TooManyRequests("Too many wrong student keys from this address; wait a minute.")
         store = await self._store(start=False)
         try:
             record, state, last_event_id = await store.cells_state(code, student_key=student_key)
         except (Unauthorized, SessionNotFound) as exc:
             if student_key is not None:
-                self.limiter.record_failure(client)
-                if isinstance(exc, Unauthorized):
-                    self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
+                await self._wrong_key(client, code if isinstance(exc, Unauthorized) else None)
             raise
+        self.check_reader(record, owner)
         head = json.dumps({"session": record.code, "title": record.title})
         tail = json.dumps({"last_event_id": last_event_id,
                            **({"relay_url": record.relay_url} if record.relay_url else {})})
         return f'{head[:-1]}, "cells": {state.public_json()}, {tail[1:]}'
 
-    async def list_cells(self, code: str) -> dict:
+    async def list_cells(self, code: str, owner: str | None = None) -> dict:
         record, cells, last_event_id = await (await self._store(start=False)).list_cells(code)
+        self.check_reader(record, owner)
         return {
             "session": record.code,
             "title": record.title,

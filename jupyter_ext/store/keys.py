@@ -7,6 +7,11 @@ PREFIX = "codestream"
 SESSION_INDEX = f"{PREFIX}:sessions"
 
 
+def owner_index(owner: str) -> str:
+    """The live sessions of one owner (a server's user, or a hub user), by creation time."""
+    return f"{PREFIX}:owner:{owner}:sessions"
+
+
 def session_key(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:session"
 
@@ -23,5 +28,10 @@ def students_key(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:students"
 
 
+def retired_key(code: str) -> str:
+    """Versions of unpublished cells (cell id -> last version and a digest of its source)."""
+    return f"{PREFIX}:{{{code}}}:retired"
+
+
 def all_session_keys(code: str) -> list[str]:
-    return [session_key(code), cells_key(code), events_key(code), students_key(code)]
+    return [session_key(code), cells_key(code), events_key(code), students_key(code), retired_key(code)]

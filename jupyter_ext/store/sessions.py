@@ -23,6 +23,7 @@ from redis.exceptions import WatchError
 from ..domain import (
     Cell,
     CellNotFound,
+    Forbidden,
     SessionNotFound,
     StoreUnavailable,
     Unauthorized,
@@ -31,10 +32,13 @@ from ..domain import (
     new_session_code,
     new_student_key,
 )
+from ..domain.cells import republished_version, retired_record
 from ..domain.events import EVENT_PUBLISHED, EVENT_SESSION_ENDED, EVENT_UNPUBLISHED, EVENT_UPDATED, Event
 from . import keys
 
 STUDENT_WINDOW_SECONDS = 60
+NOT_YOURS_MESSAGE = ("Session {code} belongs to another teacher; only the server (or hub user) that"
+                     " started it can change it.")
 WRONG_KEY_MESSAGE = "The student key is not valid for this session; ask your teacher for the current key."
 CELLS_CACHE_SESSIONS = 64  # sessions whose parsed cells one process keeps (LRU)
 
@@ -51,6 +55,7 @@ class SessionRecord:
     created: str
     notebook_path: str
     relay_url: str = ""
+    owner: str = ""  # "" for sessions made before owners existed (see SessionStore.claim_session)
 
     def public_dict(self) -> dict:
         public = {"code": self.code, "title": self.title, "created": self.created}
@@ -111,8 +116,9 @@ class SessionStore:
     # -- sessions -----------------------------------------------------------------
     @translate_redis_errors
     async def create_session(self, title: str = "", notebook_path: str | None = None,
-                             code: str | None = None) -> tuple[SessionRecord, str]:
-        """Create a session with a fresh code (or the given one); returns it and its student key."""
+                             code: str | None = None, owner: str | None = None) -> tuple[SessionRecord, str]:
+        """Create a session with a fresh code (or the given one) belonging to ``owner``; returns
+        it and its student key."""
         student_key = new_student_key()
         created = iso_timestamp(time.time())
         for _ in range(50):
@@ -123,13 +129,16 @@ class SessionStore:
                 "created": created,
                 "notebook_path": notebook_path or "",
                 "key_hash": hash_key(student_key),
+                **({"owner": owner} if owner else {}),
             }
             # HSETNX on "code" claims the code atomically; the rest follows in the same slot.
             claimed = await self.redis.hsetnx(keys.session_key(candidate), "code", candidate)
             if claimed:
                 await self.redis.hset(keys.session_key(candidate), mapping=fields)
                 await self.redis.zadd(keys.SESSION_INDEX, {candidate: time.time()})
-                record = SessionRecord(candidate, title, created, notebook_path or "")
+                if owner:
+                    await self.redis.zadd(keys.owner_index(owner), {candidate: time.time()})
+                record = SessionRecord(candidate, title, created, notebook_path or "", owner=owner or "")
                 return record, student_key
             if code:
                 raise ValueError("session exists")
@@ -149,6 +158,7 @@ class SessionStore:
             created=fields.get("created", ""),
             notebook_path=fields.get("notebook_path", ""),
             relay_url=fields.get("relay_url", ""),
+            owner=fields.get("owner", ""),
         )
 
     @translate_redis_errors
@@ -165,8 +175,10 @@ class SessionStore:
         return bool(await self.redis.exists(keys.session_key(code)))
 
     @translate_redis_errors
-    async def list_sessions(self) -> list[dict]:
-        codes = await self.redis.zrange(keys.SESSION_INDEX, 0, -1)
+    async def list_sessions(self, owner: str | None = None) -> list[dict]:
+        """Live sessions, oldest first: all of them, or only ``owner``'s (from its own index)."""
+        index = keys.owner_index(owner) if owner else keys.SESSION_INDEX
+        codes = await self.redis.zrange(index, 0, -1)
         if not codes:
             return []
         since = time.time() - STUDENT_WINDOW_SECONDS
@@ -187,17 +199,48 @@ class SessionStore:
             sessions.append({**record.public_dict(), "notebook_path": record.notebook_path,
                              "cells": n_cells, "students": n_students})
         if stale:
-            await self.redis.zrem(keys.SESSION_INDEX, *stale)
+            await self.redis.zrem(index, *stale)
         return sessions
 
     @translate_redis_errors
     async def delete_session(self, code: str) -> None:
-        await self._session_fields(code)
+        fields = await self._session_fields(code)
         # The event goes out first, on its own, so blocked readers are served it before the
         # stream key disappears.
         await self._add_event(code, EVENT_SESSION_ENDED, {"session": code})
         await self.redis.delete(*keys.all_session_keys(code))
         await self.redis.zrem(keys.SESSION_INDEX, code)
+        if fields.get("owner"):
+            await self.redis.zrem(keys.owner_index(fields["owner"]), code)
+
+    # -- owners (a server's user, or a hub user) ----------------------------------------
+    @translate_redis_errors
+    async def claim_session(self, code: str, owner: str) -> SessionRecord:
+        """The session, when ``owner`` may change it: it is theirs, or it has no owner yet (made
+        before owners existed), in which case it becomes theirs now, atomically (of two servers
+        claiming at once one wins, the other gets ``Forbidden``). Someone else's: ``Forbidden``."""
+        session_key = keys.session_key(code)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(session_key)
+                    fields = await pipe.hgetall(session_key)
+                    if not fields or "key_hash" not in fields:
+                        raise SessionNotFound(f"There is no live session {code}; check the code.")
+                    current = fields.get("owner", "")
+                    if current == owner:
+                        return self._record(fields)
+                    if current:
+                        raise Forbidden(NOT_YOURS_MESSAGE.format(code=code))
+                    pipe.multi()
+                    pipe.hset(session_key, "owner", owner)
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        await self.redis.zadd(keys.owner_index(owner), {code: time.time()})
+        self.log.info("codestream: session %s (made without an owner) claimed by this server's user", code)
+        return self._record({**fields, "owner": owner})
 
     @translate_redis_errors
     async def rotate_key(self, code: str) -> str:
@@ -227,7 +270,7 @@ class SessionStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(session_key, cells_key)
+                    await pipe.watch(session_key, cells_key, keys.retired_key(code))
                     # HEXISTS, not EXISTS: a cluster pipeline that is watching drops the reply of
                     # EXISTS (split per slot), so the check would always pass there.
                     if not await pipe.hexists(session_key, "key_hash"):
@@ -235,8 +278,13 @@ class SessionStore:
                     raw = await pipe.hget(cells_key, cell_id)
                     previous = Cell.from_dict(json.loads(raw)) if raw else None
                     cell = apply_publish(previous, cell_id, clean, iso_timestamp(time.time()))
+                    retired = await self._retired_version(pipe, code, cell_id) if previous is None else None
+                    if retired is not None:
+                        cell.version = republished_version(retired, cell.source, cell.cell_type)
                     pipe.multi()
                     pipe.hset(cells_key, cell_id, json.dumps(cell.to_dict()))
+                    if retired is not None:
+                        pipe.hdel(keys.retired_key(code), cell_id)
                     event = self._cell_event_name(previous, cell)
                     if event:
                         self._queue_event(pipe, code, event, self._cell_event_data(code, cell, previous))
@@ -284,12 +332,28 @@ class SessionStore:
                     cell = Cell.from_dict(json.loads(raw))
                     pipe.multi()
                     pipe.hdel(cells_key, cell_id)
+                    self._queue_retire(pipe, code, cell)
                     self._queue_event(pipe, code, EVENT_UNPUBLISHED,
                                       {"session": code, "cell_id": cell_id, "version": cell.version})
                     await pipe.execute()
                     return
                 except WatchError:
                     continue
+
+    # -- versions across an unpublish (contract v2 *Versions*) ----------------------------
+    @staticmethod
+    async def _retired_version(pipe, code: str, cell_id: str) -> dict | None:
+        """What an unpublished ``cell_id`` left behind (read under the publish's WATCH)."""
+        raw = await pipe.hget(keys.retired_key(code), cell_id)
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _queue_retire(pipe, code: str, cell: Cell) -> None:
+        """Remember the version an unpublished cell had, in the unpublish's transaction."""
+        pipe.hset(keys.retired_key(code), cell.cell_id, json.dumps(retired_record(cell)))
 
     @translate_redis_errors
     async def list_cells(self, code: str) -> tuple[SessionRecord, list[Cell], str | None]:
