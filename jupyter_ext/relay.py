@@ -32,7 +32,8 @@ from .domain import CodeStreamError
 from .handlers.base import ContractJSON
 from .handlers.read import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE, ReadRoutes
 from .services.ratelimit import FailureLimiter
-from .services.teacher import RedisProvider, TeacherService
+from .services.teacher import RedisProvider, StreamCaps, TeacherService
+from .store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
 from .store.connection import describe_redis_url, parse_redis_url, redis_url_from_env
 
 LOG_NAME = "codestream.relay"
@@ -60,6 +61,8 @@ class RelayConfig:
     redis_stream_connections: int = 1000
     redis_socket_timeout: float = 5.0
     key_failures_per_minute: int = 20
+    max_streams: int = DEFAULT_MAX_STREAMS
+    max_streams_per_session: int = DEFAULT_MAX_STREAMS_PER_SESSION
     drain_seconds: float = 10.0
     log_format: str = "json"
     log_level: str = "INFO"
@@ -95,6 +98,12 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
                         help="Redis command timeout in seconds. Default: 5.")
     parser.add_argument("--key-failures-per-minute", type=int, default=20,
                         help="Wrong student keys per client address per minute before 429. Default: 20.")
+    parser.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
+                        help="Open event streams this relay serves in all; beyond it a new stream"
+                             f" is 503 too_many_streams. Default: {DEFAULT_MAX_STREAMS}.")
+    parser.add_argument("--max-streams-per-session", type=int, default=DEFAULT_MAX_STREAMS_PER_SESSION,
+                        help="Open event streams one session may have on this relay; beyond it a"
+                             f" new stream is 503 too_many_streams. Default: {DEFAULT_MAX_STREAMS_PER_SESSION}.")
     parser.add_argument("--drain-seconds", type=float, default=10.0,
                         help="On SIGTERM, how long to wait for requests in flight. Default: 10.")
     parser.add_argument("--log-format", choices=("json", "text"), default="json",
@@ -112,7 +121,8 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
     if not 0 <= args.port < 65536:
         parser.error("--port must be 0..65535")
     for name in ("heartbeat_seconds", "event_block_ms", "redis_max_connections",
-                 "redis_stream_connections", "redis_socket_timeout", "key_failures_per_minute"):
+                 "redis_stream_connections", "redis_socket_timeout", "key_failures_per_minute",
+                 "max_streams", "max_streams_per_session"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     base_url = "/" + args.base_url.strip("/") + "/" if args.base_url.strip("/") else "/"
@@ -123,6 +133,7 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
         redis_stream_connections=args.redis_stream_connections,
         redis_socket_timeout=args.redis_socket_timeout,
         key_failures_per_minute=args.key_failures_per_minute,
+        max_streams=args.max_streams, max_streams_per_session=args.max_streams_per_session,
         drain_seconds=max(args.drain_seconds, 0.0), log_format=args.log_format,
         log_level=args.log_level.upper(),
     )
@@ -316,7 +327,9 @@ class Relay:
         provider = RedisProvider(
             config.redis_url, None, max_connections=config.redis_max_connections,
             blocking_max_connections=config.redis_stream_connections,
-            socket_timeout=config.redis_socket_timeout, block_ms=config.event_block_ms, log=self.log)
+            socket_timeout=config.redis_socket_timeout, block_ms=config.event_block_ms,
+            stream_caps=StreamCaps(config.max_streams, config.max_streams_per_session,
+                                   config.heartbeat_seconds), log=self.log)
         self.service = TeacherService(
             provider, limiter=FailureLimiter(config.key_failures_per_minute, 60.0), log=self.log)
         self.state = RelayState()

@@ -56,6 +56,9 @@ class ContractJSON:
         status, error = contract_error(exc, status_code)
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and isinstance(exc, CodeStreamError):
+            self.set_header("Retry-After", str(int(retry_after)))
         self.finish(json.dumps({"error": error}))
 
 

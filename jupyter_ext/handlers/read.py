@@ -17,6 +17,7 @@ from tornado import web
 
 from ..domain import Unauthorized, normalize_session_code, validate_cell_id
 from ..domain.events import validate_event_id
+from ..store.sessions import hash_key
 from . import sse
 from .base import CodeStreamHandler, bearer_credential
 from .teacher import CELL, CODE, CellWriteMixin
@@ -85,16 +86,20 @@ class ReadRoutes:
         last_event_id = validate_event_id(
             self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None))
         client_id = self._client_id() if role == "student" else None
+        key_hash = hash_key(bearer_credential(self) or "") if role == "student" else None
         hub = await self.service.provider.hub()
-        sse.start_event_stream(self)
-        async with hub.listen(code, last_event_id) as (listener, replay):
+        # Over a stream cap this raises ``TooManyStreams`` before any byte is written: a plain 503.
+        listener, replay = await hub.subscribe(code, last_event_id, key_hash=key_hash, client_id=client_id)
+        try:
             self._listener = listener
+            sse.start_event_stream(self)
             if client_id:
-                await self.service.touch_student(code, client_id)
-            await sse.pump(self, listener, replay, heartbeat_seconds=self.heartbeat_seconds,
-                           on_heartbeat=(lambda: self._touch_quietly(code, client_id)) if client_id else None,
-                           sink=self._write_now)
-        self._listener = None
+                await self.service.touch_student(code, client_id, key_hash=key_hash)
+            # No timer, no presence write per stream: the hub's tick does both for all of them.
+            await sse.pump(self, listener, replay, heartbeat_seconds=None, sink=self._write_now)
+        finally:
+            hub.unsubscribe(listener)
+            self._listener = None
         if not self._finished:
             self.finish()
 
@@ -107,12 +112,6 @@ class ReadRoutes:
         given = self.request.headers.get("X-CodeStream-Client", "")[:64]
         raw = given or self.request.remote_ip or "?"
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-    async def _touch_quietly(self, code: str, client_id: str) -> None:
-        try:
-            await self.service.touch_student(code, client_id)
-        except Exception:  # a heartbeat must survive a Redis blip
-            self.cs_log.debug("codestream: could not record student presence for %s", code)
 
 
 class ReadRouteHandler(ReadRoutes, CodeStreamHandler):
