@@ -17,7 +17,8 @@ from tornado import web
 
 from ..domain import Unauthorized, normalize_session_code, validate_cell_id
 from ..domain.events import validate_event_id
-from ..store.sessions import hash_key
+from ..store import ListenerOverflow
+from ..store.sessions import EVENT_SESSION_ENDED, hash_key
 from . import sse
 from .base import CodeStreamHandler, bearer_credential
 from .teacher import CELL, CODE, CellWriteMixin
@@ -96,7 +97,19 @@ class ReadRoutes:
             if client_id:
                 await self.service.touch_student(code, client_id, key_hash=key_hash)
             # No timer, no presence write per stream: the hub's tick does both for all of them.
-            await sse.pump(self, listener, replay, heartbeat_seconds=None, sink=self._write_now)
+            # The loop is inline (no pump/drain coroutine under this one): an open stream holds
+            # as few frames as tornado lets it (see docs/performance.md).
+            if await sse.send_opening(self, replay):
+                listener.sink = self._write_now
+                while True:
+                    try:
+                        event = listener.pop()
+                    except (StopAsyncIteration, ListenerOverflow):
+                        break
+                    if event is None:
+                        await listener.parked()
+                    elif not await sse.send(self, event.sse()) or event.name == EVENT_SESSION_ENDED:
+                        break
         finally:
             hub.unsubscribe(listener)
             self._listener = None
@@ -151,9 +164,7 @@ class CellHandler(CellWriteMixin, ReadRouteHandler):
 
 
 class EventsHandler(ReadRouteHandler):
-    @allow_unauthenticated
-    async def get(self, code):
-        await self.stream_events(code)
+    get = allow_unauthenticated(ReadRoutes.stream_events)  # no coroutine layer of its own
 
 
 def read_handlers(**services) -> list[tuple]:

@@ -30,27 +30,30 @@ async def send(handler: web.RequestHandler, text: str) -> bool:
         return False
 
 
+async def send_opening(handler: web.RequestHandler, replay: Iterable[Event]) -> bool:
+    """``: connected`` and the replay; ``False`` once the client has gone."""
+    if not await send(handler, ": connected\n\n"):
+        return False
+    for event in replay:
+        if not await send(handler, event.sse()):
+            return False
+    return True
+
+
 async def pump(handler: web.RequestHandler, listener: Listener, replay: Iterable[Event], *,
-               heartbeat_seconds: float | None = HEARTBEAT_SECONDS,
+               heartbeat_seconds: float = HEARTBEAT_SECONDS,
                on_heartbeat: Callable[[], Awaitable[None]] | None = None,
                sink: Callable[[Event], bool] | None = None) -> None:
     """Send the replay, then live events with heartbeats, until the client goes, the listener
     ends (shutdown, overflow: the client resumes with its Last-Event-ID) or the session ends.
 
     ``sink`` lets the fan-out loop write live events straight to an idle stream.
-    ``heartbeat_seconds=None``: the event hub's tick sends the heartbeats (through ``sink``), so
-    the stream keeps no timer of its own and parks on one future (``drain``).
+    (The teacher's read route runs a leaner loop of its own: ``handlers.read.stream_events``.)
     """
-    if not await send(handler, ": connected\n\n"):
+    if not await send_opening(handler, replay):
         return
-    for event in replay:
-        if not await send(handler, event.sse()):
-            return
     if sink is not None:
         listener.sink = sink
-    if heartbeat_seconds is None:
-        await drain(handler, listener)
-        return
     while True:
         try:
             event = await listener.next(timeout=heartbeat_seconds)
@@ -61,24 +64,6 @@ async def pump(handler: web.RequestHandler, listener: Listener, replay: Iterable
                 await on_heartbeat()
             if not await send(handler, ": heartbeat\n\n"):
                 return
-            continue
-        if not await send(handler, event.sse()):
-            return
-        if event.name == EVENT_SESSION_ENDED:
-            return
-
-
-async def drain(handler: web.RequestHandler, listener: Listener) -> None:
-    """Send what the fan-out loop queued (a slow reader's backlog, ``session_ended``), then park
-    on one future until there is more; the fewer frames an idle stream holds, the less memory
-    and garbage-collector work a thousand of them cost."""
-    while True:
-        try:
-            event = listener.pop()
-        except (StopAsyncIteration, ListenerOverflow):
-            return
-        if event is None:
-            await listener.parked()
             continue
         if not await send(handler, event.sse()):
             return

@@ -97,7 +97,7 @@ class Listener:
     def deliver(self, event: Event) -> None:
         if self._closed:
             return
-        if (self.sink is not None and self._waiter is not None and not self._pending
+        if (self.sink is not None and self._parked() and not self._pending
                 and event.name != EVENT_SESSION_ENDED):
             key = event.sort_key()
             if key <= self._after_key:
@@ -128,6 +128,10 @@ class Listener:
         self._closed = True
         self._wake()
 
+    def _parked(self) -> bool:
+        waiter = self._waiter
+        return waiter is not None and not waiter.done()
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -138,14 +142,16 @@ class Listener:
 
         A stream with events pending or bytes in flight is not idle, so it needs none.
         """
-        if self.sink is not None and self._waiter is not None and not self._pending and not self._closed:
+        if self.sink is not None and self._parked() and not self._pending and not self._closed:
             self.sink(HEARTBEAT)
 
     def pop(self) -> Event | Notice | None:
         """The next new event (or notice), ``None`` when nothing is pending.
 
         Raises ``StopAsyncIteration`` (or ``ListenerOverflow``) when the stream is over.
+        Only the consumer calls it, awake: whatever it parked on is settled.
         """
+        self._waiter = None
         while self._pending:
             event = self._pending.popleft()
             if isinstance(event, Notice):
@@ -167,12 +173,7 @@ class Listener:
         """A future that settles when something is pending or the stream is over; awaited
         directly by the consumer (no coroutine layer, no timer: the hub's tick heartbeats)."""
         self._waiter = waiter = asyncio.get_running_loop().create_future()
-        waiter.add_done_callback(self._unpark)
         return waiter
-
-    def _unpark(self, waiter: asyncio.Future) -> None:
-        if self._waiter is waiter:
-            self._waiter = None
 
     async def next(self, timeout: float) -> Event | Notice | None:
         """The next new event (or notice), or ``None`` on timeout (time for a heartbeat).
