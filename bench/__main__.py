@@ -34,9 +34,12 @@ def load_more_figures() -> None:
     """The student-side and dashboard figures, then any ``bench/relay_*.py`` module's ``FIGURES`` (the relay's)."""
     import importlib
 
-    from . import dashboard_figures, student_figures
+    from . import dashboard_figures, rtc_figures, scale, student_cost, student_figures
 
+    FIGURES.update(rtc_figures.FIGURES)
+    FIGURES.update(scale.FIGURES)
     FIGURES.update(student_figures.FIGURES)
+    FIGURES.update(student_cost.FIGURES)
     FIGURES.update(dashboard_figures.FIGURES)
     for module_file in sorted(Path(__file__).parent.glob("relay_*.py")):
         module = importlib.import_module(f"{__package__}.{module_file.stem}")

@@ -116,15 +116,20 @@ class SSEConnection(asyncio.Protocol):
 
     @classmethod
     async def open(cls, host: str, port: int, path: str, headers: dict,
-                   on_data: Callable[[bytes, float], None], timeout: float = 30.0) -> SSEConnection:
-        return await cls.connect(lambda: cls(on_data), host, port, path, headers, timeout)
+                   on_data: Callable[[bytes, float], None], timeout: float = 30.0,
+                   local_host: str | None = None) -> SSEConnection:
+        return await cls.connect(lambda: cls(on_data), host, port, path, headers, timeout, local_host)
 
     @staticmethod
     async def connect(factory: Callable[[], SSEConnection], host: str, port: int, path: str,
-                      headers: dict, timeout: float) -> SSEConnection:
-        """Open a stream with the protocol ``factory()`` makes; ``HTTPError`` unless it answers 200."""
+                      headers: dict, timeout: float, local_host: str | None = None) -> SSEConnection:
+        """Open a stream with the protocol ``factory()`` makes; ``HTTPError`` unless it answers 200.
+
+        ``local_host`` (e.g. 127.0.0.7) spreads many thousands of loopback connections over
+        several source addresses, each with its own ephemeral port range."""
         loop = asyncio.get_running_loop()
-        _transport, protocol = await asyncio.wait_for(loop.create_connection(factory, host, port), timeout)
+        _transport, protocol = await asyncio.wait_for(loop.create_connection(
+            factory, host, port, local_addr=(local_host, 0) if local_host else None), timeout)
         all_headers = {"Host": f"{host}:{port}", "Accept": "text/event-stream", **headers}
         head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items())
         protocol.transport.write(head.encode("latin-1") + b"\r\n")
@@ -179,16 +184,22 @@ class SSEConnection(asyncio.Protocol):
             self.transport.close()
 
 
-async def open_streams(n: int, host: str, port: int, path: str, headers_for: Callable[[int], dict],
+async def open_streams(n: int, host: str, port: int, path: str | Callable[[int], str],
+                       headers_for: Callable[[int], dict],
                        on_data: Callable[[int, bytes, float], None], *, concurrency: int = 50,
-                       timeout: float = 60.0) -> list[SSEConnection]:
-    """Open ``n`` event streams, ``concurrency`` at a time; ``on_data`` gets the stream index."""
+                       timeout: float = 60.0, local_hosts: list[str] | None = None) -> list[SSEConnection]:
+    """Open ``n`` event streams, ``concurrency`` at a time; ``on_data`` gets the stream index.
+
+    ``path`` may depend on the index (streams spread over replicas behind a proxy);
+    ``local_hosts`` are source addresses used in turn (see ``SSEConnection.connect``)."""
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> SSEConnection:
         async with semaphore:
-            return await SSEConnection.open(host, port, path, headers_for(i),
-                                            lambda line, at, i=i: on_data(i, line, at), timeout)
+            return await SSEConnection.open(
+                host, port, path(i) if callable(path) else path, headers_for(i),
+                lambda line, at, i=i: on_data(i, line, at), timeout,
+                local_hosts[i % len(local_hosts)] if local_hosts else None)
 
     results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
     streams = [r for r in results if isinstance(r, SSEConnection)]

@@ -32,11 +32,20 @@ class Size:
     view_repeats: int = 30
     view_cells: int = 50
     list_cells: int = 50
+    rtc_peers: tuple[int, ...] = (300, 1000)
+    rtc_rounds: int = 8
+    idle_seconds: float = 60.0  # a student's own cost: the idle window
+    scale_streams: int = 10_000  # students-10k: streams over the replicas behind one proxy
+    scale_replicas: int = 4
+    scale_baseline: int = 1_000  # ... against this many on one replica
+    scale_rounds: int = 10
 
     @classmethod
     def quick(cls) -> Size:
         return cls(streams=100, fanout_rounds=8, students=3, throughput_seconds=1.5,
-                   throughput_requests=5_000, foreign_keys=2_000, view_repeats=8)
+                   throughput_requests=5_000, foreign_keys=2_000, view_repeats=8,
+                   rtc_peers=(50, 100), rtc_rounds=3, idle_seconds=15.0,
+                   scale_streams=400, scale_replicas=2, scale_baseline=100, scale_rounds=3)
 
 
 # -- fan-out to N open event streams ---------------------------------------------------------
