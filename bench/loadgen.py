@@ -110,6 +110,7 @@ class SSEConnection(asyncio.Protocol):
         self.opened: asyncio.Future = asyncio.get_running_loop().create_future()
         self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
         self.status: int | None = None
+        self.error_body = b""
         self._head = b""
         self._tail = b""
         self.transport: asyncio.Transport | None = None
@@ -135,8 +136,9 @@ class SSEConnection(asyncio.Protocol):
         protocol.transport.write(head.encode("latin-1") + b"\r\n")
         status = await asyncio.wait_for(protocol.opened, timeout)
         if status != 200:
+            await asyncio.sleep(0.05)  # the error body, for the message
             protocol.close()
-            raise HTTPError(f"event stream {path} answered {status}")
+            raise HTTPError(f"event stream {path} answered {status}: {protocol.error_body[:200]!r}")
         return protocol
 
     def connection_made(self, transport):
@@ -154,6 +156,9 @@ class SSEConnection(asyncio.Protocol):
             self._head = b""
             if not self.opened.done():
                 self.opened.set_result(self.status)
+        if self.status != 200:
+            self.error_body += data
+            return
         self.body_received(data, now)
 
     def body_received(self, data: bytes, now: float) -> None:
@@ -201,14 +206,20 @@ async def open_streams(n: int, host: str, port: int, path: str | Callable[[int],
                 lambda line, at, i=i: on_data(i, line, at), timeout,
                 local_hosts[i % len(local_hosts)] if local_hosts else None)
 
+    return await gather_connections(n, one, SSEConnection, "event streams", lambda s: s.close())
+
+
+async def gather_connections(n: int, one, kind: type, what: str, close) -> list:
+    """``one(i)`` for i < n, all at once (``one`` limits itself); every one must succeed, else
+    the opened ones are closed (``close``) and ``HTTPError`` says how many failed."""
     results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
-    streams = [r for r in results if isinstance(r, SSEConnection)]
-    errors = [r for r in results if not isinstance(r, SSEConnection)]
+    opened = [r for r in results if isinstance(r, kind)]
+    errors = [r for r in results if not isinstance(r, kind)]
     if errors:
-        for stream in streams:
-            stream.close()
-        raise HTTPError(f"{len(errors)} of {n} event streams failed to open: {errors[0]!r}")
-    return streams
+        for connection in opened:
+            close(connection)
+        raise HTTPError(f"{len(errors)} of {n} {what} failed to open: {errors[0]!r}")
+    return opened
 
 
 async def close_streams(streams: list[SSEConnection]) -> None:

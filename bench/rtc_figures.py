@@ -27,7 +27,7 @@ from pycrdt import Array
 from jupyter_ext.pytest_plugin import write_notebook
 
 from .harness import Lab, Row, cpu_seconds, ms, percentile, start_with_retry, timed
-from .loadgen import HTTPConnection, close_streams, open_streams
+from .loadgen import HTTPConnection, close_streams, gather_connections, open_streams
 from .teacher_figures import FanoutProbe, Size, put_cell
 from .ywebsocket import YPeer
 
@@ -87,18 +87,11 @@ async def join_room(host: str, port: int, path: str, headers: dict, n: int, on_u
                     concurrency: int = 20) -> list[YPeer]:
     semaphore = asyncio.Semaphore(concurrency)
 
-    async def one() -> YPeer:
+    async def one(_i: int) -> YPeer:
         async with semaphore:
             return await YPeer.connect(host, port, path, headers, on_update, timeout=120.0)
 
-    results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
-    peers = [r for r in results if isinstance(r, YPeer)]
-    errors = [r for r in results if not isinstance(r, YPeer)]
-    if errors:
-        for peer in peers:
-            peer.close()
-        raise RuntimeError(f"{len(errors)} of {n} RTC peers failed to join: {errors[0]!r}")
-    return peers
+    return await gather_connections(n, one, YPeer, "RTC peers", lambda peer: peer.close())
 
 
 def cell_source(peer: YPeer) -> str:

@@ -112,6 +112,14 @@ def test_relay_refuses_non_positive_caps():
     assert (config.max_streams_per_session, config.max_streams) == (5, 10_000)
 
 
+def new_session(teacher, scanner, title: str) -> tuple[str, str]:
+    """A session made by ``teacher``; its key registered with the secret scanner."""
+    with teacher.client() as client:
+        session = create_session(client, title=title)
+    scanner.add(session["student_key"])
+    return session["code"], session["student_key"]
+
+
 def students_of(teacher, code: str) -> int:
     with teacher.client() as client:
         r = client.get("codestream/api/sessions")
@@ -122,10 +130,7 @@ def students_of(teacher, code: str) -> int:
 def test_rotating_the_key_closes_old_key_streams_everywhere_and_they_stop_counting(
         capped_teacher, cs_redis, cs_relay_factory, cs_secret_scanner):
     relay = cs_relay_factory(cs_redis.url, args=["--heartbeat-seconds", str(HEARTBEAT)])
-    with capped_teacher.client() as client:
-        session = create_session(client, title="rotate")
-    code, old_key = session["code"], session["student_key"]
-    cs_secret_scanner.add(old_key)
+    code, old_key = new_session(capped_teacher, cs_secret_scanner, "rotate")
     on_teacher = open_stream(capped_teacher.url, code, old_key, "student-on-teacher")
     on_relay = open_stream(relay.url, code, old_key, "student-on-relay")
     teachers_own = SSEReader(capped_teacher.url + events_path(code), capped_teacher.auth_headers())
@@ -166,10 +171,7 @@ def test_rotating_the_key_closes_old_key_streams_everywhere_and_they_stop_counti
 def test_ending_the_session_closes_streams_on_the_teacher_and_the_relay(
         cs_teacher, cs_module_redis, cs_relay_factory, cs_secret_scanner):
     relay = cs_relay_factory(cs_module_redis.url, args=["--heartbeat-seconds", str(HEARTBEAT)])
-    with cs_teacher.client() as client:
-        session = create_session(client, title="end")
-    code, key = session["code"], session["student_key"]
-    cs_secret_scanner.add(key)
+    code, key = new_session(cs_teacher, cs_secret_scanner, "end")
     readers = [open_stream(cs_teacher.url, code, key, "t"), open_stream(relay.url, code, key, "r")]
     try:
         with cs_teacher.client() as client:
@@ -187,10 +189,7 @@ def test_one_batched_presence_write_per_session_keeps_students_present(
     """The hub's tick refreshes every open stream's presence (no write per stream per heartbeat)."""
     teacher = cs_jupyter_server_factory("presence-teacher", env={"CODESTREAM_REDIS_URL": cs_redis.url},
                                         args=[f"--CodeStreamApp.heartbeat_seconds={HEARTBEAT}"])
-    with teacher.client() as client:
-        session = create_session(client, title="presence")
-    code, key = session["code"], session["student_key"]
-    cs_secret_scanner.add(key)
+    code, key = new_session(teacher, cs_secret_scanner, "presence")
     readers = [open_stream(teacher.url, code, key, f"s{i}") for i in range(3)]
     r = redis.Redis.from_url(cs_redis.url, decode_responses=True)
     try:

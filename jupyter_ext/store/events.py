@@ -176,37 +176,21 @@ class Listener:
         return waiter
 
     async def next(self, timeout: float) -> Event | Notice | None:
-        """The next new event (or notice), or ``None`` on timeout (time for a heartbeat).
+        """The next new event (or notice), or ``None`` on timeout (time for a heartbeat): for
+        consumers that keep their own heartbeat timer (the student server's streams).
 
         Raises ``StopAsyncIteration`` when the stream is over.
         """
-        while True:
-            if not self._pending:
-                if self._closed:
-                    if self.overflowed:
-                        raise ListenerOverflow()
-                    raise StopAsyncIteration
-                loop = asyncio.get_running_loop()
-                self._waiter = waiter = loop.create_future()
-                timer = loop.call_later(timeout, _settle_waiter, waiter)
-                try:
-                    await waiter
-                finally:
-                    timer.cancel()
-                    self._waiter = None
-                if not self._pending and not self._closed:
-                    return None
-                continue
-            event = self._pending.popleft()
-            if isinstance(event, Notice):
-                return event
-            if event.name == EVENT_SESSION_ENDED:
-                return event  # final, whatever its id (a local notice reuses the last one)
-            key = event.sort_key()
-            if key <= self._after_key:
-                continue  # already sent during replay
-            self._after_id, self._after_key = event.id, key
+        event = self.pop()
+        if event is not None:
             return event
+        waiter = self.parked()
+        timer = asyncio.get_running_loop().call_later(timeout, _settle_waiter, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+        return self.pop()
 
 
 def _settle_waiter(waiter: asyncio.Future) -> None:
