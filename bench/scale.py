@@ -249,3 +249,52 @@ async def proxy_vs_direct(service_url: str, proxy_url: str, events_path: str, he
 
 
 FIGURES = {"students-10k": students_10k}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.scale --service URL --proxy URL --code CODE --read-auth 'Bearer KEY'
+    --teacher URL --teacher-token TOKEN``: publish → N streams through the proxy vs straight on
+    the service, for any running read service (a relay, the hub service behind the hub's CHP)."""
+    import argparse
+
+    from .loadgen import HTTPConnection, split_url
+
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=main.__doc__.splitlines()[0])
+    parser.add_argument("--service", required=True, help="the read service's own base URL")
+    parser.add_argument("--proxy", required=True, help="the same service's base URL through the proxy")
+    parser.add_argument("--code", required=True, help="a live session code the service serves")
+    parser.add_argument("--read-auth", required=True, help="Authorization header value for its event streams")
+    parser.add_argument("--teacher", required=True, help="base URL the teacher publishes through")
+    parser.add_argument("--teacher-token", required=True, help="that server's token")
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args(argv)
+    raise_fd_limit(4 * args.streams + 1024)
+
+    async def run() -> dict:
+        host, port, base = split_url(args.teacher)
+        teacher = await HTTPConnection(host, port, {"Authorization": f"token {args.teacher_token}"}).connect()
+
+        async def publish(r: int, marker: str) -> None:
+            status, _h, raw = await teacher.request(
+                "PUT", f"{base.rstrip('/')}/codestream/api/sessions/{args.code}/cells/{marker}",
+                {"source": f"print({r})", "cell_type": "code", "position": r})
+            if status != 200:
+                raise RuntimeError(f"publish answered {status}: {raw[:200]!r}")
+
+        try:
+            return await proxy_vs_direct(args.service, args.proxy, f"codestream/api/sessions/{args.code}/events",
+                                         {"Authorization": args.read_auth}, args.streams, args.rounds, publish)
+        finally:
+            await teacher.close()
+
+    result = asyncio.run(run())
+    ratio = result["proxy"]["p99_ms"] / result["direct"]["p99_ms"]
+    print(f"through the proxy: p50 {result['proxy']['p50_ms']:.1f} ms / p99 {result['proxy']['p99_ms']:.1f} ms;"
+          f" direct: p50 {result['direct']['p50_ms']:.1f} ms / p99 {result['direct']['p99_ms']:.1f} ms;"
+          f" {ratio:.2f}x p99 (target <= 1.5x)")
+    return 0 if ratio <= 1.5 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
