@@ -31,16 +31,21 @@ FIGURES = {
 
 
 def load_more_figures() -> None:
-    """The student-side and dashboard figures, then any ``bench/relay_*.py`` module's ``FIGURES`` (the relay's)."""
+    """The student-side and dashboard figures, any ``bench/relay_*.py`` module's ``FIGURES`` (the
+    relay's), then RTC side by side and 10,000 students."""
     import importlib
 
-    from . import dashboard_figures, student_figures
+    from . import dashboard_figures, rtc_figures, scale, student_cost, student_figures
 
     FIGURES.update(student_figures.FIGURES)
+    FIGURES.update(student_cost.FIGURES)
     FIGURES.update(dashboard_figures.FIGURES)
     for module_file in sorted(Path(__file__).parent.glob("relay_*.py")):
         module = importlib.import_module(f"{__package__}.{module_file.stem}")
         FIGURES.update(getattr(module, "FIGURES", {}))
+    # the largest last: their tens of thousands of loopback sockets linger in TIME_WAIT a while
+    FIGURES.update(rtc_figures.FIGURES)
+    FIGURES.update(scale.FIGURES)
 
 
 def load_average() -> str:
@@ -73,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes for development (N=100 streams, 3 students)")
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(FIGURES)}")
+    parser.add_argument("--skip", default="", help="comma-separated figures to leave out (e.g. rtc,students-10k)")
+    parser.add_argument("--rtc-peers", help="RTC side by side: comma-separated peer counts (default 300,1000)")
+    parser.add_argument("--scale-streams", type=int, help="students-10k: streams over the replicas (default 10000)")
+    parser.add_argument("--scale-replicas", type=int, help="students-10k: relay replicas behind the proxy (default 4)")
+    parser.add_argument("--idle-seconds", type=float, help="student-cost: the idle window (default 60)")
     parser.add_argument("--streams", type=int, help="open event streams for the fan-out figure (default 1000)")
     parser.add_argument("--rounds", type=int, help="publishes in the fan-out figure (default 40; more shows rarer tails)")
     parser.add_argument("--students", type=int, help="student servers for the relay figure (default 30)")
@@ -87,8 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         size.students = args.students
     if args.rounds:
         size.fanout_rounds = args.rounds
+    if args.rtc_peers:
+        size.rtc_peers = tuple(int(x) for x in args.rtc_peers.split(",") if x.strip())
+    if args.scale_streams:
+        size.scale_streams = args.scale_streams
+    if args.scale_replicas:
+        size.scale_replicas = args.scale_replicas
+    if args.idle_seconds:
+        size.idle_seconds = args.idle_seconds
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(FIGURES)
-    unknown = [n for n in names if n not in FIGURES]
+    skipped = {n.strip() for n in args.skip.split(",") if n.strip()}
+    unknown = [n for n in [*names, *skipped] if n not in FIGURES]
+    names = [n for n in names if n not in skipped]
     if unknown:
         parser.error(f"unknown figure(s) {unknown}; choose from {list(FIGURES)}")
 

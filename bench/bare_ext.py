@@ -7,6 +7,8 @@ and this handler share the process, the auth, the logging and the Redis.
 ``GET bench/bare/redis-get`` — Jupyter-authenticated ``APIHandler`` that does exactly one
 Redis ``GET`` (of ``bench:bare``) and answers it as JSON: the least any read route can cost.
 
+``GET bench/gc?collect=1`` — run one full collection now and answer how long it took.
+
 ``GET bench/gc`` — the server's garbage-collection pauses (full collections, and any over 5 ms),
 so a latency tail can be matched against them, and what the collector tracks: counts by type, and
 coroutines, functions and bound methods by name (what each open stream keeps alive).
@@ -59,6 +61,13 @@ class GCHandler(APIHandler):
     @web.authenticated
     def get(self):
         self.set_header("Content-Type", "application/json")
+        if self.get_query_argument("collect", None):
+            # one full collection, timed here: the pause every open stream would wait out
+            started = time.perf_counter()
+            gc.collect()
+            self.finish(json.dumps({"full_gc_ms": (time.perf_counter() - started) * 1000,
+                                    "objects": len(gc.get_objects())}))
+            return
         objects = gc.get_objects()
         by_type: dict[str, int] = {}
         for obj in objects:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import signal
+import time
 
 from tornado import iostream, web
 
@@ -68,13 +70,24 @@ class StatusHandler(web.RequestHandler):
         self.streams = streams
 
 
+class GCHandler(web.RequestHandler):
+    """One full collection, timed: the same probe as the teacher's ``bench/gc?collect=1``."""
+
+    def get(self):
+        started = time.perf_counter()
+        gc.collect()
+        self.finish({"full_gc_ms": (time.perf_counter() - started) * 1000, "objects": len(gc.get_objects())})
+
+
 async def serve(port: int) -> None:
     streams = Streams()
     app = web.Application([
         (r"/events", EventsHandler, {"streams": streams}),
         (r"/publish", PublishHandler, {"streams": streams}),
         (r"/status", StatusHandler, {"streams": streams}),
+        (r"/gc", GCHandler),
     ])
+    gc.freeze()  # as the teacher's server does once it is up (freeze_startup_objects): same footing
     server = app.listen(port, address="127.0.0.1")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -65,7 +65,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 def raise_fd_limit(wanted: int = 65536) -> int:
+    """Raise this process's open-file limit (children inherit it); root may raise the hard one too."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(wanted, hard)), wanted))
+            hard = wanted
+        except (ValueError, OSError):
+            pass  # not root: stay under the hard limit
     target = min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))

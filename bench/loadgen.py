@@ -110,28 +110,35 @@ class SSEConnection(asyncio.Protocol):
         self.opened: asyncio.Future = asyncio.get_running_loop().create_future()
         self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
         self.status: int | None = None
+        self.error_body = b""
         self._head = b""
         self._tail = b""
         self.transport: asyncio.Transport | None = None
 
     @classmethod
     async def open(cls, host: str, port: int, path: str, headers: dict,
-                   on_data: Callable[[bytes, float], None], timeout: float = 30.0) -> SSEConnection:
-        return await cls.connect(lambda: cls(on_data), host, port, path, headers, timeout)
+                   on_data: Callable[[bytes, float], None], timeout: float = 30.0,
+                   local_host: str | None = None) -> SSEConnection:
+        return await cls.connect(lambda: cls(on_data), host, port, path, headers, timeout, local_host)
 
     @staticmethod
     async def connect(factory: Callable[[], SSEConnection], host: str, port: int, path: str,
-                      headers: dict, timeout: float) -> SSEConnection:
-        """Open a stream with the protocol ``factory()`` makes; ``HTTPError`` unless it answers 200."""
+                      headers: dict, timeout: float, local_host: str | None = None) -> SSEConnection:
+        """Open a stream with the protocol ``factory()`` makes; ``HTTPError`` unless it answers 200.
+
+        ``local_host`` (e.g. 127.0.0.7) spreads many thousands of loopback connections over
+        several source addresses, each with its own ephemeral port range."""
         loop = asyncio.get_running_loop()
-        _transport, protocol = await asyncio.wait_for(loop.create_connection(factory, host, port), timeout)
+        _transport, protocol = await asyncio.wait_for(loop.create_connection(
+            factory, host, port, local_addr=(local_host, 0) if local_host else None), timeout)
         all_headers = {"Host": f"{host}:{port}", "Accept": "text/event-stream", **headers}
         head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items())
         protocol.transport.write(head.encode("latin-1") + b"\r\n")
         status = await asyncio.wait_for(protocol.opened, timeout)
         if status != 200:
+            await asyncio.sleep(0.05)  # the error body, for the message
             protocol.close()
-            raise HTTPError(f"event stream {path} answered {status}")
+            raise HTTPError(f"event stream {path} answered {status}: {protocol.error_body[:200]!r}")
         return protocol
 
     def connection_made(self, transport):
@@ -149,6 +156,9 @@ class SSEConnection(asyncio.Protocol):
             self._head = b""
             if not self.opened.done():
                 self.opened.set_result(self.status)
+        if self.status != 200:
+            self.error_body += data
+            return
         self.body_received(data, now)
 
     def body_received(self, data: bytes, now: float) -> None:
@@ -179,25 +189,37 @@ class SSEConnection(asyncio.Protocol):
             self.transport.close()
 
 
-async def open_streams(n: int, host: str, port: int, path: str, headers_for: Callable[[int], dict],
+async def open_streams(n: int, host: str, port: int, path: str | Callable[[int], str],
+                       headers_for: Callable[[int], dict],
                        on_data: Callable[[int, bytes, float], None], *, concurrency: int = 50,
-                       timeout: float = 60.0) -> list[SSEConnection]:
-    """Open ``n`` event streams, ``concurrency`` at a time; ``on_data`` gets the stream index."""
+                       timeout: float = 60.0, local_hosts: list[str] | None = None) -> list[SSEConnection]:
+    """Open ``n`` event streams, ``concurrency`` at a time; ``on_data`` gets the stream index.
+
+    ``path`` may depend on the index (streams spread over replicas behind a proxy);
+    ``local_hosts`` are source addresses used in turn (see ``SSEConnection.connect``)."""
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> SSEConnection:
         async with semaphore:
-            return await SSEConnection.open(host, port, path, headers_for(i),
-                                            lambda line, at, i=i: on_data(i, line, at), timeout)
+            return await SSEConnection.open(
+                host, port, path(i) if callable(path) else path, headers_for(i),
+                lambda line, at, i=i: on_data(i, line, at), timeout,
+                local_hosts[i % len(local_hosts)] if local_hosts else None)
 
+    return await gather_connections(n, one, SSEConnection, "event streams", lambda s: s.close())
+
+
+async def gather_connections(n: int, one, kind: type, what: str, close) -> list:
+    """``one(i)`` for i < n, all at once (``one`` limits itself); every one must succeed, else
+    the opened ones are closed (``close``) and ``HTTPError`` says how many failed."""
     results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
-    streams = [r for r in results if isinstance(r, SSEConnection)]
-    errors = [r for r in results if not isinstance(r, SSEConnection)]
+    opened = [r for r in results if isinstance(r, kind)]
+    errors = [r for r in results if not isinstance(r, kind)]
     if errors:
-        for stream in streams:
-            stream.close()
-        raise HTTPError(f"{len(errors)} of {n} event streams failed to open: {errors[0]!r}")
-    return streams
+        for connection in opened:
+            close(connection)
+        raise HTTPError(f"{len(errors)} of {n} {what} failed to open: {errors[0]!r}")
+    return opened
 
 
 async def close_streams(streams: list[SSEConnection]) -> None:

@@ -32,11 +32,20 @@ class Size:
     view_repeats: int = 30
     view_cells: int = 50
     list_cells: int = 50
+    rtc_peers: tuple[int, ...] = (300, 1000)
+    rtc_rounds: int = 8
+    idle_seconds: float = 60.0  # a student's own cost: the idle window
+    scale_streams: int = 10_000  # students-10k: streams over the replicas behind one proxy
+    scale_replicas: int = 4
+    scale_baseline: int = 1_000  # ... against this many on one replica
+    scale_rounds: int = 10
 
     @classmethod
     def quick(cls) -> Size:
         return cls(streams=100, fanout_rounds=8, students=3, throughput_seconds=1.5,
-                   throughput_requests=5_000, foreign_keys=2_000, view_repeats=8)
+                   throughput_requests=5_000, foreign_keys=2_000, view_repeats=8,
+                   rtc_peers=(50, 100), rtc_rounds=3, idle_seconds=15.0,
+                   scale_streams=400, scale_replicas=2, scale_baseline=100, scale_rounds=3)
 
 
 # -- fan-out to N open event streams ---------------------------------------------------------
@@ -150,6 +159,7 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
                 bare_cpu += cpu_seconds(bare_process.pid) - cpu
                 await asyncio.sleep(0.15)
         gc_after = await server_gc(publisher)
+        full_gc = await full_gc_pauses(publisher, bare_publisher)
     finally:
         await publisher.close()
         await bare_publisher.close()
@@ -165,6 +175,8 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
               "teacher_rss_idle_mb": teacher_rss_idle / 2 ** 20, "teacher_rss_mb": teacher_rss / 2 ** 20,
               "bare_rss_idle_mb": bare_rss_idle / 2 ** 20, "bare_rss_mb": bare_rss / 2 ** 20,
               "kb_per_stream": (teacher_rss - teacher_rss_idle) / n / 1024,
+              "bare_kb_per_stream": (bare_rss - bare_rss_idle) / n / 1024,
+              **full_gc,
               # CPU the server spent per publish (machine load does not inflate it); 10 ms ticks
               "teacher_cpu_ms_per_publish": teacher_cpu / size.fanout_rounds * 1000,
               "bare_cpu_ms_per_publish": bare_cpu / size.fanout_rounds * 1000,
@@ -178,6 +190,7 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
               "teacher_gc_top_named": gc_after["top_named"][:20]}
     cpu_note = (f"; server CPU/publish {detail['teacher_cpu_ms_per_publish']:.0f} ms"
                 f" vs {detail['bare_cpu_ms_per_publish']:.0f} ms")
+    per_stream, bare_per_stream = detail["kb_per_stream"], detail["bare_kb_per_stream"]
     return [
         Row(f"publish → event on all {n} student streams (teacher read route), p50 / p99",
             f"{ms(p50)} / {ms(p99)}", f"bare tornado SSE: {ms(b50)} / {ms(b99)}{cpu_note}",
@@ -186,7 +199,29 @@ async def fanout(lab: Lab, size: Size) -> list[Row]:
             f"{mb(teacher_rss)} (idle {mb(teacher_rss_idle)}, +{detail['kb_per_stream']:.0f} KB/stream)",
             f"bare tornado SSE: {mb(bare_rss)} (idle {mb(bare_rss_idle)})",
             f"{teacher_rss / bare_rss:.2f}×", "≤ 150 MB", teacher_rss <= 150 * 2 ** 20, detail),
+        Row(f"memory per open event stream ({n} streams: RSS with them − idle, / {n})",
+            f"{per_stream:.1f} KB", f"bare tornado SSE: {bare_per_stream:.1f} KB",
+            f"{per_stream / bare_per_stream:.2f}×", "≤ 1.5×", per_stream <= 1.5 * bare_per_stream, detail),
+        Row(f"full garbage collection with {n} streams open (gc.collect() in the server, median of 3)",
+            f"{full_gc['full_gc_ms']:.1f} ms ({full_gc['gc_objects']} tracked objects)",
+            f"bare tornado SSE: {full_gc['bare_full_gc_ms']:.1f} ms ({full_gc['bare_gc_objects']} objects)",
+            f"{full_gc['full_gc_ms'] / max(full_gc['bare_full_gc_ms'], 0.01):.2f}×", "reported", None, detail),
     ]
+
+
+async def full_gc_pauses(teacher: HTTPConnection, bare: HTTPConnection, repeats: int = 3) -> dict:
+    """One full collection inside each server, timed there, ``repeats`` times interleaved."""
+    samples: dict[str, list[dict]] = {"teacher": [], "bare": []}
+    for _ in range(repeats):
+        for name, connection, path in (("teacher", teacher, "/bench/gc?collect=1"), ("bare", bare, "/gc")):
+            status, _h, raw = await connection.request("GET", path)
+            if status != 200:
+                raise RuntimeError(f"{path} answered {status}")
+            samples[name].append(json.loads(raw))
+            await asyncio.sleep(0.05)
+    return {"full_gc_ms": statistics.median(x["full_gc_ms"] for x in samples["teacher"]),
+            "bare_full_gc_ms": statistics.median(x["full_gc_ms"] for x in samples["bare"]),
+            "gc_objects": samples["teacher"][-1]["objects"], "bare_gc_objects": samples["bare"][-1]["objects"]}
 
 
 async def server_gc(connection) -> dict:

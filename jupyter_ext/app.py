@@ -15,8 +15,9 @@ from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.owner import OWNER_FILE_NAME, load_owner_id
 from .services.ratelimit import FailureLimiter
-from .services.teacher import RedisProvider, TeacherService
+from .services.teacher import RedisProvider, StreamCaps, TeacherService
 from .store import EmbeddedRedis, redis_url_from_env
+from .store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
 
 
 class CodeStreamApp(ExtensionApp):
@@ -55,6 +56,14 @@ class CodeStreamApp(ExtensionApp):
         help="Largest cell source accepted, in bytes; larger is 413. Default: 1 MiB.",
     )
     heartbeat_seconds = Float(15.0, config=True, help="Event-stream heartbeat interval (<= 15). Default: 15.")
+    max_streams_per_session = Int(
+        DEFAULT_MAX_STREAMS_PER_SESSION, config=True,
+        help="Open event streams one session may have on this server; beyond it a new stream is"
+             " 503 too_many_streams (open ones are unaffected). Default: 2000.")
+    max_streams = Int(
+        DEFAULT_MAX_STREAMS, config=True,
+        help="Open event streams this server process serves in all; beyond it a new stream is"
+             " 503 too_many_streams (open ones are unaffected). Default: 10000.")
     freeze_startup_objects = Bool(
         True, config=True,
         help="When the first session store opens, move the server's start-up objects out of the"
@@ -72,6 +81,12 @@ class CodeStreamApp(ExtensionApp):
              " (POST codestream/api/sessions may override it with its own 'relay_url'). The teacher"
              " still publishes through this server. Default: '' (students read from this server).",
     )
+
+    @validate("max_streams", "max_streams_per_session")
+    def _validate_stream_cap(self, proposal):
+        if proposal["value"] <= 0:
+            raise TraitError(f"{proposal['trait'].name} must be a positive number of streams")
+        return proposal["value"]
 
     @validate("relay_url")
     def _validate_relay_url(self, proposal):
@@ -120,6 +135,7 @@ class CodeStreamApp(ExtensionApp):
             url, embedded, max_connections=self.redis_max_connections,
             socket_timeout=self.redis_socket_timeout, block_ms=self.event_block_ms,
             stream_maxlen=self.stream_maxlen, freeze_startup_objects=self.freeze_startup_objects,
+            stream_caps=StreamCaps(self.max_streams, self.max_streams_per_session, self.heartbeat_seconds),
             log=self.cs_log,
         )
         self.teacher_service = TeacherService(

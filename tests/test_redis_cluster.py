@@ -77,6 +77,10 @@ def test_teacher_and_read_routes_on_a_three_node_redis_cluster(
         assert teacher.delete(f"codestream/api/sessions/{code}/cells/b").status_code == 204
         assert everything.wait_for(6)[-1]["event"] == "unpublished"
 
+        # presence is written in the session's slot (one script: key check and write together)
+        listed = {s["code"]: s for s in teacher.get("codestream/api/sessions").json()["sessions"]}
+        assert listed[code]["students"] == 1
+
         # the key lives in the slot too: rotation is seen by the relay at once
         new_key = teacher.post(f"codestream/api/sessions/{code}/key").json()["student_key"]
         assert student.get(f"codestream/api/sessions/{code}/cells").status_code == 401
@@ -87,7 +91,8 @@ def test_teacher_and_read_routes_on_a_three_node_redis_cluster(
     sessions = {s["code"]: s for s in teacher.get("codestream/api/sessions").json()["sessions"]}
     assert set(sessions) == {s["code"] for s in created}
     for session in by_node.values():
-        assert sessions[session["code"]]["cells"] == 2 and sessions[session["code"]]["students"] == 1
+        # the rotation ended the old key's stream: it no longer counts as present (issue 14 item 2)
+        assert sessions[session["code"]]["cells"] == 2 and sessions[session["code"]]["students"] == 0
 
     inspect = cluster.client()
     try:

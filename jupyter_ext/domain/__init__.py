@@ -28,6 +28,7 @@ from .errors import (
     SessionNotFound,
     StoreUnavailable,
     TooManyRequests,
+    TooManyStreams,
     Unauthorized,
     UpstreamError,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "SessionNotFound",
     "StoreUnavailable",
     "TooManyRequests",
+    "TooManyStreams",
     "Unauthorized",
     "UpstreamError",
     "apply_publish",

@@ -84,6 +84,17 @@ class TooManyRequests(CodeStreamError):
     code = "too_many_requests"
 
 
+class TooManyStreams(CodeStreamError):
+    """A stream cap is reached (``max_streams_per_session`` / ``max_streams``); open streams go on.
+
+    ``retry_after`` (seconds) becomes the answer's ``Retry-After`` header.
+    """
+
+    status = 503
+    code = "too_many_streams"
+    retry_after = 30
+
+
 class StoreUnavailable(CodeStreamError):
     """Redis could not be reached; the operator (or the embedded server) must bring it back."""
 

@@ -94,6 +94,9 @@ class Notice:
     name = ""  # not an event: nothing compares it with ``session_ended``
 
 
+HEARTBEAT = Notice("heartbeat")
+
+
 class Listener:
     """One consumer's events, in order, bounded by ``LISTENER_QUEUE_SIZE``.
 
@@ -102,10 +105,16 @@ class Listener:
     makes a task per call; this costs one future per wait and nothing when events are pending.
     """
 
-    def __init__(self, code: str, after_id: str):
+    def __init__(self, code: str, after_id: str, *, key_hash: str | None = None,
+                 client_id: str | None = None):
         self.code = code
         self.after_id = after_id  # also sets the parsed key the per-event comparisons use
         self.overflowed = False
+        # What the hub's heartbeat tick needs: the hash of the student key this stream was opened
+        # with (None: the teacher's own auth, never revoked by a rotation) and the student server
+        # it counts as present.
+        self.key_hash = key_hash
+        self.client_id = client_id
         # Set by a consumer that can write an event at once (an SSE handler): used while the
         # consumer is parked with nothing pending, so the fan-out loop writes to every stream
         # without waking a task per stream. Returns False when it cannot (client gone or slow);
@@ -128,7 +137,7 @@ class Listener:
     def deliver(self, event: Event) -> None:
         if self._closed:
             return
-        if (self.sink is not None and self._waiter is not None and not self._pending
+        if (self.sink is not None and self._parked() and not self._pending
                 and event.name != EVENT_SESSION_ENDED):
             key = event.sort_key()
             if key <= self._after_key:
@@ -159,33 +168,31 @@ class Listener:
         self._closed = True
         self._wake()
 
+    def _parked(self) -> bool:
+        waiter = self._waiter
+        return waiter is not None and not waiter.done()
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next(self, timeout: float) -> Event | Notice | None:
-        """The next new event (or notice), or ``None`` on timeout (time for a heartbeat).
+    def heartbeat(self) -> None:
+        """From the hub's tick: a parked stream gets its heartbeat comment written at once.
 
-        Raises ``StopAsyncIteration`` when the stream is over.
+        A stream with events pending or bytes in flight is not idle, so it needs none.
         """
-        while True:
-            if not self._pending:
-                if self._closed:
-                    if self.overflowed:
-                        raise ListenerOverflow()
-                    raise StopAsyncIteration
-                loop = asyncio.get_running_loop()
-                self._waiter = waiter = loop.create_future()
-                timer = loop.call_later(timeout, _settle_waiter, waiter)
-                try:
-                    await waiter
-                finally:
-                    timer.cancel()
-                    self._waiter = None
-                if not self._pending and not self._closed:
-                    return None
-                continue
+        if self.sink is not None and self._parked() and not self._pending and not self._closed:
+            self.sink(HEARTBEAT)
+
+    def pop(self) -> Event | Notice | None:
+        """The next new event (or notice), ``None`` when nothing is pending.
+
+        Raises ``StopAsyncIteration`` (or ``ListenerOverflow``) when the stream is over.
+        Only the consumer calls it, awake: whatever it parked on is settled.
+        """
+        self._waiter = None
+        while self._pending:
             event = self._pending.popleft()
             if isinstance(event, Notice):
                 return event
@@ -196,6 +203,34 @@ class Listener:
                 continue  # already sent during replay
             self._after_id, self._after_key = event.id, key
             return event
+        if self._closed:
+            if self.overflowed:
+                raise ListenerOverflow()
+            raise StopAsyncIteration
+        return None
+
+    def parked(self) -> asyncio.Future:
+        """A future that settles when something is pending or the stream is over; awaited
+        directly by the consumer (no coroutine layer, no timer: the hub's tick heartbeats)."""
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        return waiter
+
+    async def next(self, timeout: float) -> Event | Notice | None:
+        """The next new event (or notice), or ``None`` on timeout (time for a heartbeat): for
+        consumers that keep their own heartbeat timer (the student server's streams).
+
+        Raises ``StopAsyncIteration`` when the stream is over.
+        """
+        event = self.pop()
+        if event is not None:
+            return event
+        waiter = self.parked()
+        timer = asyncio.get_running_loop().call_later(timeout, _settle_waiter, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+        return self.pop()
 
 
 def _settle_waiter(waiter: asyncio.Future) -> None:

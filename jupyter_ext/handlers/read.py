@@ -62,9 +62,7 @@ class CellHandler(CellWriteMixin, ReadRouteHandler):
 
 
 class EventsHandler(ReadRouteHandler):
-    @allow_unauthenticated
-    async def get(self, code):
-        await self.stream_events(code)
+    get = allow_unauthenticated(ReadRoutes.stream_events)  # no coroutine layer of its own
 
 
 def read_handlers(**services) -> list[tuple]:

@@ -30,10 +30,13 @@ def frame(item: Event | Notice) -> str:
     return item.rendered("_sse", _event_text)
 
 
-def frame_chunk(event: Event) -> bytes:
+def frame_chunk(item: Event | Notice) -> bytes:
     """The event as one HTTP/1.1 chunk (chunked transfer coding), also rendered once: what a
-    fan-out writes straight to a thousand sockets."""
-    return event.rendered("_sse_chunk", _event_chunk)
+    fan-out writes straight to a thousand sockets (a notice, such as the tick's heartbeat, too)."""
+    if isinstance(item, Notice):
+        body = frame(item).encode()
+        return b"%x\r\n%b\r\n" % (len(body), body)
+    return item.rendered("_sse_chunk", _event_chunk)
 
 
 def start_event_stream(handler: web.RequestHandler) -> None:
@@ -54,6 +57,16 @@ async def send(handler: web.RequestHandler, text: str) -> bool:
         return False
 
 
+async def send_opening(handler: web.RequestHandler, replay: Iterable[Event]) -> bool:
+    """``: connected`` and the replay; ``False`` once the client has gone."""
+    if not await send(handler, ": connected\n\n"):
+        return False
+    for event in replay:
+        if not await send(handler, frame(event)):
+            return False
+    return True
+
+
 async def pump(handler: web.RequestHandler, listener: Listener, replay: Iterable[Event], *,
                heartbeat_seconds: float = HEARTBEAT_SECONDS,
                on_heartbeat: Callable[[], Awaitable[None]] | None = None,
@@ -62,12 +75,10 @@ async def pump(handler: web.RequestHandler, listener: Listener, replay: Iterable
     ends (shutdown, overflow: the client resumes with its Last-Event-ID) or the session ends.
 
     ``sink`` lets the fan-out loop write live events straight to an idle stream.
+    (The teacher's read route runs a leaner loop of its own: ``relay.core.ReadRoutes.stream_events``.)
     """
-    if not await send(handler, ": connected\n\n"):
+    if not await send_opening(handler, replay):
         return
-    for event in replay:
-        if not await send(handler, frame(event)):
-            return
     if sink is not None:
         listener.sink = sink
     while True:

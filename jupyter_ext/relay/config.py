@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 from ..store.connection import parse_redis_url, redis_url_from_env
+from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
 
 
 @dataclass
@@ -22,6 +23,8 @@ class RelayConfig:
     redis_stream_connections: int = 1000
     redis_socket_timeout: float = 5.0
     key_failures_per_minute: int = 20
+    max_streams: int = DEFAULT_MAX_STREAMS
+    max_streams_per_session: int = DEFAULT_MAX_STREAMS_PER_SESSION
     drain_seconds: float = 10.0
     log_format: str = "json"
     log_level: str = "INFO"
@@ -56,7 +59,13 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
     parser.add_argument("--redis-socket-timeout", type=float, default=5.0,
                         help="Redis command timeout in seconds. Default: 5.")
     parser.add_argument("--key-failures-per-minute", type=int, default=20,
-                        help="Wrong student keys per client address per minute before 429. Default: 20.")
+                        help="Wrong student keys per client address and session per minute answered 401; further wrong ones wait and get 429; a right key always passes. Default: 20.")
+    parser.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
+                        help="Open event streams this relay serves in all; beyond it a new stream"
+                             f" is 503 too_many_streams. Default: {DEFAULT_MAX_STREAMS}.")
+    parser.add_argument("--max-streams-per-session", type=int, default=DEFAULT_MAX_STREAMS_PER_SESSION,
+                        help="Open event streams one session may have on this relay; beyond it a"
+                             f" new stream is 503 too_many_streams. Default: {DEFAULT_MAX_STREAMS_PER_SESSION}.")
     parser.add_argument("--drain-seconds", type=float, default=10.0,
                         help="On SIGTERM, how long to wait for requests in flight. Default: 10.")
     parser.add_argument("--log-format", choices=("json", "text"), default="json",
@@ -74,7 +83,8 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
     if not 0 <= args.port < 65536:
         parser.error("--port must be 0..65535")
     for name in ("heartbeat_seconds", "event_block_ms", "redis_max_connections",
-                 "redis_stream_connections", "redis_socket_timeout", "key_failures_per_minute"):
+                 "redis_stream_connections", "redis_socket_timeout", "key_failures_per_minute",
+                 "max_streams", "max_streams_per_session"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     base_url = "/" + args.base_url.strip("/") + "/" if args.base_url.strip("/") else "/"
@@ -85,6 +95,7 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
         redis_stream_connections=args.redis_stream_connections,
         redis_socket_timeout=args.redis_socket_timeout,
         key_failures_per_minute=args.key_failures_per_minute,
+        max_streams=args.max_streams, max_streams_per_session=args.max_streams_per_session,
         drain_seconds=max(args.drain_seconds, 0.0), log_format=args.log_format,
         log_level=args.log_level.upper(),
     )

@@ -20,8 +20,9 @@ from http.client import responses
 from tornado import web
 
 from ..domain import CodeStreamError, Unauthorized, normalize_session_code, validate_cell_id
-from ..domain.events import validate_event_id
+from ..domain.events import EVENT_SESSION_ENDED, ListenerOverflow, validate_event_id
 from ..handlers import sse
+from ..store.sessions import hash_key
 
 CODE = r"(?P<code>[^/]+)"
 CELL = r"(?P<cell_id>[^/]+)"
@@ -73,6 +74,9 @@ class ContractJSON:
         status, error = contract_error(exc, status_code)
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and isinstance(exc, CodeStreamError):
+            self.set_header("Retry-After", str(int(retry_after)))
         self.finish(json.dumps({"error": error}))
 
 
@@ -181,8 +185,9 @@ class ReadRoutes:
     async def stream_events(self, code: str) -> None:
         """``text/event-stream`` of a session's events; ``Last-Event-ID`` replays what was missed.
 
-        Ends on ``session_ended``, when the client goes, or when the process's event hub
-        closes (shutdown): the client then resumes elsewhere with its ``Last-Event-ID``.
+        Ends on ``session_ended``, when the client goes, when the key it was opened with is
+        rotated away, or when the process's event hub closes (shutdown): the client then
+        resumes elsewhere with its ``Last-Event-ID``.
         """
         code = normalize_session_code(code)
         reader = await self.read_auth.authorize(self, code)
@@ -190,28 +195,38 @@ class ReadRoutes:
         last_event_id = validate_event_id(
             self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None))
         presence_id = reader.presence_id
+        key_hash = hash_key(bearer_credential(self) or "") if reader.role == "student" else None
         hub = await self.service.provider.hub()
-        sse.start_event_stream(self)
-        async with hub.listen(code, last_event_id) as (listener, replay):
+        # Over a stream cap this raises ``TooManyStreams`` before any byte is written: a plain 503.
+        listener, replay = await hub.subscribe(code, last_event_id, key_hash=key_hash, client_id=presence_id)
+        try:
             self._listener = listener
+            sse.start_event_stream(self)
             if presence_id:
-                await self.service.touch_student(code, presence_id)
-            await sse.pump(self, listener, replay, heartbeat_seconds=self.heartbeat_seconds,
-                           on_heartbeat=(lambda: self._touch_quietly(code, presence_id)) if presence_id else None,
-                           sink=self._write_now)
-        self._listener = None
+                await self.service.touch_student(code, presence_id, key_hash=key_hash)
+            # No timer, no presence write per stream: the hub's tick does both for all of them.
+            # The loop is inline (no pump/drain coroutine under this one): an open stream holds
+            # as few frames as tornado lets it (see docs/performance.md).
+            if await sse.send_opening(self, replay):
+                listener.sink = self._write_now
+                while True:
+                    try:
+                        event = listener.pop()
+                    except (StopAsyncIteration, ListenerOverflow):
+                        break
+                    if event is None:
+                        await listener.parked()
+                    elif not await sse.send(self, sse.frame(event)) or event.name == EVENT_SESSION_ENDED:
+                        break
+        finally:
+            hub.unsubscribe(listener)
+            self._listener = None
         if not self._finished:
             self.finish()
 
     def _write_now(self, event) -> bool:
         """The hub's fan-out loop writes a live event straight to this stream (see ``Listener.sink``)."""
         return sse.write_now(self, event)
-
-    async def _touch_quietly(self, code: str, presence_id: str) -> None:
-        try:
-            await self.service.touch_student(code, presence_id)
-        except Exception:  # a heartbeat must survive a Redis blip
-            self.cs_log.debug("codestream: could not record student presence for %s", code)
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from tornado import httpserver, netutil, web
 
 from ..domain import CodeStreamError
 from ..services.ratelimit import FailureLimiter
-from ..services.teacher import RedisProvider, TeacherService
+from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store.connection import describe_redis_url
 from .config import RelayConfig, parse_args
 from .core import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE, ContractJSON, ReadAuth, ReadRoutes, StudentKeyAuth
@@ -186,7 +186,9 @@ class Relay:
         return RedisProvider(
             config.redis_url, None, max_connections=config.redis_max_connections,
             blocking_max_connections=config.redis_stream_connections,
-            socket_timeout=config.redis_socket_timeout, block_ms=config.event_block_ms, log=self.log)
+            socket_timeout=config.redis_socket_timeout, block_ms=config.event_block_ms,
+            stream_caps=StreamCaps(config.max_streams, config.max_streams_per_session,
+                                   config.heartbeat_seconds), log=self.log)
 
     def handler_services(self) -> dict:
         """What every handler gets through ``initialize``."""

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import logging
+from dataclasses import dataclass
 
 from ..domain import (
     Cell,
@@ -22,8 +23,28 @@ from ..domain import (
 )
 from ..domain.urls import normalize_teacher_url
 from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
-from ..store.sessions import NOT_YOURS_MESSAGE, SessionRecord
+from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
+from ..store.sessions import NOT_YOURS_MESSAGE, SessionRecord, hash_key
 from .ratelimit import FailureLimiter
+
+
+@dataclass(frozen=True)
+class StreamCaps:
+    """How many event streams one process serves, and its streams' heartbeat: the same options
+    on the teacher's server (``c.CodeStreamApp``), ``codestream relay`` and the hub service."""
+
+    max_streams: int = DEFAULT_MAX_STREAMS
+    max_streams_per_session: int = DEFAULT_MAX_STREAMS_PER_SESSION
+    heartbeat_seconds: float = 15.0
+
+    def __post_init__(self):
+        for name in ("max_streams", "max_streams_per_session", "heartbeat_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+    def hub_options(self) -> dict:
+        return {"max_streams": self.max_streams, "max_streams_per_session": self.max_streams_per_session,
+                "heartbeat_seconds": min(self.heartbeat_seconds, 15.0)}
 
 
 class RedisProvider:
@@ -32,7 +53,7 @@ class RedisProvider:
     def __init__(self, url: str | None, embedded: EmbeddedRedis | None, *, max_connections: int = 50,
                  socket_timeout: float = 5.0, block_ms: int = 10_000, stream_maxlen: int = 10_000,
                  blocking_max_connections: int | None = None, freeze_startup_objects: bool = True,
-                 log: logging.Logger | None = None):
+                 stream_caps: StreamCaps | None = None, log: logging.Logger | None = None):
         self.url = url
         self.embedded = embedded
         self.max_connections = max_connections
@@ -41,6 +62,7 @@ class RedisProvider:
         self.socket_timeout = socket_timeout
         self.block_ms = block_ms
         self.stream_maxlen = stream_maxlen
+        self.stream_caps = stream_caps or StreamCaps()
         self.log = log or logging.getLogger(__name__)
         self._store: SessionStore | None = None
         self._hub: EventHub | None = None
@@ -72,7 +94,8 @@ class RedisProvider:
                     blocking_max_connections=self.blocking_max_connections)
                 self._clients = (commands, blocking)
                 store = SessionStore(commands, stream_maxlen=self.stream_maxlen, log=self.log)
-                self._hub = EventHub(store, blocking, block_ms=self.block_ms, log=self.log)
+                self._hub = EventHub(store, blocking, block_ms=self.block_ms, log=self.log,
+                                     **self.stream_caps.hub_options())
                 self._store = store
                 if self.freeze_startup_objects:
                     # The server is up by now: its ~10^5 start-up objects are no garbage, and each
@@ -167,6 +190,8 @@ class TeacherService:
         store = await self._store(start=False)
         await self._owned(store, code, owner)
         key = await store.rotate_key(code)
+        # This process's streams of the old key end now; other processes' (relays) at their tick.
+        (await self.provider.hub()).revoke_keys_except(code, hash_key(key))
         self.log.info("codestream: student key of session %s rotated", code)
         return key
 
@@ -254,8 +279,13 @@ class TeacherService:
     async def get_cell(self, code: str, cell_id: str) -> Cell:
         return await (await self._store(start=False)).get_cell(code, cell_id)
 
-    async def touch_student(self, code: str, client_id: str) -> None:
-        await (await self._store(start=False)).touch_student(code, client_id)
+    async def touch_student(self, code: str, client_id: str, *, key_hash: str | None = None) -> None:
+        """Count ``client_id`` as present; with ``key_hash``, only while that is still the key."""
+        store = await self._store(start=False)
+        if key_hash is None:
+            await store.touch_student(code, client_id)
+        else:
+            await store.touch_students(code, key_hash, [client_id])
 
     async def close(self) -> None:
         await self.provider.close()

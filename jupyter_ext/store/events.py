@@ -4,6 +4,11 @@ One blocking ``XREAD`` loop per session that has listeners (not one per listener
 thousand open event streams cost one Redis connection. A listener that resumes from a
 ``Last-Event-ID`` first gets what the stream kept after that id, then the live events,
 with no gap and no duplicate.
+
+The hub also owns the streams' clock: one heartbeat tick for every stream of the process (not a
+timer per stream), which per session checks the student key once, closes the streams opened with
+a key that was rotated away (or of a session that ended), writes one batched presence update for
+the rest, and sends their heartbeat comment. And it enforces the stream caps.
 """
 
 from __future__ import annotations
@@ -15,56 +20,161 @@ from contextlib import asynccontextmanager
 from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
+from ..domain import TooManyStreams
 from ..domain.events import EVENT_SESSION_ENDED, Event, Listener
 from .sessions import SessionStore
+
+DEFAULT_MAX_STREAMS = 10_000
+DEFAULT_MAX_STREAMS_PER_SESSION = 2_000
+STREAM_RETRY_AFTER_SECONDS = 30
+_UNKNOWN = object()
 
 
 class EventHub:
     """Owns the per-session reader tasks; every task is kept and cancelled on ``close``."""
 
     def __init__(self, store: SessionStore, blocking_redis: Redis, *, block_ms: int = 10_000,
-                 log: logging.Logger | None = None):
+                 max_streams: int = DEFAULT_MAX_STREAMS,
+                 max_streams_per_session: int = DEFAULT_MAX_STREAMS_PER_SESSION,
+                 heartbeat_seconds: float = 15.0, log: logging.Logger | None = None):
         self.store = store
         self.blocking_redis = blocking_redis
         self.block_ms = block_ms
+        self.max_streams = max_streams
+        self.max_streams_per_session = max_streams_per_session
+        self.heartbeat_seconds = heartbeat_seconds
         self.log = log or logging.getLogger(__name__)
         self._listeners: dict[str, set[Listener]] = {}
+        self._count = 0
         self._readers: dict[str, asyncio.Task] = {}
-        self._tasks: set[asyncio.Task] = set()  # every reader, including ones being cancelled
+        self._tasks: set[asyncio.Task] = set()  # every reader and the tick, including ones being cancelled
+        self._tick: asyncio.Task | None = None
         self._closing = False
 
     def listener_count(self, code: str | None = None) -> int:
         if code is not None:
             return len(self._listeners.get(code, ()))
-        return sum(len(group) for group in self._listeners.values())
+        return self._count
 
-    @asynccontextmanager
-    async def listen(self, code: str, last_event_id: str | None = None):
-        """Yield a ``Listener`` and the replay of events after ``last_event_id``.
+    def check_caps(self, code: str) -> None:
+        """``TooManyStreams`` when one more stream would pass a cap; open streams are untouched."""
+        if self._count >= self.max_streams:
+            raise TooManyStreams(
+                f"This server already serves its maximum of {self.max_streams} event streams;"
+                f" retry in {STREAM_RETRY_AFTER_SECONDS} seconds.")
+        if len(self._listeners.get(code, ())) >= self.max_streams_per_session:
+            raise TooManyStreams(
+                f"This session already has its maximum of {self.max_streams_per_session} event"
+                f" streams on this server; retry in {STREAM_RETRY_AFTER_SECONDS} seconds.")
+
+    async def subscribe(self, code: str, last_event_id: str | None = None, *,
+                        key_hash: str | None = None, client_id: str | None = None
+                        ) -> tuple[Listener, list[Event]]:
+        """A registered ``Listener`` and the replay of events after ``last_event_id``; the
+        caller must ``unsubscribe`` it (``listen`` is the same as a context manager).
 
         The listener is registered and the reader started *before* the replay is read, so
         an event published in between is in the replay or in the queue (and deduplicated).
         """
+        self.check_caps(code)
         cursor = await self.store.last_event_id(code)
-        listener = Listener(code, last_event_id or cursor)
+        self.check_caps(code)  # again: others may have joined while we waited for Redis
+        listener = Listener(code, last_event_id or cursor, key_hash=key_hash, client_id=client_id)
         self._listeners.setdefault(code, set()).add(listener)
+        self._count += 1
         self._ensure_reader(code, cursor)
+        self._ensure_tick()
         try:
             replay = []
             if last_event_id:
                 replay = await self.store.events_after(code, last_event_id)
                 if replay:
                     listener.after_id = replay[-1].id
+        except BaseException:
+            self.unsubscribe(listener)
+            raise
+        return listener, replay
+
+    def unsubscribe(self, listener: Listener) -> None:
+        code = listener.code
+        group = self._listeners.get(code)
+        if group is None or listener not in group:
+            return
+        group.discard(listener)
+        self._count -= 1
+        if not group:
+            del self._listeners[code]
+            reader = self._readers.pop(code, None)
+            if reader is not None:
+                reader.cancel()
+
+    @asynccontextmanager
+    async def listen(self, code: str, last_event_id: str | None = None, **who):
+        """``subscribe`` as a context manager: yields ``(listener, replay)``."""
+        listener, replay = await self.subscribe(code, last_event_id, **who)
+        try:
             yield listener, replay
         finally:
-            group = self._listeners.get(code)
-            if group is not None:
-                group.discard(listener)
-                if not group:
-                    del self._listeners[code]
-                    reader = self._readers.pop(code, None)
-                    if reader is not None:
-                        reader.cancel()
+            self.unsubscribe(listener)
+
+    def revoke_keys_except(self, code: str, key_hash: str | None) -> int:
+        """Close this process's streams of ``code`` opened with a student key other than
+        ``key_hash`` (``None``: the session ended, close every student stream). Returns how many."""
+        closed = 0
+        for listener in list(self._listeners.get(code, ())):
+            if listener.key_hash is not None and listener.key_hash != key_hash:
+                listener.close()
+                closed += 1
+        return closed
+
+    # -- the heartbeat tick ----------------------------------------------------------------
+    def _ensure_tick(self) -> None:
+        if (self._tick is None or self._tick.done()) and not self._closing:
+            self._tick = task = asyncio.get_running_loop().create_task(
+                self._tick_loop(), name="codestream-heartbeat")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _tick_loop(self) -> None:
+        """Every ``heartbeat_seconds`` while streams are open: each session's key check, presence
+        and heartbeats (``_tick_session``); one session's Redis trouble never stops the others."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while self._listeners and not self._closing:
+            due = max(due + self.heartbeat_seconds, loop.time())  # a slow tick never stretches the next
+            await asyncio.sleep(due - loop.time())
+            for code in list(self._listeners):
+                try:
+                    await self._tick_session(code)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a Redis blip: heartbeats go on, presence waits a tick
+                    self.log.debug("codestream: heartbeat tick of session %s: %s", code, type(exc).__name__)
+                    self._heartbeat(code)
+
+    async def _tick_session(self, code: str) -> None:
+        listeners = self._listeners.get(code)
+        if not listeners:
+            return
+        clients: dict[str, set[str]] = {}  # key hash -> client ids
+        for listener in listeners:
+            if listener.key_hash is not None:
+                clients.setdefault(listener.key_hash, set()).add(listener.client_id or "")
+        current: object = _UNKNOWN
+        for key_hash, ids in clients.items():
+            if current is not _UNKNOWN and key_hash != current:
+                continue  # revoked below with the first group that told us the current key
+            current = await self.store.touch_students(code, key_hash, sorted(i for i in ids if i))
+            if current is None:  # the session is gone: every stream gets session_ended
+                self._close_all(code, ended=True)
+                return
+            if current != key_hash:
+                self.revoke_keys_except(code, current)
+        self._heartbeat(code)
+
+    def _heartbeat(self, code: str) -> None:
+        for listener in list(self._listeners.get(code, ())):
+            listener.heartbeat()
 
     def end_session(self, code: str) -> None:
         """Tell this process's listeners now, without waiting for Redis to deliver it."""
@@ -125,6 +235,7 @@ class EventHub:
         self._closing = True
         readers = list(self._tasks)
         self._readers.clear()
+        self._tick = None
         for listeners in self._listeners.values():
             for listener in listeners:
                 listener.close()

@@ -40,7 +40,17 @@ STUDENT_WINDOW_SECONDS = 60
 NOT_YOURS_MESSAGE = ("Session {code} belongs to another teacher; only the server (or hub user) that"
                      " started it can change it.")
 WRONG_KEY_MESSAGE = "The student key is not valid for this session; ask your teacher for the current key."
-CELLS_CACHE_SESSIONS = 64  # sessions whose parsed cells one process keeps (LRU)
+CELLS_CACHE_SESSIONS = 64
+# KEYS: session hash, students zset. ARGV: key hash, now, forget-before, client ids...
+TOUCH_STUDENTS_SCRIPT = """
+local current = redis.call('HGET', KEYS[1], 'key_hash')
+if not current then return false end
+if current == ARGV[1] and #ARGV > 3 then
+  for i = 4, #ARGV do redis.call('ZADD', KEYS[2], ARGV[2], ARGV[i]) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+end
+return current
+"""  # sessions whose parsed cells one process keeps (LRU)
 
 
 def hash_key(student_key: str) -> str:
@@ -244,9 +254,14 @@ class SessionStore:
 
     @translate_redis_errors
     async def rotate_key(self, code: str) -> str:
+        """A new key; the old one fails at once, and nobody counts as present until they come
+        back with the new one (streams of the old key are closed by the event hubs' next tick)."""
         await self._session_fields(code)
         student_key = new_student_key()
-        await self.redis.hset(keys.session_key(code), "key_hash", hash_key(student_key))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.session_key(code), "key_hash", hash_key(student_key))
+            pipe.delete(keys.students_key(code))
+            await pipe.execute()
         return student_key
 
     @translate_redis_errors
@@ -438,6 +453,19 @@ class SessionStore:
         return events
 
     # -- students -----------------------------------------------------------------
+    @translate_redis_errors
+    async def touch_students(self, code: str, key_hash: str, client_ids: list[str]) -> str | None:
+        """Mark ``client_ids`` present, in one script, only while ``key_hash`` is still the
+        session's key; returns the session's current key hash (``None``: the session is gone).
+
+        The event hub's heartbeat tick calls this once per session for all its streams; being
+        one script, a rotation can never land between the check and the write.
+        """
+        now = time.time()
+        return await self.redis.eval(
+            TOUCH_STUDENTS_SCRIPT, 2, keys.session_key(code), keys.students_key(code),
+            key_hash, now, now - 10 * STUDENT_WINDOW_SECONDS, *client_ids)
+
     @translate_redis_errors
     async def touch_student(self, code: str, client_id: str) -> None:
         now = time.time()
