@@ -205,8 +205,12 @@ class SessionStore:
         return bool(await self.redis.exists(keys.session_key(code)))
 
     @translate_redis_errors
-    async def list_sessions(self) -> list[dict]:
-        codes = await self.redis.zrange(keys.SESSION_INDEX, 0, -1)
+    async def list_sessions(self, codes: list[str] | None = None) -> list[dict]:
+        """Every live session, or only those of ``codes`` (an index of the caller's, e.g. one
+        hub user's sessions): O(listed sessions) either way."""
+        from_index = codes is None
+        if from_index:
+            codes = await self.redis.zrange(keys.SESSION_INDEX, 0, -1)
         if not codes:
             return []
         since = time.time() - STUDENT_WINDOW_SECONDS
@@ -226,7 +230,7 @@ class SessionStore:
             record = self._record(fields)
             sessions.append({**record.public_dict(), "notebook_path": record.notebook_path,
                              "cells": n_cells, "students": n_students})
-        if stale:
+        if stale and from_index:
             await self.redis.zrem(keys.SESSION_INDEX, *stale)
         return sessions
 
