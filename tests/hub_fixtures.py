@@ -146,6 +146,9 @@ class HubProcess:
             cwd=self.workdir, env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
         wait_until(self._ready, timeout, interval=0.2, what="JupyterHub and the codestream service")
+        with self.admin() as admin:  # the groups made the others; the outsider is in none
+            response = admin.post(f"users/{OUTSIDER}")
+            assert response.status_code in (201, 409), response.text
         return self
 
     def _ready(self) -> bool:
@@ -166,16 +169,22 @@ class HubProcess:
         return client
 
     def token_for(self, user: str) -> str:
+        """``user``'s test token (one per user, made on first need)."""
         if user not in self._tokens:
-            with httpx.Client(base_url=f"{self.url}hub/api/", timeout=30.0,
-                              headers={"Authorization": f"token {self.admin_token}"}) as admin:
-                response = admin.post(f"users/{user}/tokens", json={"note": "codestream tests"})
-                response.raise_for_status()
-                token = response.json()["token"]
-            if self.scanner is not None:
-                self.scanner.add(token)
-            self._tokens[user] = token
+            self._tokens[user] = self.new_token(user)
         return self._tokens[user]
+
+    def new_token(self, user: str, scopes: list[str] | None = None) -> str:
+        """A fresh API token of ``user`` (all of the user's scopes unless ``scopes``)."""
+        with httpx.Client(base_url=f"{self.url}hub/api/", timeout=30.0,
+                          headers={"Authorization": f"token {self.admin_token}"}) as admin:
+            body = {"note": "codestream tests", **({"scopes": scopes} if scopes is not None else {})}
+            response = admin.post(f"users/{user}/tokens", json=body)
+            response.raise_for_status()
+            token = response.json()["token"]
+        if self.scanner is not None:
+            self.scanner.add(token)
+        return token
 
     def start_servers(self, *users: str, timeout: float = 150.0) -> None:
         """Start the single-user servers of ``users`` (at once), wait until all are ready."""
