@@ -349,6 +349,14 @@ class HubStudentSessionsHandler(HubHandler):
             for s in sorted(sessions, key=lambda s: s["created"], reverse=True)]})
 
 
+class HubMeHandler(HubHandler):
+    """``GET codestream/api/hub/me``: who the hub says the caller is (the teacher's group selector)."""
+
+    async def get(self):
+        user = await self.hub_user()
+        self.write_json({"name": user.name, "groups": sorted(user.groups), "teacher": user.teacher})
+
+
 class HubService:
     """One service process: Redis (configured or embedded), the hub's auth, the tornado app."""
 
@@ -383,6 +391,7 @@ class HubService:
             (base + CELL_ROUTE, HubCellHandler, services),
             (base + EVENTS_ROUTE, HubEventsHandler, services),
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
+            (base + r"codestream/api/hub/me/?", HubMeHandler, services),
             (base + "healthz", HealthHandler, services),
             (base + "readyz", ReadyHandler, services),
         ]
