@@ -8,9 +8,9 @@ hand with ``CODESTREAM_SERVER_URL`` and ``CODESTREAM_TOKEN`` set.
 import panel as pn
 
 from codestream_dash.common import serve_dashboard
-from codestream_dash.student import StudentDashboard
+from codestream_dash.hub import student_dashboard_class  # the hub variant under JupyterHub
 
 pn.extension(notifications=True, sizing_mode="stretch_width")
 
 if pn.state.served:
-    serve_dashboard(StudentDashboard, "Code Stream — Student", "apps/student.py")
+    serve_dashboard(student_dashboard_class(), "Code Stream — Student", "apps/student.py")

@@ -8,9 +8,9 @@ Launched from the JupyterLab launcher through jupyter-server-proxy (see
 import panel as pn
 
 from codestream_dash.common import serve_dashboard
-from codestream_dash.teacher import TeacherDashboard
+from codestream_dash.hub import teacher_dashboard_class  # the hub variant under JupyterHub
 
 pn.extension(notifications=True)
 
 if pn.state.served:
-    serve_dashboard(TeacherDashboard, "Code Stream — Teacher", "apps/teacher.py")
+    serve_dashboard(teacher_dashboard_class(), "Code Stream — Teacher", "apps/teacher.py")

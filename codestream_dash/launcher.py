@@ -27,7 +27,9 @@ def server_environment() -> dict[str, str]:
     env = {}
     if os.environ.get("JUPYTERHUB_API_TOKEN") and os.environ.get("JUPYTERHUB_SERVICE_URL"):
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
-        env["CODESTREAM_SERVER_URL"] = os.environ["JUPYTERHUB_SERVICE_URL"].rstrip("/") + prefix
+        url = os.environ["JUPYTERHUB_SERVICE_URL"].rstrip("/") + "/"
+        # JupyterHub >= 4 gives the bind URL with the server's prefix already in it
+        env["CODESTREAM_SERVER_URL"] = url if url.endswith(prefix) else url.rstrip("/") + prefix
         env["CODESTREAM_TOKEN"] = os.environ["JUPYTERHUB_API_TOKEN"]
         return env
     from jupyter_server.serverapp import ServerApp

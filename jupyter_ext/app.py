@@ -125,8 +125,14 @@ class CodeStreamApp(ExtensionApp):
     def _default_embedded_dir(self):
         return str(Path(jupyter_data_dir()) / "codestream" / "redis")
 
+    hub_client = None  # under JupyterHub: the client of the codestream hub service
+
     def initialize_settings(self):
         self.cs_log = self.log.getChild("codestream") if hasattr(self.log, "getChild") else self.log
+        from .hub.singleuser import setup_hub_mode
+
+        if setup_hub_mode(self):  # the teacher routes go to the hub service: no Redis here
+            return
         url = self.redis_url or redis_url_from_env(os.environ)
         embedded = None
         if url is None and self.embedded_redis:
@@ -163,7 +169,17 @@ class CodeStreamApp(ExtensionApp):
 
     def initialize_handlers(self):
         services = {"service": self.teacher_service, "student": self.student_service, "owner": self.owner_id,
-                    "heartbeat_seconds": min(self.heartbeat_seconds, 15.0)}
+                    "heartbeat_seconds": min(self.heartbeat_seconds, 15.0), "hub_client": self.hub_client}
+        if self.hub_client is not None:
+            from .hub.singleuser import hub_handlers
+
+            self.handlers.extend(hub_handlers(**services))
+            self.handlers.extend(openapi_handlers(**services))
+            if self.student_service is not None:
+                from .handlers.student import student_handlers
+
+                self.handlers.extend(student_handlers(**services))
+            return
         self.handlers.extend(teacher_handlers(**services))
         self.handlers.extend(read_handlers(**services))
         self.handlers.extend(compat_handlers(**services))
@@ -178,6 +194,8 @@ class CodeStreamApp(ExtensionApp):
             await self.student_service.close()
         if self.teacher_service is not None:
             await self.teacher_service.close()
+        if self.hub_client is not None:
+            await self.hub_client.aclose()
 
     # --- student side ---
     student_config_dir = Unicode(

@@ -1,4 +1,4 @@
-"""``codestream`` console script: ``codestream demo`` and ``codestream relay``."""
+"""``codestream`` console script: ``codestream demo``, ``codestream relay`` and ``codestream hub-service``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 COMMANDS = {
     "demo": ("jupyter_ext.demo", "Run a whole classroom (teacher + student JupyterLab) on this machine."),
     "relay": ("jupyter_ext.relay", "Serve the read routes from Redis, without Jupyter, behind a load balancer."),
+    "hub-service": ("jupyter_ext.hub.service", "The JupyterHub service (started by the hub; see configure_jupyterhub)."),
 }
 
 

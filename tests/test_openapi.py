@@ -56,6 +56,15 @@ def registered_routes() -> list[Route]:
     return routes
 
 
+def hub_routes() -> list[Route]:
+    """The routes of a single-user server under JupyterHub (``jupyter_ext.hub.singleuser``)."""
+    app = CodeStreamApp()
+    app.hub_client = object()
+    app.student_service = object()
+    app.initialize_handlers()
+    return [Route(spec[0], openapi_path(spec[0]), spec[1], implemented_methods(spec[1])) for spec in app.handlers]
+
+
 def load_document() -> dict:
     return json.loads(openapi_document())
 
@@ -140,6 +149,12 @@ def test_every_registered_route_is_documented_and_vice_versa():
     documented = set(documented_operations(document))
     registered = {(normalized(route.path), method) for route in registered_routes() for method in route.methods}
     assert registered, "no routes found"
+    hub_only = {key for key, operation in documented_operations(document).items() if operation.get("x-codestream-hub")}
+    under_hub = {(normalized(route.path), method) for route in hub_routes() for method in route.methods}
+    assert hub_only and hub_only <= under_hub, f"hub routes not registered under a hub: {sorted(hub_only - under_hub)}"
+    assert not hub_only & registered, "a hub-only route is also a laptop route"
+    assert under_hub - registered == hub_only, f"hub routes not in openapi.json: {sorted(under_hub - registered - hub_only)}"
+    documented -= hub_only
     assert not registered - documented, f"registered but not in openapi.json: {sorted(registered - documented)}"
     assert not documented - registered, f"in openapi.json but not registered: {sorted(documented - registered)}"
 

@@ -30,6 +30,8 @@ TEST_ERROR_CODES = ("unreachable", "timeout", "unauthorized", "session_not_found
 
 
 class StudentService:
+    hub = None  # under JupyterHub: a jupyter_ext.hub.student.HubMembership (joins by hub identity)
+
     def __init__(self, store: StudentConfigStore, teacher: TeacherClient, puller: NotebookPuller, *,
                  relay_backoff_initial: float = 0.5, relay_backoff_max: float = 15.0,
                  relay_buffer_events: int = 1000, log: logging.Logger | None = None):
@@ -50,7 +52,10 @@ class StudentService:
     def is_configured(self) -> bool:
         """A teacher and a key are known (the 1.x proxy routes need nothing more)."""
         config = self.store.config
-        return config is not None and bool(config.student_key)
+        return config is not None and bool(config.student_key or self._hub_key(config))
+
+    def _hub_key(self, config: StudentConfig) -> str | None:
+        return self.hub.key_for(config) if self.hub is not None else None
 
     def config(self) -> StudentConfig:
         config = self.store.config
@@ -63,8 +68,11 @@ class StudentService:
         return self.config().public_dict()
 
     async def save_config(self, body: dict, *, require_code: bool = True) -> dict:
-        config = config_from_body(body, self.store.config, require_code=require_code)
-        await self.teacher.check_allowed(parse_teacher_url(config.teacher_url))
+        if self.hub is not None and self.hub.wants_hub_join(body):
+            config = await self.hub.join(body)
+        else:
+            config = config_from_body(body, self.store.config, require_code=require_code)
+            await self.teacher.check_allowed(parse_teacher_url(config.teacher_url))
         await asyncio.to_thread(self.store.save, config)
         self._drop_relay()
         self.log.info("codestream: student config saved (teacher %s, session %s, key %s)",
@@ -92,9 +100,10 @@ class StudentService:
         code = code or config.session_code
         if need_code and not code:
             raise NotConfigured("No session code is configured; enter the code your teacher shows.")
-        if not config.student_key:
+        key = config.student_key or self._hub_key(config)
+        if not key:
             raise NotConfigured("No student key is configured; enter the key your teacher shows.")
-        return TeacherConnection(config.teacher_url, code, config.student_key)
+        return TeacherConnection(config.teacher_url, code, key)
 
     # -- proxy -----------------------------------------------------------------------------
     async def test_connection(self) -> dict:

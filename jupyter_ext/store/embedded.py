@@ -15,6 +15,7 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 SOCKET_NAME = "redis.sock"
 MAX_SOCKET_PATH = 100  # bytes: a unix socket path must fit sun_path (108 on Linux, 104 on macOS)
@@ -45,8 +46,10 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 class EmbeddedRedis:
     def __init__(self, data_dir: str | os.PathLike, *, executable: str | None = None,
-                 log: logging.Logger | None = None):
+                 password: str | None = None, log: logging.Logger | None = None):
         self.data_dir = Path(data_dir)
+        # with a password (the hub service's Redis) it goes into a 0600 config file, never argv
+        self.password = password
         self.executable = executable or find_redis_server()
         self.log = log or logging.getLogger(__name__)
         self.process: asyncio.subprocess.Process | None = None
@@ -61,7 +64,11 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str | None:
-        return f"unix://{self.socket_path}" if self.running else None
+        if not self.running:
+            return None
+        if self.password:
+            return f"unix://:{quote(self.password, safe='')}@{self.socket_path}"
+        return f"unix://{self.socket_path}"
 
     @property
     def running(self) -> bool:
@@ -89,9 +96,7 @@ class EmbeddedRedis:
             else:
                 self._socket_dir = tempfile.mkdtemp(prefix="codestream-redis-")
                 self._socket_path = os.path.join(self._socket_dir, SOCKET_NAME)
-            args = [
-                self.executable,
-                "--port", "0",
+            args = [self.executable, *self._password_config(), "--port", "0",
                 "--unixsocket", self.socket_path,
                 "--unixsocketperm", "700",
                 "--dir", str(self.data_dir),
@@ -116,6 +121,16 @@ class EmbeddedRedis:
             )
             self.log.info("codestream: embedded redis-server started (data in %s)", self.data_dir)
             return self.url
+
+    def _password_config(self) -> list[str]:
+        """A config file (mode 0600) that sets ``requirepass``: ``ps`` shows argv to everyone."""
+        if not self.password:
+            return []
+        path = self.data_dir / "codestream-redis.conf"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f'requirepass "{self.password}"\n')
+        return [str(path)]
 
     async def _wait_ready(self) -> None:
         assert self.process and self.process.stdout

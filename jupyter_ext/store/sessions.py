@@ -185,10 +185,14 @@ class SessionStore:
         return bool(await self.redis.exists(keys.session_key(code)))
 
     @translate_redis_errors
-    async def list_sessions(self, owner: str | None = None) -> list[dict]:
-        """Live sessions, oldest first: all of them, or only ``owner``'s (from its own index)."""
+    async def list_sessions(self, owner: str | None = None, *, codes: list[str] | None = None) -> list[dict]:
+        """Live sessions, oldest first: all of them, only ``owner``'s (from its own index), or
+        only those of ``codes`` (an index of the caller's, e.g. the sessions a hub user may
+        join): O(listed sessions) every way."""
         index = keys.owner_index(owner) if owner else keys.SESSION_INDEX
-        codes = await self.redis.zrange(index, 0, -1)
+        from_index = codes is None
+        if from_index:
+            codes = await self.redis.zrange(index, 0, -1)
         if not codes:
             return []
         since = time.time() - STUDENT_WINDOW_SECONDS
@@ -208,7 +212,7 @@ class SessionStore:
             record = self._record(fields)
             sessions.append({**record.public_dict(), "notebook_path": record.notebook_path,
                              "cells": n_cells, "students": n_students})
-        if stale:
+        if stale and from_index:
             await self.redis.zrem(index, *stale)
         return sessions
 

@@ -1,0 +1,201 @@
+"""A single-user server under JupyterHub (Jupyter glue): the teacher routes and read routes go
+to the codestream hub service as this server's hub user; nothing here talks to Redis.
+
+``setup_hub_mode(app)`` is what ``CodeStreamApp`` calls first: outside a hub configured by
+``configure_jupyterhub`` it returns ``False`` and laptop mode runs as always.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from jupyter_server.auth.decorator import authorized
+from tornado import iostream, web
+
+from ..domain import Cell, PayloadTooLarge
+from ..handlers import sse
+from ..handlers.base import MAX_JSON_BODY_BYTES, CodeStreamHandler
+from ..handlers.read import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE
+from ..services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
+from .client import FORWARDED_REQUEST_HEADERS, HubLink, HubServiceClient
+from .student import HubMembership
+
+TEACHER_ROUTES = (r"codestream/api/sessions/?", r"codestream/api/sessions/(?P<code>[^/]+)/?",
+                  r"codestream/api/sessions/(?P<code>[^/]+)/key/?", CELLS_ROUTE, CELL_ROUTE)
+
+
+class ForwardedToHub(CodeStreamHandler):
+    """Sends the request, as this server's hub user, to the same path on the hub service."""
+
+    hub_client: HubServiceClient = None
+
+    def service_path(self) -> str:
+        base = self.base_url or "/"
+        path = self.request.path[len(base):] if self.request.path.startswith(base) else self.request.path
+        return path.lstrip("/") + (f"?{self.request.query}" if self.request.query else "")
+
+    def forwarded_headers(self) -> dict:
+        return {name: self.request.headers[name] for name in FORWARDED_REQUEST_HEADERS
+                if name in self.request.headers}
+
+    async def forward(self, *_args, **_kwargs) -> None:
+        body = self.request.body or b""
+        if len(body) > MAX_JSON_BODY_BYTES:
+            raise PayloadTooLarge(f"The request body is larger than {MAX_JSON_BODY_BYTES} bytes.")
+        answer = await self.hub_client.request(self.request.method, self.service_path(), body=body,
+                                               headers=self.forwarded_headers())
+        self.set_status(answer.status)
+        if answer.status == 204 or not answer.body:
+            self.finish()
+            return
+        self.set_header("Content-Type", answer.content_type)
+        self.finish(answer.body)
+
+    @web.authenticated
+    @authorized
+    async def get(self, *args, **kwargs):
+        await self.forward()
+
+    @web.authenticated
+    @authorized
+    async def post(self, *args, **kwargs):
+        await self.forward()
+
+    @web.authenticated
+    @authorized
+    async def put(self, *args, **kwargs):
+        await self.forward()
+
+    @web.authenticated
+    @authorized
+    async def delete(self, *args, **kwargs):
+        await self.forward()
+
+
+class ForwardedEvents(ForwardedToHub):
+    """The session's event stream from the hub service, passed through byte for byte."""
+
+    _gone: asyncio.Event | None = None
+
+    def on_connection_close(self):
+        if self._gone is not None:
+            self._gone.set()
+        super().on_connection_close()
+
+    @web.authenticated
+    @authorized
+    async def get(self, *args, **kwargs):
+        self._gone = asyncio.Event()
+        async with self.hub_client.stream(self.service_path(), self.forwarded_headers()) as response:
+            if response.status_code != 200:
+                self.set_status(response.status_code)
+                self.set_header("Content-Type", "application/json")
+                self.finish(await response.aread())
+                return
+            sse.start_event_stream(self)
+            await self._pump(response)
+        if not self._finished:
+            self.finish()
+
+    async def _pump(self, response) -> None:
+        chunks = response.aiter_raw().__aiter__()
+        gone = asyncio.ensure_future(self._gone.wait())
+        try:
+            while True:
+                following = asyncio.ensure_future(chunks.__anext__())
+                await asyncio.wait({following, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not following.done():  # the browser went: stop reading upstream at once
+                    following.cancel()
+                    await asyncio.gather(following, return_exceptions=True)
+                    return
+                try:
+                    chunk = following.result()
+                except StopAsyncIteration:
+                    return
+                try:
+                    self.write(chunk)
+                    await self.flush()
+                except (iostream.StreamClosedError, RuntimeError):
+                    return
+        finally:
+            gone.cancel()
+            await asyncio.gather(gone, return_exceptions=True)
+
+
+class StudentSessionsHandler(ForwardedToHub):
+    """``GET codestream/api/student/sessions``: the live sessions this hub user may join."""
+
+    @web.authenticated
+    @authorized
+    async def get(self):
+        self.write_json({"sessions": await self.hub_client.joinable_sessions()})
+
+
+class HubSessionStore:
+    """What ``PublishOnSave`` reads and writes, over the hub service: only this user's sessions."""
+
+    def __init__(self, client: HubServiceClient):
+        self.client = client
+
+    async def list_sessions(self) -> list[dict]:
+        return await self.client.own_sessions()
+
+    async def list_cells(self, code: str):
+        listing = await self.client.cells(code)
+        return None, [Cell.from_dict(cell) for cell in listing["cells"]], listing.get("last_event_id")
+
+    async def publish_cell(self, code: str, cell_id: str, clean: dict) -> Cell:
+        answer = await self.client.publish_cell(code, cell_id, clean)
+        return Cell(cell_id=answer["cell_id"], cell_type=clean.get("cell_type", "code"),
+                    source=clean.get("source", ""), position=float(answer.get("position", 0)),
+                    version=int(answer["version"]), updated=str(answer.get("updated", "")))
+
+
+class HubSessionProvider:
+    """Stands where ``RedisProvider`` stands for ``PublishOnSave``: the hub service, not Redis."""
+
+    def __init__(self, client: HubServiceClient):
+        self._store = HubSessionStore(client)
+
+    async def store(self, *, start: bool = True) -> HubSessionStore:
+        return self._store
+
+
+class HubTeacher:
+    """The little of a ``TeacherService`` that publish on save uses, under the hub."""
+
+    def __init__(self, client: HubServiceClient):
+        self.provider = HubSessionProvider(client)
+
+
+def setup_hub_mode(app) -> bool:
+    """Under a hub with the codestream service: forward to it; ``False`` outside (laptop mode)."""
+    link = HubLink.from_env(os.environ)
+    if link is None:
+        return False
+    log = getattr(app, "cs_log", None) or logging.getLogger(__name__)
+    client = HubServiceClient(link, connect_timeout=app.teacher_connect_timeout,
+                              read_timeout=app.teacher_read_timeout,
+                              stream_read_timeout=app.relay_read_timeout, log=log)
+    app.hub_client = client
+    app.teacher_service = None
+    app.student_service = app._make_student_service()
+    if app.student_service is not None:
+        app.student_service.hub = HubMembership(link, client)
+    if app.publish_on_save:
+        app.publish_on_save_listener = PublishOnSave(HubTeacher(client), app.serverapp.contents_manager, log=log)
+        app.serverapp.event_logger.add_listener(
+            schema_id=CONTENTS_SCHEMA_ID, listener=app.publish_on_save_listener.on_contents_event)
+    log.info("codestream: under JupyterHub; sessions live in the hub's codestream service")
+    return True
+
+
+def hub_handlers(**services) -> list[tuple]:
+    """The teacher and read routes, forwarded; the student's joinable sessions."""
+    routes = [(route, ForwardedToHub, services) for route in TEACHER_ROUTES]
+    routes.append((EVENTS_ROUTE, ForwardedEvents, services))
+    routes.append((r"codestream/api/student/sessions/?", StudentSessionsHandler, services))
+    routes.append((r"codestream/api/hub/me/?", ForwardedToHub, services))
+    return routes

@@ -1,0 +1,166 @@
+"""The codestream hub service against a real JupyterHub: identity, ownership, course groups.
+
+Everything goes through the hub's proxy with real hub tokens (as a single-user server sends
+its own); single-user servers are not needed here.
+"""
+
+import secrets
+
+import pytest
+
+from jupyter_ext.pytest_plugin import SSEReader
+
+
+@pytest.fixture
+def teacher1(cs_hub):
+    return cs_hub.service("teacher1")
+
+
+def create(client, **body):
+    response = client.post("codestream/api/sessions", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def publish(client, code, cell_id, source, position=1.0):
+    response = client.put(f"codestream/api/sessions/{code}/cells/{cell_id}",
+                          json={"source": source, "cell_type": "code", "position": position})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def error_code(response):
+    return response.json()["error"]["code"]
+
+
+def test_a_teacher_creates_a_group_session_and_owns_it(cs_hub, teacher1):
+    session = create(teacher1, title="Algebra 1", group="algebra")
+    code = session["code"]
+    assert session["group"] == "algebra" and session["teacher"] == "teacher1"
+    assert session["join_link"] == f"{cs_hub.url}hub/user-redirect/codestream-student/?session={code}"
+    listed = teacher1.get("codestream/api/sessions").json()["sessions"]
+    assert [s["code"] for s in listed if s["code"] == code] == [code]
+    assert all(s["teacher"] == "teacher1" for s in listed)
+    publish(teacher1, code, "c1", "x = 1")
+    # the other teacher neither sees nor changes it
+    teacher2 = cs_hub.service("teacher2")
+    assert code not in {s["code"] for s in teacher2.get("codestream/api/sessions").json()["sessions"]}
+    for method, path, body in [
+        ("DELETE", f"codestream/api/sessions/{code}", None),
+        ("POST", f"codestream/api/sessions/{code}/key", None),
+        ("PUT", f"codestream/api/sessions/{code}/cells/c1", {"source": "import os", "cell_type": "code", "position": 1}),
+        ("PUT", f"codestream/api/sessions/{code}/cells/c9", {"source": "import os", "cell_type": "code", "position": 2}),
+        ("DELETE", f"codestream/api/sessions/{code}/cells/c1", None),
+    ]:
+        for other in ("teacher2", "student1", "outsider"):
+            response = cs_hub.service(other).request(method, path, json=body)
+            assert response.status_code == 403, (other, method, path, response.text)
+            assert error_code(response) == "forbidden"
+    cells = teacher1.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+    assert [(c["cell_id"], c["source"], c["version"]) for c in cells] == [("c1", "x = 1", 1)]
+
+
+def test_group_members_read_outsiders_do_not(cs_hub, teacher1):
+    session = create(teacher1, title="Algebra 2", group="algebra")
+    code = session["code"]
+    publish(teacher1, code, "c1", "y = 2")
+    for reader in ("student1", "student2"):
+        client = cs_hub.service(reader)
+        listing = client.get(f"codestream/api/sessions/{code}/cells")
+        assert listing.status_code == 200, listing.text
+        assert [c["source"] for c in listing.json()["cells"]] == ["y = 2"]
+        assert "notebook_path" not in listing.json()["cells"][0]
+        assert client.get(f"codestream/api/sessions/{code}/cells/c1").json()["source"] == "y = 2"
+        joinable = client.get("codestream/api/student/sessions").json()["sessions"]
+        mine = [s for s in joinable if s["code"] == code]
+        assert mine == [{"code": code, "title": "Algebra 2", "teacher": "teacher1",
+                         "created": session["created"], "group": "algebra"}]
+    for reader in ("outsider", "teacher2"):
+        client = cs_hub.service(reader)
+        for path in (f"codestream/api/sessions/{code}/cells", f"codestream/api/sessions/{code}/cells/c1",
+                     f"codestream/api/sessions/{code}/events"):
+            response = client.get(path)
+            assert response.status_code == 403 and error_code(response) == "forbidden", (reader, path)
+        assert code not in {s["code"] for s in client.get("codestream/api/student/sessions").json()["sessions"]}
+    # the student key still opens it (guests); a wrong key does not
+    assert cs_hub.service(token=session["student_key"]).get(
+        f"codestream/api/sessions/{code}/cells").status_code == 200
+    wrong = cs_hub.service(token="ABCD-EFGH-JKMN-PQRS-TUVW").get(f"codestream/api/sessions/{code}/cells")
+    assert wrong.status_code == 401 and error_code(wrong) == "unauthorized"
+
+
+def test_a_session_without_group_is_read_by_any_hub_user_with_its_code(cs_hub, teacher1):
+    code = create(teacher1, title="Open")["code"]
+    publish(teacher1, code, "c1", "z = 3")
+    assert cs_hub.service("outsider").get(f"codestream/api/sessions/{code}/cells").status_code == 200
+    assert code not in {s["code"] for s in cs_hub.service("outsider").get(
+        "codestream/api/student/sessions").json()["sessions"]}
+
+
+def test_events_reach_group_members(cs_hub, teacher1):
+    code = create(teacher1, title="Live", group="algebra")["code"]
+    reader = SSEReader(f"{cs_hub.url}services/codestream/codestream/api/sessions/{code}/events",
+                       {"Authorization": f"token {cs_hub.token_for('student2')}"})
+    try:
+        publish(teacher1, code, "c1", "live = 1")
+        reader.wait_for(1)
+        assert reader.cell_ids() == [("published", "c1")]
+    finally:
+        reader.close()
+
+
+def test_only_teachers_create_and_only_for_their_own_groups(cs_hub, teacher1):
+    before = teacher1.get("codestream/api/sessions").json()["sessions"]
+    for user in ("student1", "outsider"):
+        response = cs_hub.service(user).post("codestream/api/sessions", json={"title": "mine"})
+        assert response.status_code == 403 and error_code(response) == "forbidden"
+    response = teacher1.post("codestream/api/sessions", json={"group": "no-such-group"})
+    assert response.status_code == 400 and error_code(response) == "unknown_group"
+    response = teacher1.post("codestream/api/sessions", json={"group": "geometry"})  # exists, not a member
+    assert response.status_code == 403 and error_code(response) == "forbidden"
+    response = teacher1.post("codestream/api/sessions", json={"group": 7})
+    assert response.status_code == 400 and error_code(response) == "invalid_input"
+    assert teacher1.get("codestream/api/sessions").json()["sessions"] == before  # nothing was made
+
+
+def test_rejected_and_missing_tokens(cs_hub):
+    for token in (secrets.token_hex(16), None):
+        client = cs_hub.service(token=token)
+        for method, path in [("GET", "codestream/api/sessions"), ("POST", "codestream/api/sessions"),
+                             ("GET", "codestream/api/student/sessions")]:
+            response = client.request(method, path)
+            assert response.status_code == 401, (token, path, response.text)
+            assert error_code(response) == "unauthorized"
+
+
+def test_a_token_without_access_to_the_service_is_refused(cs_hub):
+    token = cs_hub.new_token("teacher1", scopes=["read:users:name!user"])
+    response = cs_hub.service(token=token).post("codestream/api/sessions", json={})
+    assert response.status_code == 403 and error_code(response) == "forbidden"
+
+
+def test_owner_ends_the_session(cs_hub, teacher1):
+    session = create(teacher1, title="Short", group="algebra")
+    code = session["code"]
+    rotated = teacher1.post(f"codestream/api/sessions/{code}/key")
+    assert rotated.status_code == 200
+    cs_hub.scanner.add(rotated.json()["student_key"])
+    assert cs_hub.service(token=session["student_key"]).get(
+        f"codestream/api/sessions/{code}/cells").status_code == 401
+    assert teacher1.delete(f"codestream/api/sessions/{code}").status_code == 204
+    assert cs_hub.service("student1").get(f"codestream/api/sessions/{code}/cells").status_code == 404
+    assert code not in {s["code"] for s in cs_hub.service("student1").get(
+        "codestream/api/student/sessions").json()["sessions"]}
+
+
+def test_a_hub_that_does_not_answer_is_a_clear_503(cs_hub, teacher1):
+    code = create(teacher1, title="Before the outage")["code"]
+    token = cs_hub.new_token("student2")  # made while the hub answers; not in the service's cache
+    fresh = cs_hub.service(token=token)
+    cs_hub.pause()
+    try:
+        response = fresh.get(f"codestream/api/sessions/{code}/cells", timeout=20)
+    finally:
+        cs_hub.resume()
+    assert response.status_code == 503 and error_code(response) == "hub_unavailable"
+    assert fresh.get(f"codestream/api/sessions/{code}/cells").status_code == 200

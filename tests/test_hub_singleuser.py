@@ -1,0 +1,163 @@
+"""Real single-user servers under the real hub: teacher routes forwarded to the codestream
+service as the server's hub user, students joining by hub identity, publish on save acting on
+one's own sessions only, and no Redis credential anywhere near a server where students run code.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jupyter_ext.pytest_plugin import SSEReader, wait_until
+
+
+def error_code(response):
+    return response.json()["error"]["code"]
+
+
+def notebook(cells):
+    return {"type": "notebook", "content": {
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [{"id": cell_id, "cell_type": "code", "source": source, "metadata": {},
+                   "outputs": [], "execution_count": None} for cell_id, source in cells]}}
+
+
+@pytest.fixture(scope="module")
+def servers(cs_hub):
+    cs_hub.start_servers("teacher1", "teacher2", "student1", "outsider")
+    return cs_hub
+
+
+@pytest.fixture(scope="module")
+def lesson(servers):
+    """teacher1's session for the algebra group, with cell c1 from lesson.ipynb."""
+    teacher = servers.server("teacher1")
+    assert teacher.put("api/contents/lesson.ipynb", json=notebook([("c1", "a = 1"), ("c2", "b = 2")])).status_code in (200, 201)
+    response = teacher.post("codestream/api/sessions", json={"title": "Lesson", "group": "algebra",
+                                                             "notebook_path": "lesson.ipynb"})
+    assert response.status_code == 201, response.text
+    session = response.json()
+    publish = teacher.put(f"codestream/api/sessions/{session['code']}/cells/c1",
+                          json={"source": "a = 1", "cell_type": "code", "position": 1,
+                                "notebook_path": "lesson.ipynb"})
+    assert publish.status_code == 200, publish.text
+    return session
+
+
+def test_the_teacher_works_through_their_own_server(servers, lesson):
+    teacher = servers.server("teacher1")
+    code = lesson["code"]
+    assert lesson["join_link"].endswith(f"/hub/user-redirect/codestream-student/?session={code}")
+    listed = teacher.get("codestream/api/sessions").json()["sessions"]
+    assert code in {s["code"] for s in listed}
+    cells = teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+    assert [(c["cell_id"], c["source"]) for c in cells] == [("c1", "a = 1")]
+    me = teacher.get("codestream/api/hub/me").json()
+    assert me == {"name": "teacher1", "groups": ["algebra", "teachers"], "teacher": True}
+
+
+def test_no_other_server_touches_the_session(servers, lesson):
+    code = lesson["code"]
+    for user in ("teacher2", "student1", "outsider"):
+        other = servers.server(user)
+        assert code not in {s["code"] for s in other.get("codestream/api/sessions").json()["sessions"]}
+        for method, path, body in [
+            ("DELETE", f"codestream/api/sessions/{code}", None),
+            ("POST", f"codestream/api/sessions/{code}/key", None),
+            ("PUT", f"codestream/api/sessions/{code}/cells/c1",
+             {"source": "import os; os.system('id')", "cell_type": "code", "position": 1}),
+            ("DELETE", f"codestream/api/sessions/{code}/cells/c1", None),
+        ]:
+            response = other.request(method, path, json=body)
+            assert response.status_code == 403 and error_code(response) == "forbidden", (user, method, path)
+    assert servers.server("student1").post("codestream/api/sessions", json={}).status_code == 403
+    cells = servers.server("teacher1").get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+    assert [(c["cell_id"], c["source"], c["version"]) for c in cells] == [("c1", "a = 1", 1)]
+
+
+def test_another_users_server_is_closed_to_ones_token(servers):
+    """The hub itself keeps servers apart: student1's token does not open teacher1's server."""
+    response = servers.server("teacher1", as_user="student1").get("codestream/api/sessions")
+    assert response.status_code in (403, 302)
+
+
+def test_a_student_joins_by_hub_identity_reads_and_pulls(servers, lesson):
+    code = lesson["code"]
+    student = servers.server("student1")
+    joinable = student.get("codestream/api/student/sessions").json()["sessions"]
+    assert {"code": code, "title": "Lesson", "teacher": "teacher1", "created": lesson["created"],
+            "group": "algebra"} in joinable
+    joined = student.put("codestream/api/student/config", json={"session_code": code.lower()})
+    assert joined.status_code == 200, joined.text
+    assert joined.json()["session_code"] == code and joined.json()["has_key"] is False
+    cells = student.get("codestream/api/student/cells")
+    assert cells.status_code == 200, cells.text
+    assert [c["source"] for c in cells.json()["cells"]] == ["a = 1"]
+    reader = SSEReader(f"{student.base_url}codestream/api/student/events", dict(student.headers))
+    try:
+        servers.server("teacher1").put(f"codestream/api/sessions/{code}/cells/c2",
+                                       json={"source": "b = 2", "cell_type": "code", "position": 2})
+        wait_until(lambda: ("published", "c2") in reader.cell_ids(), 20, what="the published event")
+    finally:
+        reader.close()
+    student.put("api/contents/mine.ipynb", json=notebook([]))
+    pulled = student.post("codestream/api/student/pull", json={"cell_id": "c2", "notebook_path": "mine.ipynb"})
+    assert pulled.status_code == 200, pulled.text
+    content = student.get("api/contents/mine.ipynb").json()["content"]
+    assert [c["source"] for c in content["cells"]] == ["b = 2"]
+    assert content["cells"][0]["metadata"]["codestream"]["session"] == code
+    # the join link works in place of the code, too
+    again = student.put("codestream/api/student/config", json={"join_link": lesson["join_link"]})
+    assert again.status_code == 200 and again.json()["session_code"] == code
+    # nothing of the hub token reached the student's config file
+    config = json.loads((servers.workdir / "home" / "student1" / ".local" / "share" / "jupyter"
+                         / "codestream" / "student.json").read_text())
+    assert config["student_key"] is None
+
+
+def test_outsiders_and_unknown_codes_cannot_join(servers, lesson):
+    outsider = servers.server("outsider")
+    response = outsider.put("codestream/api/student/config", json={"session_code": lesson["code"]})
+    assert response.status_code == 403 and error_code(response) == "forbidden"
+    assert outsider.get("codestream/api/student/config").status_code == 404  # nothing was saved
+    assert lesson["code"] not in {s["code"] for s in outsider.get("codestream/api/student/sessions").json()["sessions"]}
+    response = outsider.put("codestream/api/student/config", json={"session_code": "ZZZZZZ"})
+    assert response.status_code == 404 and error_code(response) == "session_not_found"
+    response = outsider.put("codestream/api/student/config", json={"session_code": "no!"})
+    assert response.status_code == 400 and error_code(response) == "invalid_session_code"
+
+
+def test_a_students_save_changes_nothing_of_the_teachers(servers, lesson):
+    code = lesson["code"]
+    student = servers.server("student1")
+    saved = student.put("api/contents/lesson.ipynb", json=notebook([("c1", "import os; os.system('id')")]))
+    assert saved.status_code in (200, 201)
+    teacher = servers.server("teacher1")
+    # the teacher's own save republishes (so the listener is live), the student's did nothing
+    assert teacher.put("api/contents/lesson.ipynb", json=notebook([("c1", "a = 10"), ("c2", "b = 2")])).status_code == 200
+
+    def teacher_cell():
+        cells = teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+        return {c["cell_id"]: c for c in cells}.get("c1")
+
+    wait_until(lambda: teacher_cell()["source"] == "a = 10", 20, what="publish on the teacher's save")
+    cell = teacher_cell()
+    assert cell["version"] == 2  # one change: the teacher's; never the student's source
+    assert "os.system" not in json.dumps(teacher.get(f"codestream/api/sessions/{code}/cells").json())
+
+
+def test_no_redis_credential_reaches_a_single_user_server(servers, lesson):
+    import psutil
+
+    pids = servers.user_pids()
+    assert set(pids) >= {"teacher1", "student1", "outsider"}
+    for user, pid in pids.items():
+        process = psutil.Process(pid)
+        for proc in [process, *process.children(recursive=True)]:  # the server and its kernels, dashboards
+            environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+            assert servers.redis_password.encode() not in environ, (user, proc.cmdline())
+            assert b"CODESTREAM_REDIS_URL" not in environ and b"REDIS_URL" not in environ
+            assert b"CODESTREAM_HUB_SERVICE_URL" in environ or proc.pid != pid
+    for path in (servers.workdir / "home").rglob("*"):
+        if path.is_file() and path.stat().st_size < 5_000_000:
+            assert servers.redis_password.encode() not in path.read_bytes(), path
