@@ -276,10 +276,10 @@ async def test_deleted_notebook_is_a_toast_and_the_dashboard_recovers(dashboard,
 
 async def test_redis_down_is_a_toast_and_the_dashboard_recovers(dashboard, cs_teacher, cs_module_redis,
                                                                monkeypatch):
-    import codestream_dash.teacher as teacher_module
+    import codestream_dash.teacher_state as teacher_state
 
     toasts = []
-    monkeypatch.setattr(teacher_module, "notify", lambda kind, message, duration=0: toasts.append((kind, message)))
+    monkeypatch.setattr(teacher_state, "notify", lambda kind, message, duration=0: toasts.append((kind, message)))
     dash = dashboard
     ids = cell_ids(cs_teacher.root_dir, LESSON)
     await open_lesson(dash)
@@ -324,7 +324,11 @@ async def test_view_renders_escaped_cells_and_the_projector_code(dashboard, cs_t
         # what the browser renders: each HTML model's text (unescaped once), and the rows' HTML
         rendered = "\n".join(html.unescape(model.text) for model in root.references()
                               if isinstance(getattr(model, "text", None), str))
-        assert dash.session_code in rendered and "font-size:112px" in rendered and "monospace" in rendered
+        assert f"<div class='cs-session-code'>{dash.session_code}</div>" in rendered
+        # the projector-sized code comes from the dashboard's stylesheet, given to the panes
+        sheets = "\n".join(str(sheet) for model in root.references()
+                            for sheet in (getattr(model, "stylesheets", None) or []))
+        assert ".cs-session-code" in sheets and "font-size: 112px" in sheets and "monospace" in sheets
         assert dash.student_url in rendered and dash.student_key in rendered
         assert "--ip" in rendered  # the loopback warning
         (cell_list,) = dash._cell_lists
@@ -346,10 +350,10 @@ async def test_view_renders_escaped_cells_and_the_projector_code(dashboard, cs_t
 
 async def test_toasts_are_plain_text(cs_teacher, monkeypatch):
     """Toast messages are HTML in the page; a file name must not become markup."""
-    import codestream_dash.teacher as teacher_module
+    import codestream_dash.teacher_state as teacher_state
 
     shown = []
-    monkeypatch.setattr(teacher_module, "notify", lambda kind, message, duration=0: shown.append(message))
+    monkeypatch.setattr(teacher_state, "notify", lambda kind, message, duration=0: shown.append(message))
     path = "<img src=x onerror=alert(1)>.ipynb"
     write_notebook(cs_teacher.root_dir, path, [("code", "1")])
     dash = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)

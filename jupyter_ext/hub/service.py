@@ -42,7 +42,8 @@ from ..domain import (
     normalize_session_code,
     validate_cell_id,
 )
-from ..handlers.base import CodeStreamHandler, bearer_credential
+from ..handlers.base import CodeStreamHandler
+from ..relay.core import bearer_credential
 from ..handlers.read import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE, ReadRoutes
 from ..relay import HealthHandler, NotFoundHandler, ReadyHandler, RelayHandler, RelayState
 from ..relay import configure_logging, log_request

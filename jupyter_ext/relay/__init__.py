@@ -21,10 +21,20 @@ jupyter_server.
 
 from .config import RelayConfig, parse_args
 from .core import ReadAuth, Reader, ReadRoutes, StudentKeyAuth
-from .logs import JSONLogFormatter, configure_logging
-from .server import Relay, RelayDraining, RelayHandler, RelayState, main, serve
+from .logs import JSONLogFormatter, configure_logging, log_request
+from .server import (
+    HealthHandler,
+    NotFoundHandler,
+    ReadyHandler,
+    Relay,
+    RelayDraining,
+    RelayHandler,
+    RelayState,
+    main,
+    serve,
+)
 
 __all__ = [
-    "JSONLogFormatter", "ReadAuth", "ReadRoutes", "Reader", "Relay", "RelayConfig", "RelayDraining",
-    "RelayHandler", "RelayState", "StudentKeyAuth", "configure_logging", "main", "parse_args", "serve",
+    "HealthHandler", "JSONLogFormatter", "NotFoundHandler", "ReadAuth", "ReadyHandler", "ReadRoutes", "Reader", "Relay", "RelayConfig", "RelayDraining",
+    "RelayHandler", "RelayState", "StudentKeyAuth", "configure_logging", "log_request", "main", "parse_args", "serve",
 ]

@@ -1,0 +1,70 @@
+"""HTML and styles of the teacher dashboard. Every value shown is escaped here.
+
+The styles are one Panel stylesheet (``TEACHER_CSS``) given to each pane that needs it:
+Panel renders every component in its own shadow root, so a page-wide style would not reach
+inside the panes.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+
+from .common import escape
+
+TEACHER_CSS = """
+:host { --cs-text: #1f2328; --cs-muted: #57606a; --cs-code: #0b3d91; --cs-mono: 'DejaVu Sans Mono', Menlo,
+        Consolas, monospace; }
+h1 { margin: 0; font-size: 28px; }
+.cs-label { font-size: 18px; color: var(--cs-muted); }
+.cs-session-code { font-family: var(--cs-mono); font-size: 112px; font-weight: 700; letter-spacing: 0.12em;
+                   line-height: 1.05; color: var(--cs-code); }
+.cs-value { font-family: var(--cs-mono); font-size: 30px; font-weight: 600; color: var(--cs-text);
+            overflow-wrap: anywhere; }
+.cs-key-hidden { font-size: 18px; color: var(--cs-text); }
+.cs-students-line { font-size: 22px; text-align: right; color: var(--cs-text); }
+.cs-others { color: var(--cs-muted); }
+"""
+
+
+def html_pane(obj, **params) -> pn.pane.HTML:
+    """An HTML pane that carries the dashboard's stylesheet."""
+    return pn.pane.HTML(obj, stylesheets=[TEACHER_CSS], **params)
+
+
+def title_html() -> str:
+    return "<h1>Code Stream — Teacher</h1>"
+
+
+def code_html(code: str) -> str:
+    return f"<div class='cs-session-code'>{escape(code)}</div>"
+
+
+def labelled_html(label: str, value: str, css_class: str) -> str:
+    return (f"<div class='cs-label'>{escape(label)}</div>"
+            f"<div class='cs-value {css_class}'>{escape(value)}</div>")
+
+
+def key_html(key: str) -> str:
+    if key:
+        return labelled_html("Student key", key, "cs-key")
+    return ("<div class='cs-label'>Student key</div>"
+            "<div class='cs-key cs-key-hidden'>hidden for a resumed session — rotate the key to"
+            " show a new one</div>")
+
+
+def students_html(students: int, code: str) -> str:
+    if not code:
+        return ""
+    return (f"<div class='cs-students-line'><b class='cs-student-count'>{students}</b> "
+            f"student{'s' if students != 1 else ''} connected</div>")
+
+
+def others_html(count: int) -> str:
+    if not count:
+        return ""
+    return (f"<p class='cs-others'>{count} more published cell{'s' if count != 1 else ''} of this "
+            "session come from other notebooks.</p>")
+
+
+def progress_text(done: int, total: int) -> str:
+    return f"{done} / {total}"
