@@ -19,8 +19,10 @@ Redis URL it runs the embedded redis-server with a fresh password, under its own
 
 from __future__ import annotations
 
+
 import argparse
 import asyncio
+import hashlib
 import logging
 import os
 import secrets
@@ -43,8 +45,16 @@ from ..domain import (
     validate_cell_id,
 )
 from ..handlers.base import CodeStreamHandler
-from ..relay.core import bearer_credential
-from ..handlers.read import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE, ReadRoutes
+from ..relay.core import (
+    CELL_ROUTE,
+    CELLS_ROUTE,
+    EVENTS_ROUTE,
+    ReadAuth,
+    Reader,
+    ReadRoutes,
+    bearer_credential,
+    student_presence_id,
+)
 from ..relay import HealthHandler, NotFoundHandler, ReadyHandler, RelayHandler, RelayState
 from ..relay import configure_logging, log_request
 from ..services.ratelimit import FailureLimiter
@@ -246,40 +256,58 @@ class HubSessionKeyHandler(HubHandler):
         self.write_json({"student_key": await self.hub.service.rotate_key(code)})
 
 
-class HubReadRoutes(ReadRoutes):
-    """The read routes' rules on the hub: the student key, or a hub user who may read."""
+class HubReadAuth(ReadAuth):
+    """Who may read on the hub: the session's student key, or a hub user who may read it (its
+    owner, or a member of its course group). Refusals count per hub user (per address for a
+    caller the hub does not know), and a right credential is never refused."""
 
-    async def authorize_read(self, code: str) -> str:
-        credential = bearer_credential(self)
+    async def authorize(self, route, code: str) -> Reader:
+        credential = bearer_credential(route)
         if not credential:
             raise Unauthorized("Send your JupyterHub token (or the session's student key) as"
                                " 'Authorization: Bearer <token>'.")
-        store = await self.hub.service.provider.store()
+        hub = route.hub
+        store = await hub.service.provider.store()
         if await store.check_student_key(code, credential):
-            return "student"
-        user = await self.hub.identities.identify(credential)
+            return Reader("student", presence_id=student_presence_id(route))
+        user = await hub.identities.identify(credential)
         if user is None:  # neither the key nor a hub token: counted per address
-            who = "address:" + (self.request.remote_ip or "?")
+            who = "address:" + (route.request.remote_ip or "?")
             exists = await store.session_exists(code)
-            raise self.hub.refuse(who, Unauthorized(
+            raise hub.refuse(who, Unauthorized(
                 "The student key is not valid for this session; ask your teacher for the current key.")
                 if exists else SessionNotFound("There is no live session with that code; check the code."))
-        self._user = user
+        route._user = user
         try:
-            access = await (await self.hub.index()).access(code)
+            access = await (await hub.index()).access(code)
         except SessionNotFound as exc:
-            raise self.hub.refuse("user:" + user.name, exc) from None
+            raise hub.refuse("user:" + user.name, exc) from None
         if access.owner == user.name:
-            return "teacher"
+            return Reader("teacher")
         if access.may_read(user.name, user.groups):
-            return "student"
-        raise self.hub.refuse("user:" + user.name, Forbidden(
+            # a member reads by identity, not by the key: a key rotation never closes its stream
+            return Reader("member", presence_id=member_presence_id(route, user))
+        raise hub.refuse("user:" + user.name, Forbidden(
             f"Session {code} is for the hub group {access.group!r}, which you are not in."))
+
+
+def member_presence_id(route, user: HubUser) -> str:
+    """A hub member's student server counts once, by its own id header or else by user name."""
+    if route.request.headers.get("X-CodeStream-Client"):
+        return student_presence_id(route)
+    return hashlib.sha256(("hub-user:" + user.name).encode()).hexdigest()[:16]
+
+
+class HubReadRoutes(ReadRoutes):
+    """The read routes on the hub (``HubReadAuth``); the owner's cell list also says where each
+    cell came from (publish on save)."""
+
+    read_auth = HubReadAuth()
 
     async def read_cells(self, code: str) -> None:
         code = normalize_session_code(code)
-        role = await self.authorize_read(code)
-        if role == "teacher":  # the owner also sees where each cell came from (publish on save)
+        reader = await self.read_auth.authorize(self, code)
+        if reader.role == "teacher":  # the owner also sees where each cell came from (publish on save)
             store = await self.hub.service.provider.store()
             record, cells, last_event_id = await store.list_cells(code)
             self.write_json({"session": record.code, "title": record.title,
@@ -288,13 +316,6 @@ class HubReadRoutes(ReadRoutes):
             return
         self.set_header("Content-Type", "application/json")
         self.finish(await self.hub.service.list_cells_json(code))
-
-    def _client_id(self) -> str:
-        if self._user is not None and not self.request.headers.get("X-CodeStream-Client"):
-            import hashlib
-
-            return hashlib.sha256(("hub-user:" + self._user.name).encode()).hexdigest()[:16]
-        return super()._client_id()
 
 
 class HubCellsHandler(HubReadRoutes, HubHandler):

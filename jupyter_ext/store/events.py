@@ -22,7 +22,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from ..domain import TooManyStreams
 from ..domain.events import EVENT_SESSION_ENDED, Event, Listener
-from .sessions import SessionStore
+from .sessions import ANY_KEY, SessionStore
 
 DEFAULT_MAX_STREAMS = 10_000
 DEFAULT_MAX_STREAMS_PER_SESSION = 2_000
@@ -157,9 +157,15 @@ class EventHub:
         if not listeners:
             return
         clients: dict[str, set[str]] = {}  # key hash -> client ids
+        members: set[str] = set()  # readers by identity (hub members): no key to revoke
         for listener in listeners:
             if listener.key_hash is not None:
                 clients.setdefault(listener.key_hash, set()).add(listener.client_id or "")
+            elif listener.client_id:
+                members.add(listener.client_id)
+        if members and await self.store.touch_students(code, ANY_KEY, sorted(members)) is None:
+            self._close_all(code, ended=True)
+            return
         current: object = _UNKNOWN
         for key_hash, ids in clients.items():
             if current is not _UNKNOWN and key_hash != current:

@@ -40,17 +40,18 @@ STUDENT_WINDOW_SECONDS = 60
 NOT_YOURS_MESSAGE = ("Session {code} belongs to another teacher; only the server (or hub user) that"
                      " started it can change it.")
 WRONG_KEY_MESSAGE = "The student key is not valid for this session; ask your teacher for the current key."
-CELLS_CACHE_SESSIONS = 64
+CELLS_CACHE_SESSIONS = 64  # sessions whose parsed cells one process keeps (LRU)
 # KEYS: session hash, students zset. ARGV: key hash, now, forget-before, client ids...
 TOUCH_STUDENTS_SCRIPT = """
 local current = redis.call('HGET', KEYS[1], 'key_hash')
 if not current then return false end
-if current == ARGV[1] and #ARGV > 3 then
+if (current == ARGV[1] or ARGV[1] == '*') and #ARGV > 3 then
   for i = 4, #ARGV do redis.call('ZADD', KEYS[2], ARGV[2], ARGV[i]) end
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 end
 return current
-"""  # sessions whose parsed cells one process keeps (LRU)
+"""
+ANY_KEY = "*"  # touch_students for readers by identity (hub members): present whatever the key
 
 
 def hash_key(student_key: str) -> str:
@@ -463,7 +464,8 @@ class SessionStore:
         session's key; returns the session's current key hash (``None``: the session is gone).
 
         The event hub's heartbeat tick calls this once per session for all its streams; being
-        one script, a rotation can never land between the check and the write.
+        one script, a rotation can never land between the check and the write. ``ANY_KEY``
+        marks readers that hold no key (hub members by identity).
         """
         now = time.time()
         return await self.redis.eval(
