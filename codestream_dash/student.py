@@ -25,6 +25,7 @@ from jupyter_ext.domain.events import (
     EVENT_SESSION_ENDED,
     EVENT_UPDATED,
     TEACHER_REACHABLE,
+    TEACHER_STREAM_REFUSED,
     TEACHER_UNREACHABLE,
 )
 
@@ -401,6 +402,9 @@ class StudentDashboard(pn.viewable.Viewer):
                 self._plain("unreachable", "") + " Retrying; new cells arrive when it answers again."))
         elif text == TEACHER_REACHABLE:
             self._stream_opened()
+        elif text.startswith(TEACHER_STREAM_REFUSED):  # the reason follows: show it as it is
+            self.param.update(connection="reconnecting", connection_message=(
+                text[len(TEACHER_STREAM_REFUSED):].strip() + " Retrying."))
 
     async def _handle_event(self, event) -> None:
         if event.id:
