@@ -14,7 +14,6 @@ import asyncio
 import logging
 from html import escape
 
-import httpx
 import panel as pn
 import param
 
@@ -373,8 +372,6 @@ class StudentDashboard(pn.viewable.Viewer):
                         self.param.update(connection="error", connection_message=problem)
                         await self._wait_for_config(timeout=RETRY_SECONDS[-1])
                         continue
-                except (httpx.HTTPError, ValueError):
-                    problem = "The connection to your Jupyter server dropped; reconnecting."
                 failures += 1
                 self.param.update(connection="reconnecting", connection_message=problem)
                 await self._wait_for_config(timeout=RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1])

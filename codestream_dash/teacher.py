@@ -17,7 +17,6 @@ import socket
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import panel as pn
 import param
 
@@ -210,7 +209,7 @@ class TeacherDashboard(pn.viewable.Viewer):
         await self.refresh_notebooks()
         try:
             sessions = await self.client.list_sessions()
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             self._report(exc, "list the live sessions")
             return
         if sessions and not self.session_code:
@@ -239,7 +238,7 @@ class TeacherDashboard(pn.viewable.Viewer):
             return
         try:
             created = await self.client.create_session(self.title, self.notebook_path)
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             self._report(exc, "start a session")
             return
         await self._adopt_session(created["code"], created["student_key"])
@@ -255,7 +254,7 @@ class TeacherDashboard(pn.viewable.Viewer):
             return
         try:
             self.student_key = await self.client.rotate_key(self.session_code)
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             self._report(exc, "rotate the student key")
             self._forget_session_if_gone(exc)
             return
@@ -271,9 +270,6 @@ class TeacherDashboard(pn.viewable.Viewer):
             if exc.code != "session_not_found":
                 self._report(exc, "end the session")
                 return
-        except httpx.HTTPError as exc:
-            self._report(exc, "end the session")
-            return
         self._session_over(code)
         toast("info", f"Session {code} ended.", duration=4000)
 
@@ -297,7 +293,7 @@ class TeacherDashboard(pn.viewable.Viewer):
             return
         try:
             sessions = await self.client.list_sessions()
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             if not self._students_failing:
                 self._report(exc, "count the connected students")
             self._students_failing = True
@@ -314,7 +310,7 @@ class TeacherDashboard(pn.viewable.Viewer):
     async def refresh_notebooks(self) -> None:
         try:
             paths = await self.client.list_notebooks()
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             self._report(exc, "list the notebooks")
             return
         current = self.notebook_path
@@ -357,7 +353,7 @@ class TeacherDashboard(pn.viewable.Viewer):
         if code:
             try:
                 listing = await self.client.session_cells(code)
-            except (APIError, httpx.HTTPError) as exc:
+            except APIError as exc:
                 self._report(exc, "read the published cells")
                 self._forget_session_if_gone(exc)
                 return False
@@ -383,9 +379,6 @@ class TeacherDashboard(pn.viewable.Viewer):
                 await self.refresh_notebooks()
             else:
                 self._report(exc, f"read {path}")
-            return None
-        except httpx.HTTPError as exc:
-            self._report(exc, f"read {path}")
             return None
         return (model.get("content") or {}).get("cells") or []
 
@@ -450,7 +443,7 @@ class TeacherDashboard(pn.viewable.Viewer):
                 return
         try:
             await self._publish_one(row, publish)
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             self._report(exc, f"{'publish' if publish else 'unpublish'} cell {row.index + 1}")
             row.published = row.is_published
             self._forget_session_if_gone(exc)
@@ -498,7 +491,7 @@ class TeacherDashboard(pn.viewable.Viewer):
                         return
                     try:
                         await self._publish_one(row, publish)
-                    except (APIError, httpx.HTTPError) as exc:
+                    except APIError as exc:
                         failures.append(exc)
                     self.progress += 1
 
@@ -548,10 +541,6 @@ class TeacherDashboard(pn.viewable.Viewer):
                 if exc.code == "session_not_found":
                     self._forget_session_if_gone(exc)
                     return
-                if not reported:
-                    self._report(exc, "follow the session's events (retrying)")
-                    reported = True
-            except httpx.HTTPError as exc:
                 if not reported:
                     self._report(exc, "follow the session's events (retrying)")
                     reported = True

@@ -53,7 +53,7 @@ async def test_sends_the_key_as_bearer_and_the_client_id():
 @pytest.mark.parametrize("status,body,code", [
     (401, {"error": {"code": "unauthorized", "message": "no"}}, "unauthorized"),
     (403, "<html>forbidden</html>", "unauthorized"),
-    (429, {"error": {"code": "too_many_requests", "message": "wait"}}, "unauthorized"),
+    (429, {"error": {"code": "too_many_requests", "message": "wait"}}, "too_many_requests"),
     (404, {"error": {"code": "session_not_found", "message": "no"}}, "session_not_found"),
     (400, {"error": {"code": "invalid_session_code", "message": "no"}}, "session_not_found"),
     (404, "<html>404: Not Found</html>", "bad_response"),

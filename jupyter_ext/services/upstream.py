@@ -29,8 +29,8 @@ from collections import OrderedDict, deque
 from contextlib import asynccontextmanager
 
 from ..clients.sse import ServerSentEvent
-from ..clients.teacher import TeacherClient, TeacherConnection, TeacherUnauthorized
-from ..domain import CodeStreamError, InvalidInput, InvalidUrl, SessionNotFound
+from ..clients.teacher import TeacherClient, TeacherConnection
+from ..domain import CodeStreamError, InvalidInput, InvalidUrl, SessionNotFound, TooManyRequests, Unauthorized
 from ..domain.events import (
     EVENT_SESSION_ENDED,
     TEACHER_REACHABLE,
@@ -294,7 +294,7 @@ class UpstreamEvents:
                     raise
                 except CodeStreamError as exc:
                     authoritative = source == self.connection  # a relay's refusal is not final
-                    if authoritative and isinstance(exc, (TeacherUnauthorized, SessionNotFound)):
+                    if authoritative and isinstance(exc, (Unauthorized, TooManyRequests, SessionNotFound)):
                         if _settle(first, exc):
                             return
                         self.log.warning("codestream: the teacher refused the event stream of %s (%s);"
