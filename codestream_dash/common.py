@@ -12,7 +12,6 @@ import logging
 import os
 from collections.abc import Coroutine, Mapping
 
-import httpx
 import panel as pn
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -62,10 +61,6 @@ def describe_error(exc: BaseException, doing: str) -> str:
             return (f"Could not {doing}: the Jupyter server no longer accepts this dashboard's token."
                     " Close this tab and open the dashboard again from the JupyterLab launcher.")
         return f"Could not {doing}: {exc.message}"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"Could not {doing}: the Jupyter server did not answer in time. Is it busy or stopped?"
-    if isinstance(exc, httpx.TransportError):
-        return f"Could not {doing}: the connection to the Jupyter server broke. Is it still running?"
     return f"Could not {doing}: {type(exc).__name__}. The dashboard log has the details."
 
 

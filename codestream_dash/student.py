@@ -14,7 +14,6 @@ import asyncio
 import logging
 from html import escape
 
-import httpx
 import panel as pn
 import param
 
@@ -25,6 +24,7 @@ from jupyter_ext.domain.events import (
     EVENT_SESSION_ENDED,
     EVENT_UPDATED,
     TEACHER_REACHABLE,
+    TEACHER_STREAM_REFUSED,
     TEACHER_UNREACHABLE,
 )
 
@@ -372,8 +372,6 @@ class StudentDashboard(pn.viewable.Viewer):
                         self.param.update(connection="error", connection_message=problem)
                         await self._wait_for_config(timeout=RETRY_SECONDS[-1])
                         continue
-                except (httpx.HTTPError, ValueError):
-                    problem = "The connection to your Jupyter server dropped; reconnecting."
                 failures += 1
                 self.param.update(connection="reconnecting", connection_message=problem)
                 await self._wait_for_config(timeout=RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1])
@@ -401,6 +399,9 @@ class StudentDashboard(pn.viewable.Viewer):
                 self._plain("unreachable", "") + " Retrying; new cells arrive when it answers again."))
         elif text == TEACHER_REACHABLE:
             self._stream_opened()
+        elif text.startswith(TEACHER_STREAM_REFUSED):  # the reason follows: show it as it is
+            self.param.update(connection="reconnecting", connection_message=(
+                text[len(TEACHER_STREAM_REFUSED):].strip() + " Retrying."))
 
     async def _handle_event(self, event) -> None:
         if event.id:

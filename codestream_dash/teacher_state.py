@@ -13,7 +13,6 @@ import logging
 import os
 from collections.abc import Mapping
 
-import httpx
 import param
 
 from jupyter_ext.clients import APIError, ServerClient
@@ -123,7 +122,7 @@ class TeacherState(param.Parameterized):
         await self.refresh_notebooks()
         try:
             sessions = await self.client.list_sessions()
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             self._report(exc, "list the live sessions")
             return
         if sessions and not self.session_code:
@@ -149,7 +148,7 @@ class TeacherState(param.Parameterized):
             return
         try:
             created = await self.client.create_session(self.title, self.notebook_path)
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             self._report(exc, "start a session")
             return
         await self._adopt_session(created["code"], created["student_key"])
@@ -165,7 +164,7 @@ class TeacherState(param.Parameterized):
             return
         try:
             self.student_key = await self.client.rotate_key(self.session_code)
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             self._report(exc, "rotate the student key")
             self._forget_session_if_gone(exc)
             return
@@ -181,9 +180,6 @@ class TeacherState(param.Parameterized):
             if exc.code != "session_not_found":
                 self._report(exc, "end the session")
                 return
-        except httpx.HTTPError as exc:
-            self._report(exc, "end the session")
-            return
         self._session_over(code)
         toast("info", f"Session {code} ended.", duration=4000)
 
@@ -207,7 +203,7 @@ class TeacherState(param.Parameterized):
             return
         try:
             sessions = await self.client.list_sessions()
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             if not self._students_failing:
                 self._report(exc, "count the connected students")
             self._students_failing = True
@@ -224,7 +220,7 @@ class TeacherState(param.Parameterized):
     async def refresh_notebooks(self) -> None:
         try:
             paths = await self.client.list_notebooks()
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             self._report(exc, "list the notebooks")
             return
         current = self.notebook_path
@@ -267,7 +263,7 @@ class TeacherState(param.Parameterized):
         if code:
             try:
                 listing = await self.client.session_cells(code)
-            except (APIError, httpx.HTTPError) as exc:
+            except APIError as exc:
                 self._report(exc, "read the published cells")
                 self._forget_session_if_gone(exc)
                 return False
@@ -293,9 +289,6 @@ class TeacherState(param.Parameterized):
                 await self.refresh_notebooks()
             else:
                 self._report(exc, f"read {path}")
-            return None
-        except httpx.HTTPError as exc:
-            self._report(exc, f"read {path}")
             return None
         return (model.get("content") or {}).get("cells") or []
 
@@ -363,7 +356,7 @@ class TeacherState(param.Parameterized):
                 return
         try:
             await self._publish_one(row, publish)
-        except (APIError, httpx.HTTPError) as exc:
+        except APIError as exc:
             self._report(exc, f"{'publish' if publish else 'unpublish'} cell {row.index + 1}")
             row.published = row.is_published
             self._forget_session_if_gone(exc)
@@ -411,7 +404,7 @@ class TeacherState(param.Parameterized):
                         return
                     try:
                         await self._publish_one(row, publish)
-                    except (APIError, httpx.HTTPError) as exc:
+                    except APIError as exc:
                         failures.append(exc)
                     self.progress += 1
 
@@ -461,10 +454,6 @@ class TeacherState(param.Parameterized):
                 if exc.code == "session_not_found":
                     self._forget_session_if_gone(exc)
                     return
-                if not reported:
-                    self._report(exc, "follow the session's events (retrying)")
-                    reported = True
-            except httpx.HTTPError as exc:
                 if not reported:
                     self._report(exc, "follow the session's events (retrying)")
                     reported = True

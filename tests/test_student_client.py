@@ -53,7 +53,7 @@ async def test_sends_the_key_as_bearer_and_the_client_id():
 @pytest.mark.parametrize("status,body,code", [
     (401, {"error": {"code": "unauthorized", "message": "no"}}, "unauthorized"),
     (403, "<html>forbidden</html>", "unauthorized"),
-    (429, {"error": {"code": "too_many_requests", "message": "wait"}}, "unauthorized"),
+    (429, {"error": {"code": "too_many_requests", "message": "wait"}}, "too_many_requests"),
     (404, {"error": {"code": "session_not_found", "message": "no"}}, "session_not_found"),
     (400, {"error": {"code": "invalid_session_code", "message": "no"}}, "session_not_found"),
     (404, "<html>404: Not Found</html>", "bad_response"),
@@ -148,7 +148,7 @@ async def test_event_stream_parsing_and_line_cap():
     def endless_line(request):
         return httpx.Response(200, text="data: " + "x" * 5000, headers={"Content-Type": "text/event-stream"})
 
-    small = client_for(endless_line, max_response_bytes=1000)
+    small = client_for(endless_line, max_event_bytes=1000)
     with pytest.raises(CodeStreamError) as caught:
         async with small.open_events(CONN, None) as events:
             [event async for event in events]

@@ -1,32 +1,50 @@
 """Async client of one Jupyter server's REST API, as the dashboards use it.
 
 The dashboards never talk to Redis or to another server: everything goes through their
-own Jupyter server (contents API, the contract's teacher and student routes).
+own Jupyter server (contents API, the contract's teacher and student routes). What leaves
+this client is a domain error (``clients/errors.py``), never an ``httpx`` exception.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
 import httpx
 
-from .sse import ServerSentEvent, iter_sse
+from ..domain import CodeStreamError
+from ..domain.errors import error_for
+from .errors import ExceptionMap, bad_response, map_exceptions, timed_out, unreachable
+from .sse import ServerSentEvent, SSETooLarge, iter_sse
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
-class APIError(Exception):
-    """A non-2xx answer, carrying the contract's error code and its human message."""
+# What the dashboards catch: every failure of this client is a domain error (``CodeStreamError``
+# or one of its types, e.g. ``Unauthorized`` for a 401), with ``status``, ``code`` and ``message``.
+APIError = CodeStreamError
 
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+# The dashboards' own Jupyter server failing is no contract answer: its codes say "server", so
+# a dashboard never words it as the teacher's server failing.
+REQUEST_ERRORS: ExceptionMap = {
+    httpx.TimeoutException: lambda _exc: timed_out("The Jupyter server did not answer in time.",
+                                                   status=504, code="server_timeout"),
+    httpx.TransportError: lambda _exc: unreachable(
+        "The Jupyter server is not reachable; is it still running?", status=503, code="server_unreachable"),
+    json.JSONDecodeError: lambda _exc: bad_response("The Jupyter server did not answer with JSON."),
+}
+STREAM_ERRORS: ExceptionMap = {
+    httpx.TimeoutException: REQUEST_ERRORS[httpx.TimeoutException],
+    httpx.TransportError: lambda _exc: unreachable(
+        "The connection to your Jupyter server dropped; reconnecting.", status=503, code="server_unreachable"),
+    httpx.DecodingError: lambda _exc: bad_response("The Jupyter server sent an unreadable event stream."),
+    SSETooLarge: lambda exc: bad_response(f"The Jupyter server sent {exc.what} larger than {exc.limit}"
+                                          " bytes in its event stream."),
+}
 
 
-def _error_from(response: httpx.Response) -> APIError:
+def _error_from(response: httpx.Response) -> CodeStreamError:
     code, message = "http_error", f"The server answered {response.status_code}."
     try:
         body = response.json()
@@ -39,7 +57,7 @@ def _error_from(response: httpx.Response) -> APIError:
         pass
     if response.status_code == 403 and code == "http_error":
         code, message = "forbidden", "The Jupyter server refused the dashboard's token; reopen it from JupyterLab."
-    return APIError(response.status_code, code, message)
+    return error_for(response.status_code, str(code), str(message))
 
 
 class ServerClient:
@@ -57,17 +75,14 @@ class ServerClient:
         await self._client.aclose()
 
     async def request(self, method: str, path: str, *, json_body=None, params=None):
-        try:
+        """The answer's JSON (None for an empty one); any failure is a domain error."""
+        with map_exceptions(REQUEST_ERRORS):
             response = await self._client.request(method, path, json=json_body, params=params)
-        except httpx.TimeoutException:
-            raise APIError(504, "timeout", "The Jupyter server did not answer in time.") from None
-        except httpx.TransportError:
-            raise APIError(503, "unreachable", "The Jupyter server is not reachable; is it still running?") from None
-        if response.status_code >= 400:
-            raise _error_from(response)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+            if response.status_code >= 400:
+                raise _error_from(response)
+            if response.status_code == 204 or not response.content:
+                return None
+            return response.json()
 
     # -- contents API -------------------------------------------------------------------
     async def list_notebooks(self, path: str = "", depth: int = 3) -> list[str]:
@@ -162,11 +177,12 @@ class ServerClient:
         student relay's ``TEACHER_UNREACHABLE``/``TEACHER_REACHABLE``, heartbeats)."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         timeout = httpx.Timeout(10.0, read=60.0)  # heartbeats arrive at least every 15 s
-        async with self._client.stream("GET", path, headers=headers, timeout=timeout) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise _error_from(response)
-            if on_open is not None:
-                on_open()
-            async for event in iter_sse(response.aiter_lines(), on_comment):
-                yield event
+        with map_exceptions(STREAM_ERRORS):
+            async with self._client.stream("GET", path, headers=headers, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error_from(response)
+                if on_open is not None:
+                    on_open()
+                async for event in iter_sse(response.aiter_bytes(), on_comment):
+                    yield event

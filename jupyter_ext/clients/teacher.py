@@ -3,34 +3,41 @@
 One pooled ``httpx.AsyncClient`` per student server. Every request has explicit connect and
 read timeouts and a cap on the response size, carries the student key as a bearer token,
 and never follows a redirect to another origin. Every failure becomes one of the contract's
-codes (``unreachable``, ``timeout``, ``unauthorized``, ``session_not_found``,
-``cell_not_found``, ``bad_response``) with a message a student can act on; no message,
-log line or exception text contains the key.
+codes (``unreachable``, ``timeout``, ``unauthorized``, ``too_many_requests``,
+``session_not_found``, ``cell_not_found``, ``bad_response``), as the domain's error types
+(``clients/errors.py`` is the boundary), with a message a student can act on; no message, log
+line or exception text contains the key.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import quote, urljoin
 
-import httpcore
 import httpx
 
-from ..domain import CELL_TYPES, CellNotFound, CodeStreamError, InvalidUrl, SessionNotFound, UpstreamError
+from ..domain import (
+    CELL_TYPES,
+    CellNotFound,
+    InvalidUrl,
+    SessionNotFound,
+    TooManyRequests,
+    Unauthorized,
+    UpstreamError,
+)
 from ..domain.cells import CELL_ID_RE
 from ..domain.urls import TeacherUrl, check_addresses_allowed, parse_teacher_url, same_origin
-from .sse import ServerSentEvent, SSEParser
+from .errors import ExceptionMap, bad_response, contract_error_of, map_exceptions, timed_out, unreachable
+from .sse import ServerSentEvent, SSEParser, SSETooLarge
+from .transport import CHECK_URL, AllowListedTransport, resolve
 
 MAX_REDIRECTS = 3
 CLIENT_HEADER = "X-CodeStream-Client"
-CHECK_URL = "check the teacher's address"
 ASK_FOR_KEY = "ask your teacher for the current key"
 
 
@@ -43,102 +50,24 @@ class TeacherConnection:
     student_key: str | None = field(default=None, repr=False)
 
 
-class TeacherUnauthorized(CodeStreamError):
-    status = 401
-    code = "unauthorized"
-
-
-def unreachable(message: str) -> UpstreamError:
-    return UpstreamError(message, code="unreachable", status=502)
-
-
-def timed_out(message: str) -> UpstreamError:
-    return UpstreamError(message, code="timeout", status=504)
-
-
-def bad_response(message: str) -> UpstreamError:
-    return UpstreamError(message, code="bad_response", status=502)
-
-
-def _contract_error(body: object) -> tuple[str | None, str | None]:
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        error = body["error"]
-        return (str(error.get("code")) if error.get("code") else None,
-                str(error.get("message")) if error.get("message") else None)
-    return None, None
-
-
-async def resolve(host: str, port: int, timeout: float) -> list[str]:
-    """The host's addresses, in the resolver's order; ``InvalidUrl`` when it has none."""
-    try:
-        infos = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-    except (OSError, asyncio.TimeoutError):
-        raise InvalidUrl(f"The host {host} could not be found; {CHECK_URL}.") from None
-    return list(dict.fromkeys(info[4][0] for info in infos))
-
-
-class AllowListedNetwork(httpcore.AsyncNetworkBackend):
-    """Connects only to addresses inside the operator's allow-list.
-
-    It resolves the host itself and connects to the very address it has just checked, so a DNS
-    answer that changes between the policy check and the connection (DNS rebinding) cannot
-    steer a student's server into a network it may not reach. TLS still verifies the
-    certificate against the host name, which httpcore hands to ``start_tls`` separately.
-    """
-
-    def __init__(self, networks: tuple, resolve_timeout: float):
-        self.networks = networks
-        self.resolve_timeout = resolve_timeout
-        self._sockets = httpcore.AnyIOBackend()
-
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        addresses = await resolve(host, port, self.resolve_timeout)
-        check_addresses_allowed(host, addresses, self.networks)
-        return await self._sockets.connect_tcp(addresses[0], port, timeout=timeout, local_address=local_address,
-                                               socket_options=socket_options)
-
-    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        raise httpcore.ConnectError("A teacher's server is reached over TCP only.")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._sockets.sleep(seconds)
-
-
-def allow_listed_transport(networks: tuple, connect_timeout: float, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's own transport over a connection pool that connects through ``AllowListedNetwork``.
-
-    httpx does not take a network backend, so the pool it builds is replaced by an equal one
-    with the backend (``test_dns_rebinding`` checks the swap still takes effect).
-    """
-    transport = httpx.AsyncHTTPTransport(trust_env=False, limits=limits)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=AllowListedNetwork(networks, connect_timeout),
-    )
-    return transport
-
-
 class TeacherClient:
     """Calls one teacher server's read routes; ``transport`` may be injected by tests."""
 
     def __init__(self, *, connect_timeout: float = 5.0, read_timeout: float = 10.0,
                  stream_read_timeout: float = 45.0, max_response_bytes: int = 32 * 1024 * 1024,
-                 allowed_networks: tuple = (), client_id: str = "",
+                 max_event_bytes: int = 64 * 1024, allowed_networks: tuple = (), client_id: str = "",
                  transport: httpx.AsyncBaseTransport | None = None, log: logging.Logger | None = None):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.stream_read_timeout = stream_read_timeout
         self.max_response_bytes = max_response_bytes
+        self.max_event_bytes = max_event_bytes  # one event (and one line) of an event stream
         self.allowed_networks = allowed_networks
         self.log = log or logging.getLogger(__name__)
         headers = {"Accept-Encoding": "identity", **({CLIENT_HEADER: client_id} if client_id else {})}
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=10)
         if transport is None and allowed_networks:
-            transport = allow_listed_transport(allowed_networks, connect_timeout, limits)
+            transport = AllowListedTransport(allowed_networks, connect_timeout, limits)
         self._client = httpx.AsyncClient(
             headers=headers, follow_redirects=False, transport=transport, trust_env=False,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout), limits=limits,
@@ -179,9 +108,12 @@ class TeacherClient:
         return body
 
     @asynccontextmanager
-    async def open_events(self, conn: TeacherConnection,
-                          last_event_id: str | None) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
-        """An open event stream of the session (a 2xx answer), as an iterator of events."""
+    async def open_events(self, conn: TeacherConnection, last_event_id: str | None, *,
+                          on_comment=None) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+        """An open event stream of the session (a 2xx answer), as an iterator of events.
+
+        The stream holds at most one event of ``max_event_bytes`` at a time; a longer line or
+        event, or a compressed stream (asked for none), is ``bad_response``."""
         headers = {"Accept": "text/event-stream"}
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
@@ -190,7 +122,10 @@ class TeacherClient:
         async with self._open(conn, path, headers, timeout) as response:
             if response.status_code >= 300:
                 await self._raise_for(response, conn.session_code)
-            yield self._events(response)
+            if response.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+                raise bad_response("The teacher's server compressed the event stream, which this"
+                                   " server asked it not to; " + CHECK_URL + ".")
+            yield self._events(response, on_comment)
 
     # -- plumbing -----------------------------------------------------------------------------
     async def _get_json(self, conn: TeacherConnection, path: str, code: str | None,
@@ -222,14 +157,8 @@ class TeacherClient:
                 url = self._redirect_target(base, url, response)
                 continue
             try:
-                yield response
-            except httpx.TimeoutException:
-                raise timed_out(f"The teacher's server stopped answering for more than"
-                                f" {self._read_limit(timeout):g} s; check your network.") from None
-            except httpx.TransportError:
-                raise unreachable("The connection to the teacher's server was lost; check your network.") from None
-            except httpx.DecodingError:
-                raise bad_response("The teacher's server sent an unreadable answer; " + CHECK_URL + ".") from None
+                with map_exceptions(self._reading_errors(timeout)):
+                    yield response
             finally:
                 await response.aclose()
             return
@@ -239,18 +168,35 @@ class TeacherClient:
         return timeout.read if isinstance(timeout, httpx.Timeout) and timeout.read else self.read_timeout
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        try:
+        with map_exceptions(self._sending_errors()):
             return await self._client.send(request, stream=True)
-        except httpx.ConnectTimeout:
-            raise unreachable(f"The teacher's server did not accept a connection within"
-                              f" {self.connect_timeout:g} s; {CHECK_URL} and that you are on the"
-                              " classroom network.") from None
-        except httpx.TimeoutException:
-            raise timed_out(f"The teacher's server did not answer within {self.read_timeout:g} s;"
-                            " try again, or ask your teacher to check their server.") from None
-        except httpx.TransportError:
-            raise unreachable(f"The teacher's server could not be reached; {CHECK_URL} and that"
-                              " their server is running.") from None
+
+    # -- the error boundary: what the HTTP library raises, as the contract's errors ---------------
+    def _sending_errors(self) -> ExceptionMap:
+        return {
+            httpx.ConnectTimeout: lambda _exc: unreachable(
+                f"The teacher's server did not accept a connection within {self.connect_timeout:g} s;"
+                f" {CHECK_URL} and that you are on the classroom network."),
+            httpx.TimeoutException: lambda _exc: timed_out(
+                f"The teacher's server did not answer within {self.read_timeout:g} s; try again, or"
+                " ask your teacher to check their server."),
+            httpx.TransportError: lambda _exc: unreachable(
+                f"The teacher's server could not be reached; {CHECK_URL} and that their server is running."),
+        }
+
+    def _reading_errors(self, timeout) -> ExceptionMap:
+        return {
+            httpx.TimeoutException: lambda _exc: timed_out(
+                f"The teacher's server stopped answering for more than {self._read_limit(timeout):g} s;"
+                " check your network."),
+            httpx.TransportError: lambda _exc: unreachable(
+                "The connection to the teacher's server was lost; check your network."),
+            httpx.DecodingError: lambda _exc: bad_response(
+                "The teacher's server sent an unreadable answer; " + CHECK_URL + "."),
+            SSETooLarge: lambda exc: bad_response(
+                f"The teacher's server sent {exc.what} larger than {exc.limit} bytes in its event"
+                " stream; ask your teacher to check their server (or its relay)."),
+        }
 
     def _redirect_target(self, base: TeacherUrl, current: str, response: httpx.Response) -> str:
         location = response.headers.get("Location", "")
@@ -279,23 +225,12 @@ class TeacherClient:
         return (f"The teacher's answer is larger than {self.max_response_bytes} bytes; ask your"
                 " teacher to publish fewer or smaller cells.")
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
-        parser = SSEParser()
-        async for line in self._capped_lines(response):
-            event = parser.feed_line(line)
-            if event is not None:
+    async def _events(self, response: httpx.Response, on_comment=None) -> AsyncIterator[ServerSentEvent]:
+        """The stream's events, parsed as the bytes arrive, within ``max_event_bytes``."""
+        parser = SSEParser(on_comment, max_line_bytes=self.max_event_bytes, max_event_bytes=self.max_event_bytes)
+        async for chunk in response.aiter_bytes():  # identity only (checked): the raw bytes
+            for event in parser.feed(chunk):  # SSETooLarge: see _reading_errors
                 yield event
-
-    async def _capped_lines(self, response: httpx.Response) -> AsyncIterator[str]:
-        """Lines of a stream, refusing one longer than the response cap (a stream has no end)."""
-        pending = ""
-        async for text in response.aiter_text():
-            pending += text
-            if len(pending) > self.max_response_bytes:
-                raise bad_response(self._too_large())
-            *lines, pending = pending.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-            for line in lines:
-                yield line
 
     async def _raise_for(self, response: httpx.Response, code: str | None, cell_id: str | None = None):
         status = response.status_code
@@ -304,12 +239,12 @@ class TeacherClient:
             body = json.loads(raw) if raw else None
         except (ValueError, UpstreamError, httpx.HTTPError):
             body = None
-        error_code, _message = _contract_error(body)
+        error_code, _message = contract_error_of(body)
         if status in (401, 403):
-            raise TeacherUnauthorized(f"The teacher's server refused the student key; {ASK_FOR_KEY}.")
+            raise Unauthorized(f"The teacher's server refused the student key; {ASK_FOR_KEY}.")
         if status == 429:
-            raise TeacherUnauthorized("The teacher's server refused too many wrong keys from this"
-                                      f" computer; wait a minute, then {ASK_FOR_KEY}.")
+            raise TooManyRequests("The teacher's server refused too many wrong keys from this"
+                                  f" computer; wait a minute, then {ASK_FOR_KEY}.")
         if status == 404 and error_code == "cell_not_found":
             raise CellNotFound(f"Cell {cell_id} is not published in session {code} (any more);"
                                " refresh the list of cells.")
@@ -343,4 +278,4 @@ def checked_cell(data: object) -> dict:
     return data
 
 
-__all__ = ["CLIENT_HEADER", "TeacherClient", "TeacherConnection", "TeacherUnauthorized", "checked_cell"]
+__all__ = ["CLIENT_HEADER", "TeacherClient", "TeacherConnection", "checked_cell"]

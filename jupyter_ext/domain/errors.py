@@ -107,3 +107,20 @@ class UpstreamError(CodeStreamError):
 
     status = 502
     code = "bad_response"
+
+
+def error_for(status: int, code: str, message: str) -> CodeStreamError:
+    """The typed error of a contract answer ``{"error": {code, message}}``: its type by code
+    (``CodeStreamError`` for a code without one), the answer's status kept."""
+    error_type = ERROR_TYPES.get(code, CodeStreamError)
+    return error_type(message, code=code, status=status)
+
+
+def _codes(*types: type[CodeStreamError]) -> dict[str, type[CodeStreamError]]:
+    return {error.code: error for error in types}
+
+
+# A contract error code -> the type that carries it (UpstreamError's codes are the student side's own).
+ERROR_TYPES = _codes(InvalidInput, InvalidSessionCode, InvalidCellId, InvalidUrl, PayloadTooLarge,
+                     Unauthorized, Forbidden, NotFound, SessionNotFound, CellNotFound, NotConfigured,
+                     NotebookNotFound, TooManyRequests, StoreUnavailable)

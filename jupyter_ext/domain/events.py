@@ -50,6 +50,9 @@ def validate_event_id(raw: object) -> str | None:
 # ignore comments). The student dashboard turns them into its connection light.
 TEACHER_UNREACHABLE = "codestream teacher-unreachable"
 TEACHER_REACHABLE = "codestream teacher-reachable"
+# ... and when the teacher's stream broke a bound this server keeps (an event or a line over
+# its size limit): the reason follows the prefix, for the dashboard to show.
+TEACHER_STREAM_REFUSED = "codestream teacher-stream-refused"
 
 
 def stream_id_tuple(event_id: str) -> tuple[int, int]:
