@@ -13,6 +13,7 @@ from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
+from .services.collab_save import track_collaborative_saves
 from .services.owner import OWNER_FILE_NAME, load_owner_id
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, TeacherService
@@ -63,7 +64,8 @@ class CodeStreamApp(ExtensionApp):
     )
     publish_on_save = Bool(
         True, config=True,
-        help="Republish changed published cells when the teacher saves their notebook. Default: True.",
+        help="Republish changed published cells when the teacher saves their notebook (with real-time"
+             " collaboration: the teacher's explicit save, never the room's autosave). Default: True.",
     )
     relay_url = Unicode(
         "", config=True,
@@ -131,6 +133,7 @@ class CodeStreamApp(ExtensionApp):
         self.owner_id = load_owner_id(Path(self.owner_id_file), log=self.cs_log)
         self.student_service = self._make_student_service()
         if self.publish_on_save:
+            track_collaborative_saves(self.cs_log)
             self.publish_on_save_listener = PublishOnSave(
                 self.teacher_service, self.serverapp.contents_manager, log=self.cs_log, owner=self.owner_id)
             self.serverapp.event_logger.add_listener(
