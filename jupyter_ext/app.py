@@ -184,8 +184,10 @@ class CodeStreamApp(ExtensionApp):
         32 * 1024 * 1024, config=True,
         help="Largest answer accepted from the teacher's server, in bytes. Default: 32 MiB.")
     relay_read_timeout = Float(
-        45.0, config=True,
-        help="Seconds of silence (heartbeats come every 15 s) before the relay reconnects upstream. Default: 45.")
+        30.0, config=True,
+        help="Seconds of silence before the relay counts the teacher as unreachable (the dashboard"
+             " turns amber) and reconnects upstream with Last-Event-ID: two of the contract's 15 s"
+             " heartbeats, so a silent stall is noticed within two heartbeats. Default: 30.")
     relay_backoff_initial = Float(
         0.5, config=True, help="First wait before the relay reconnects to the teacher, in seconds. Default: 0.5.")
     relay_backoff_max = Float(

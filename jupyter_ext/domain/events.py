@@ -33,3 +33,9 @@ def validate_event_id(raw: object) -> str | None:
 # ignore comments). The student dashboard turns them into its connection light.
 TEACHER_UNREACHABLE = "codestream teacher-unreachable"
 TEACHER_REACHABLE = "codestream teacher-reachable"
+
+# Comment lines an event stream of the teacher's server or a read relay carries when the
+# process's reader loses Redis and when it has it back: the stream stays open and resumes
+# where it was (nothing is lost: events stay in Redis), but its listener can tell why it is quiet.
+STORE_UNREACHABLE = "codestream store-unreachable"
+STORE_REACHABLE = "codestream store-reachable"
