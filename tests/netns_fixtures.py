@@ -21,6 +21,7 @@ import secrets
 import shutil
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -123,8 +124,6 @@ class NetnsSSEReader(SSEReader):
 
     def wait_for_comment(self, text: str, timeout: float) -> float:
         """Wait until a comment line ``text`` arrives; returns the monotonic time it was seen."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if text in self.comment_lines:

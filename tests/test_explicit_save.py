@@ -15,11 +15,9 @@ import nbformat
 from jupyter_server_ydoc.utils import MessageType
 from jupyter_ydoc import YNotebook
 from pycrdt import Decoder, Doc, Encoder, Provider
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
 
 from jupyter_ext.pytest_plugin import create_session, wait_until, write_notebook
-from test_student_collab import WebSocketChannel, eventually, type_into
+from test_student_collab import WebSocketChannel, eventually, open_room, type_into
 
 PATH = "lessons/live.ipynb"
 AUTOSAVE_SKIPPED = f"{PATH} autosaved by its collaboration room: not published"
@@ -71,13 +69,7 @@ async def test_only_the_teachers_explicit_save_publishes_with_collaboration(cs_j
         cell = teacher.get(f"codestream/api/sessions/{code}/cells/{cell_id}").json()
         return cell["version"], cell["source"]
 
-    r = teacher.put(f"api/collaboration/session/{PATH}", json={"format": "json", "type": "notebook"})
-    assert r.status_code in (200, 201), r.text
-    room = r.json()
-    room_id = f"{room['format']}:{room['type']}:{room['fileId']}"
-    ws_url = (f"ws://127.0.0.1:{cs_teacher.port}/api/collaboration/room/{room_id}"
-              f"?sessionId={room['sessionId']}")
-    connection = await websocket_connect(HTTPRequest(ws_url, headers=cs_teacher.auth_headers()))
+    connection, room_id = await open_room(cs_teacher, teacher, PATH)
     doc = Doc()
     notebook = YNotebook(doc)
     channel = RecordingChannel(connection, room_id)

@@ -40,6 +40,30 @@ def test_the_defaults_notice_a_stall_within_two_heartbeats():
     assert relay.event_block_ms / 1000 + relay.redis_socket_timeout <= 2 * relay.heartbeat_seconds
 
 
+def publish_through_cut(link, reader: NetnsSSEReader, unreachable: str, seconds: float,
+                        publish_round) -> tuple[float, float, int, int]:
+    """Cut the link for ``seconds`` while ``publish_round(i)`` publishes (returns how many events
+    it made), then restore it. Returns when the cut began, when ``reader`` was told of it, how
+    many events were published meanwhile, and how many events ``reader`` had at the end of it."""
+    link.cut()
+    cut_at = time.monotonic()
+    published = rounds = 0
+    noticed_at = None
+    try:
+        while time.monotonic() - cut_at < seconds:
+            rounds += 1
+            published += publish_round(rounds)
+            if noticed_at is None and unreachable in reader.comment_lines:
+                noticed_at = time.monotonic()
+            time.sleep(0.5)
+        if noticed_at is None:
+            noticed_at = reader.wait_for_comment(unreachable, 1)
+        stalled_events = len(reader.events)
+    finally:
+        link.restore()
+    return cut_at, noticed_at, published, stalled_events
+
+
 def ids_and_cells(events: list[dict]) -> list[tuple[str, str, str, int]]:
     out = []
     for event in events:
@@ -84,27 +108,19 @@ def test_silent_stall_between_student_and_teacher(cs_netns_link, tmp_path, cs_se
         link.run("teacher", publish, t, code, "c0", "before = 0", 0)
         relayed.wait_for(1)
 
-        link.cut()
-        cut_at = time.monotonic()
-        published = 0
-        noticed_at = None
-        while time.monotonic() - cut_at < CUT_SECONDS:
-            published += 1
-            link.run("teacher", publish, t, code, f"c{published}", f"during = {published}", published)
-            if published % 3 == 0:  # updates and an unpublish too, not only new cells
-                link.run("teacher", publish, t, code, "c0", f"before = {published}", 0)
-            if published == 5:
+        def publish_round(i: int) -> int:
+            link.run("teacher", publish, t, code, f"c{i}", f"during = {i}", i)
+            if i % 3 == 0:  # updates and an unpublish too, not only new cells
+                link.run("teacher", publish, t, code, "c0", f"before = {i}", 0)
+            if i == 5:
                 link.run("teacher", t.delete, f"codestream/api/sessions/{code}/cells/c1")
-            if noticed_at is None and TEACHER_UNREACHABLE in relayed.comment_lines:
-                noticed_at = time.monotonic()
-            time.sleep(0.5)
-        if noticed_at is None:
-            noticed_at = relayed.wait_for_comment(TEACHER_UNREACHABLE, 1)
-        stalled_events = len(relayed.events)
-        link.restore()
+            return 1 + (i % 3 == 0) + (i == 5)
+
+        cut = publish_through_cut(link, relayed, TEACHER_UNREACHABLE, CUT_SECONDS, publish_round)
+        cut_at, noticed_at, published, stalled_events = cut
         restored_at = time.monotonic()
 
-        expected = len(reference.wait_for(1 + published + published // 3 + 1))
+        expected = len(reference.wait_for(1 + published))
         relayed.wait_for(expected, timeout=30)
         back_at = relayed.wait_for_comment(TEACHER_REACHABLE, 10)
         assert noticed_at - cut_at <= 2 * HEARTBEAT + DETECT_SLACK, f"noticed after {noticed_at - cut_at:.1f} s"
@@ -154,20 +170,12 @@ def test_silent_stall_between_relay_and_redis(cs_netns_link, tmp_path, cs_secret
         relayed.wait_for(1)
         before_cut = relayed.events[-1]["id"]
 
-        link.cut()
-        cut_at = time.monotonic()
-        published = 0
-        noticed_at = None
-        while time.monotonic() - cut_at < RELAY_CUT_SECONDS:
-            published += 1
-            link.run("store", publish, t, code, f"c{published}", f"during = {published}", published)
-            if noticed_at is None and STORE_UNREACHABLE in relayed.comment_lines:
-                noticed_at = time.monotonic()
-            time.sleep(0.5)
-        if noticed_at is None:
-            noticed_at = relayed.wait_for_comment(STORE_UNREACHABLE, 1)
-        stalled_events = len(relayed.events)
-        link.restore()
+        def publish_round(i: int) -> int:
+            link.run("store", publish, t, code, f"c{i}", f"during = {i}", i)
+            return 1
+
+        cut_at, noticed_at, published, stalled_events = publish_through_cut(
+            link, relayed, STORE_UNREACHABLE, RELAY_CUT_SECONDS, publish_round)
 
         expected = len(reference.wait_for(1 + published))
         relayed.wait_for(expected, timeout=30)
