@@ -13,6 +13,7 @@ from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
+from .services.collab_save import track_collaborative_saves
 from .services.owner import OWNER_FILE_NAME, load_owner_id
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, StreamCaps, TeacherService
@@ -80,7 +81,8 @@ class CodeStreamApp(ExtensionApp):
     )
     publish_on_save = Bool(
         True, config=True,
-        help="Republish changed published cells when the teacher saves their notebook. Default: True.",
+        help="Republish changed published cells when the teacher saves their notebook (with real-time"
+             " collaboration: the teacher's explicit save, never the room's autosave). Default: True.",
     )
     relay_url = Unicode(
         "", config=True,
@@ -161,6 +163,7 @@ class CodeStreamApp(ExtensionApp):
         self.owner_id = load_owner_id(Path(self.owner_id_file), log=self.cs_log)
         self.student_service = self._make_student_service()
         if self.publish_on_save:
+            track_collaborative_saves(self.cs_log)
             self.publish_on_save_listener = PublishOnSave(
                 self.teacher_service, self.serverapp.contents_manager, log=self.cs_log, owner=self.owner_id)
             self.serverapp.event_logger.add_listener(
@@ -223,9 +226,10 @@ class CodeStreamApp(ExtensionApp):
         32 * 1024 * 1024, config=True,
         help="Largest answer accepted from the teacher's server, in bytes. Default: 32 MiB.")
     upstream_read_timeout = Float(
-        45.0, config=True,
-        help="Seconds of silence (heartbeats come every 15 s) before the student's upstream event"
-             " stream reconnects. Default: 45.")
+        30.0, config=True,
+        help="Seconds of silence before the student's upstream event stream counts the teacher as"
+             " unreachable (the dashboard turns amber) and reconnects with Last-Event-ID: two of the"
+             " contract's 15 s heartbeats, so a silent stall is noticed within two heartbeats. Default: 30.")
     upstream_backoff_initial = Float(
         0.5, config=True,
         help="First wait before the upstream event stream reconnects to the teacher, in seconds. Default: 0.5.")

@@ -70,10 +70,12 @@ def configure(student_client, teacher_url, code, key) -> dict:
 
 class DroppableProxy:
     """A TCP forwarder on 127.0.0.1 in front of a server; ``drop()`` cuts every connection and
-    refuses new ones until ``restore()``. Counts the requests it forwarded by path fragment."""
+    refuses new ones until ``restore()``. Counts the requests it forwarded by path fragment.
+    ``host``: the address it listens on (in the namespace of the thread that makes it)."""
 
-    def __init__(self, target_port: int):
+    def __init__(self, target_port: int, host: str = "127.0.0.1"):
         self.target_port = target_port
+        self.host = host
         self.port = free_port()
         self._down = threading.Event()
         self._stop = threading.Event()
@@ -81,14 +83,14 @@ class DroppableProxy:
         self._sockets: set[socket.socket] = set()
         self._sent = bytearray()
         self._connections: list[dict] = []  # {"sent": bytearray, "open": bool} per forwarded connection
-        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener = socket.create_server((host, self.port))
         self._listener.settimeout(0.2)
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://{self.host}:{self.port}/"
 
     def requests_to(self, fragment: str) -> int:
         with self._lock:

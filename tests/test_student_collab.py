@@ -59,6 +59,18 @@ def type_into(notebook: YNotebook, index: int, text: str) -> None:
     source.insert(len(source), text)
 
 
+async def open_room(server, client, path: str):
+    """Open ``path`` the way JupyterLab does: a collaboration session, then the room's
+    websocket. Returns the connection and the room id."""
+    r = client.put(f"api/collaboration/session/{path}", json={"format": "json", "type": "notebook"})
+    assert r.status_code in (200, 201), r.text
+    room = r.json()
+    room_id = f"{room['format']}:{room['type']}:{room['fileId']}"
+    ws_url = (f"ws://127.0.0.1:{server.port}/api/collaboration/room/{room_id}"
+              f"?sessionId={room['sessionId']}")
+    return await websocket_connect(HTTPRequest(ws_url, headers=server.auth_headers())), room_id
+
+
 def pulled(cell: dict) -> dict | None:
     return cell.get("metadata", {}).get("codestream")
 
@@ -72,14 +84,7 @@ async def test_pull_into_open_collaborative_notebook(cs_teacher, cs_student):
     path = "live.ipynb"
     write_notebook(cs_student.root_dir, path, [("code", "mine = 1")])
 
-    # open the notebook the way JupyterLab does: a collaboration session, then the room's websocket
-    r = student.put(f"api/collaboration/session/{path}", json={"format": "json", "type": "notebook"})
-    assert r.status_code in (200, 201), r.text
-    room = r.json()
-    room_id = f"{room['format']}:{room['type']}:{room['fileId']}"
-    ws_url = (f"ws://127.0.0.1:{cs_student.port}/api/collaboration/room/{room_id}"
-              f"?sessionId={room['sessionId']}")
-    connection = await websocket_connect(HTTPRequest(ws_url, headers=cs_student.auth_headers()))
+    connection, room_id = await open_room(cs_student, student, path)
     doc = Doc()
     notebook = YNotebook(doc)
     try:

@@ -54,7 +54,7 @@ class TeacherClient:
     """Calls one teacher server's read routes; ``transport`` may be injected by tests."""
 
     def __init__(self, *, connect_timeout: float = 5.0, read_timeout: float = 10.0,
-                 stream_read_timeout: float = 45.0, max_response_bytes: int = 32 * 1024 * 1024,
+                 stream_read_timeout: float = 30.0, max_response_bytes: int = 32 * 1024 * 1024,
                  max_event_bytes: int = 64 * 1024, allowed_networks: tuple = (), client_id: str = "",
                  transport: httpx.AsyncBaseTransport | None = None, log: logging.Logger | None = None):
         self.connect_timeout = connect_timeout

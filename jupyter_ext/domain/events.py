@@ -54,6 +54,12 @@ TEACHER_REACHABLE = "codestream teacher-reachable"
 # its size limit): the reason follows the prefix, for the dashboard to show.
 TEACHER_STREAM_REFUSED = "codestream teacher-stream-refused"
 
+# Comment lines an event stream of the teacher's server or a read relay carries when the
+# process's reader loses Redis and when it has it back: the stream stays open and resumes
+# where it was (nothing is lost: events stay in Redis), but its listener can tell why it is quiet.
+STORE_UNREACHABLE = "codestream store-unreachable"
+STORE_REACHABLE = "codestream store-reachable"
+
 
 def stream_id_tuple(event_id: str) -> tuple[int, int]:
     ms, _, seq = event_id.partition("-")

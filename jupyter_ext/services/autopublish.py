@@ -1,7 +1,8 @@
 """Publish on save: the contents manager's save event republishes changed published cells.
 
-No file polling: Jupyter emits a ``contents_service`` event on every save (also for saves
-made by real-time collaboration), and this listener reacts to it.
+No file polling: Jupyter emits a ``contents_service`` event on every save, and this listener
+reacts to it. With real-time collaboration only the teacher's explicit save counts (Ctrl+S,
+the save command), never the room's own autosave (``collab_save``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from jupyter_core.utils import ensure_async
 
 from ..domain import CodeStreamError
 from ..domain.republish import republish_plan
+from .collab_save import ROOM_AUTOSAVE, save_origin
 from .teacher import TeacherService
 
 CONTENTS_SCHEMA_ID = "https://events.jupyter.org/jupyter_server/contents_service/v1"
@@ -29,6 +31,9 @@ class PublishOnSave:
         """``jupyter_events`` listener; runs as a task that jupyter_events keeps."""
         data = data or {}
         if data.get("action") != "save" or not str(data.get("path", "")).endswith(".ipynb"):
+            return
+        if save_origin() == ROOM_AUTOSAVE:  # half-typed code stays with the teacher
+            self.log.debug("codestream: %s autosaved by its collaboration room: not published", data["path"])
             return
         try:
             await self.republish(data["path"].lstrip("/"))

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
 from ..domain import TooManyStreams
-from ..domain.events import EVENT_SESSION_ENDED, Event, Listener
+from ..domain.events import EVENT_SESSION_ENDED, STORE_REACHABLE, STORE_UNREACHABLE, Event, Listener
 from .sessions import ANY_KEY, SessionStore
 
 DEFAULT_MAX_STREAMS = 10_000
@@ -200,10 +200,13 @@ class EventHub:
 
     async def _read_loop(self, code: str, cursor: str) -> None:
         backoff = 0.1
+        lost = False  # told to the listeners as a comment line when it changes (see _tell)
         while self._listeners.get(code):
             try:
                 events = await self.store.read_events(self.blocking_redis, code, cursor, self.block_ms)
                 backoff = 0.1
+                if lost:
+                    lost = self._tell(code, STORE_REACHABLE)
             except asyncio.CancelledError:
                 raise
             except (RedisError, RedisClusterException, OSError) as exc:  # the cluster one is no RedisError
@@ -211,6 +214,8 @@ class EventHub:
                     return
                 self.log.warning("codestream: event reader for session %s lost Redis (%s); retrying",
                                  code, type(exc).__name__)
+                if not lost:
+                    lost = self._tell(code, STORE_UNREACHABLE)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -223,6 +228,13 @@ class EventHub:
                 cursor = event.id
                 for listener in list(self._listeners.get(code, ())):
                     listener.deliver(event)
+
+    def _tell(self, code: str, text: str) -> bool:
+        """A comment line to every listener of ``code`` (a silent stall to Redis looks like a
+        quiet lecture otherwise); True when it said Redis is lost."""
+        for listener in list(self._listeners.get(code, ())):
+            listener.notice(text)
+        return text == STORE_UNREACHABLE
 
     async def _session_alive(self, code: str) -> bool:
         try:
