@@ -11,6 +11,7 @@ from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, vali
 
 from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
+from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.ratelimit import FailureLimiter
@@ -51,6 +52,10 @@ class CodeStreamApp(ExtensionApp):
     max_source_bytes = Int(
         DEFAULT_MAX_SOURCE_BYTES, config=True,
         help="Largest cell source accepted, in bytes; larger is 413. Default: 1 MiB.",
+    )
+    max_output_bytes = Int(
+        DEFAULT_MAX_OUTPUT_BYTES, config=True,
+        help="Largest outputs of one cell accepted, in bytes of JSON; larger is 413. Default: 2 MiB.",
     )
     heartbeat_seconds = Float(15.0, config=True, help="Event-stream heartbeat interval (<= 15). Default: 15.")
     freeze_startup_objects = Bool(
@@ -103,7 +108,8 @@ class CodeStreamApp(ExtensionApp):
             log=self.cs_log,
         )
         self.teacher_service = TeacherService(
-            provider, limits=CellLimits(max_source_bytes=self.max_source_bytes),
+            provider, limits=CellLimits(max_source_bytes=self.max_source_bytes,
+                                                max_output_bytes=self.max_output_bytes),
             limiter=FailureLimiter(self.key_failures_per_minute, 60.0), relay_url=self.relay_url,
             log=self.cs_log,
         )

@@ -16,11 +16,13 @@ from ..domain import (
     CodeStreamError,
     InvalidInput,
     NotConfigured,
+    UpstreamError,
     normalize_session_code,
     validate_cell_id,
     validate_notebook_path,
 )
 from ..domain.notebooks import parse_position
+from ..domain.outputs import validate_outputs
 from ..domain.urls import parse_networks, parse_teacher_url
 from .pull import NotebookPuller
 from .relay import EventRelay, RelayDirectory, SessionReader
@@ -164,11 +166,16 @@ class StudentService:
         cell_id = validate_cell_id(body["cell_id"])
         path = validate_notebook_path(body.get("notebook_path"), required=True)
         position = parse_position(body.get("position"))
+        with_outputs = body.get("with_outputs", False)
+        if not isinstance(with_outputs, bool):
+            raise InvalidInput("'with_outputs' must be true or false.")
         connection = self._connection()
         cell = await self.reader.get_cell(connection, cell_id)
+        if with_outputs:
+            check_teacher_outputs(cell)
         return await self.puller.pull(cell, session=connection.session_code,
                                       teacher_url=connection.teacher_url, notebook_path=path,
-                                      position=position)
+                                      position=position, with_outputs=with_outputs)
 
     async def close(self) -> None:
         relay, self._relay = self._relay, None
@@ -177,6 +184,15 @@ class StudentService:
         if self._old_relays:
             await asyncio.gather(*self._old_relays, return_exceptions=True)
         await self.teacher.aclose()
+
+
+def check_teacher_outputs(cell: dict) -> None:
+    """The teacher's outputs go into the student's notebook only when they are valid nbformat."""
+    try:
+        validate_outputs(cell.get("outputs") or [], cell.get("cell_type", "code"), max_bytes=2 ** 62)
+    except CodeStreamError:
+        raise UpstreamError("The teacher's server sent outputs that are not valid notebook outputs;"
+                            " pull the code only, or ask your teacher to publish again.") from None
 
 
 def _same_url(raw: str, stored: str) -> bool:

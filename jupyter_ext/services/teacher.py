@@ -19,6 +19,7 @@ from ..domain import (
     validate_notebook_path,
     validate_title,
 )
+from ..domain.outputs import numbered
 from ..domain.urls import normalize_teacher_url
 from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
 from ..store.sessions import SessionRecord
@@ -210,7 +211,7 @@ class TeacherService:
         return {
             "session": record.code,
             "title": record.title,
-            "cells": [cell.public_dict() for cell in cells],
+            "cells": [cell.public_dict(n) for cell, n in zip(cells, numbered(cells, lambda c: c.number))],
             "last_event_id": last_event_id,
             **({"relay_url": record.relay_url} if record.relay_url else {}),
         }
