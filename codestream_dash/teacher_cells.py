@@ -32,6 +32,7 @@ class CellRow(param.Parameterized):
     with_outputs = param.Boolean(default=False, doc="The teacher's choice: 'code + output' instead of 'code'.")
     published_outputs = param.List(default=None, allow_None=True,
                                    doc="The outputs students have; None when the code went alone.")
+    pulls = param.Dict(default={}, doc="Distinct student servers that pulled each version: {'2': 5}.")
     status = param.String(default="not published")
     preview = param.String(default="", doc="Escaped, syntax-highlighted HTML of the first lines.")
     html = param.String(default="", doc="The row as shown: number, type, preview and status (escaped).")
@@ -59,7 +60,7 @@ class CellRow(param.Parameterized):
                                       or self.outputs_to_publish != self.published_outputs)
 
     @param.depends("index", "cell_type", "source", "published_version", "published_source", "published_type",
-                   "outputs", "with_outputs", "published_outputs", watch=True, on_init=True)
+                   "outputs", "with_outputs", "published_outputs", "pulls", watch=True, on_init=True)
     def _render(self):
         """One watcher and one HTML pane per row: a 300-cell notebook must stay quick to open."""
         with_output = " with output" if self.published_outputs is not None else ""
@@ -71,35 +72,45 @@ class CellRow(param.Parameterized):
             status = f"published v{self.published_version}{with_output}"
         preview = preview_html(self.source, self.cell_type)
         self.param.update(status=status, preview=preview,
-                          html=row_html(self.index, self.cell_type, preview, status))
+                          html=row_html(self.index, self.cell_type, preview, status,
+                                        pulls_text(self.pulls, self.published_version)))
 
     def show_published(self, cell: Mapping | None) -> None:
         """Take what the server says students have (``None``: not published)."""
         if cell is None:
             self.param.update(published_version=0, published_source=None, published_type=None,
-                              published_outputs=None, published=False)
+                              published_outputs=None, published=False, pulls={})
         else:
             outputs = cell.get("outputs")
             self.param.update(published_version=int(cell["version"]), published_source=cell["source"],
                               published_type=cell["cell_type"], published=True,
                               published_outputs=list(outputs) if isinstance(outputs, list) else None,
                               with_outputs=isinstance(outputs, list))
-
-
-STATUS_COLORS = {"not published": "#57606a", "published": "#1a7f37", "changed": "#9a6700"}
+            if "pulls" in cell:  # the teacher's cell list carries them; a publish answer does not
+                self.pulls = dict(cell["pulls"])
 
 
 def status_badge(status: str) -> str:
-    kind = "changed" if status.startswith("changed") else "published" if status.startswith("published") else "not published"
-    return (f'<span class="cs-status" style="color:{STATUS_COLORS[kind]};font-weight:600;white-space:nowrap">'
-            f"{escape(status)}</span>")
+    kind = "changed" if status.startswith("changed") else "published" if status.startswith("published") else "off"
+    return f'<span class="cs-status cs-status-{kind}">{escape(status)}</span>'
 
 
-def row_html(index: int, cell_type: str, preview: str, status: str) -> str:
-    return ("<div class='cs-row' style='display:grid;grid-template-columns:100px minmax(0,1fr) 230px;"
-            "gap:12px;align-items:center'>"
-            f"<div><b>{index + 1}</b>&nbsp;<span style='color:#57606a'>{escape(cell_type)}</span></div>"
-            f"{preview}{status_badge(status)}</div>")
+def pulls_text(pulls: Mapping, version: int) -> str:
+    """"5 students have v2 · v1: 3": who has the newest version, and who pulled only older ones."""
+    if not version:
+        return ""
+    newest = int(pulls.get(str(version), 0))
+    text = f"{newest} student{'s' if newest != 1 else ''} {'have' if newest != 1 else 'has'} v{version}"
+    older = [(int(v), int(n)) for v, n in pulls.items() if v.isdigit() and int(v) != version and int(n)]
+    return text + "".join(f" · v{v}: {n}" for v, n in sorted(older, reverse=True))
+
+
+def row_html(index: int, cell_type: str, preview: str, status: str, pulls: str = "") -> str:
+    """Number and type, the preview, the status and (when published) who has it; all escaped."""
+    shown_pulls = f"<div class='cs-pulls'>{escape(pulls)}</div>" if pulls else ""
+    return ("<div class='cs-row'>"
+            f"<div><b>Cell {index + 1}</b> <span class='cs-type'>{escape(cell_type)}</span></div>"
+            f"{preview}<div>{status_badge(status)}{shown_pulls}</div></div>")
 
 
 def row_view_state(row: CellRow, session_live: bool) -> dict:
@@ -129,6 +140,13 @@ CELL_LIST_CSS = """
 .cs-output input { width: 16px; height: 16px; margin: 0; }
 .cs-output-none { flex: 0 0 auto; width: 120px; }
 .cs-empty { color: #57606a; padding: 8px 0; }
+.cs-row { display: grid; grid-template-columns: 110px minmax(0, 1fr) 230px; gap: 12px; align-items: center; }
+.cs-type { color: #57606a; }
+.cs-status { font-weight: 600; white-space: nowrap; }
+.cs-status-off { color: #57606a; }
+.cs-status-published { color: #1a7f37; }
+.cs-status-changed { color: #7d4e00; }
+.cs-pulls { font-size: 13px; color: #1f2328; margin-top: 2px; }
 """
 
 

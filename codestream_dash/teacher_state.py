@@ -33,6 +33,7 @@ from .teacher_urls import PUBLIC_URL_ENV, advice_for
 log = logging.getLogger(__name__)
 
 CELL_EVENTS = ("published", "updated", "unpublished")
+PULLED_EVENT = "pulled"  # a student's server pulled a cell: the counts in the list moved
 STUDENT_REFRESH_MS = 5000
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 15.0
@@ -471,7 +472,7 @@ class TeacherState(param.Parameterized):
                     if event.event == "session_ended":
                         self._session_over(code)
                         return
-                    if event.event in CELL_EVENTS:
+                    if event.event in CELL_EVENTS or event.event == PULLED_EVENT:
                         self.request_refresh()
             except APIError as exc:
                 if exc.code == "session_not_found":

@@ -13,6 +13,7 @@ from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
+from .handlers.pulls import pull_report_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, TeacherService
@@ -134,6 +135,7 @@ class CodeStreamApp(ExtensionApp):
                     "heartbeat_seconds": min(self.heartbeat_seconds, 15.0)}
         self.handlers.extend(teacher_handlers(**services))
         self.handlers.extend(read_handlers(**services))
+        self.handlers.extend(pull_report_handlers(**services))
         self.handlers.extend(compat_handlers(**services))
         self.handlers.extend(openapi_handlers(**services))
         if self.student_service is not None:

@@ -405,3 +405,26 @@ async def test_code_or_code_and_output_per_cell_and_the_number(dashboard, cs_tea
     states = {s["cell_id"]: s for s in (row_view_state(r, True) for r in dash.rows)}
     assert states[ids[0]]["can_output"] is False and states[ids[1]]["can_output"] is True
     assert states[ids[1]]["label"] == "Publish cell 2"
+
+
+async def test_rows_show_who_has_the_cell_live(dashboard, cs_teacher):
+    dash = dashboard
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await open_lesson(dash)
+    await dash.start_session()
+    await dash.set_published(ids[1], True)
+    row = dash.row(ids[1])
+    assert row.pulls == {} and "0 students have v1" in row.html
+    student = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {dash.student_key}"})
+    report = f"codestream/api/sessions/{dash.session_code}/cells/{ids[1]}/pulled"
+    for client in ("laptop-1", "laptop-2"):
+        assert student.post(report, json={"version": 1, "client": client}).status_code == 204
+    # no polling: the "pulled" events make the dashboard re-read the counts
+    await until(lambda: row.pulls == {"1": 2}, what="the counts from the pulled events")
+    assert "2 students have v1" in row.html
+
+    save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[1].update(source="print('v2')"))
+    await until(lambda: row.published_version == 2, what="v2")
+    assert student.post(report, json={"version": 2, "client": "laptop-1"}).status_code == 204
+    await until(lambda: row.pulls == {"1": 2, "2": 1}, what="a pull of v2")
+    assert "1 student has v2 · v1: 2" in row.html

@@ -51,9 +51,14 @@ class ReadRoutes:
     async def read_cells(self, code: str) -> None:
         code = normalize_session_code(code)
         key = self.unchecked_student_key()
-        body = await self.service.list_cells_json(code, student_key=key, client=self.request.remote_ip or "?")
+        body = await self.service.list_cells_json(code, student_key=key, client=self.request.remote_ip or "?",
+                                                  with_pulls=key is None and self.pulls_visible())
         self.set_header("Content-Type", "application/json")
         self.finish(body)
+
+    def pulls_visible(self) -> bool:
+        """Whether this reader may see who pulled what (the teacher only; see ReadRouteHandler)."""
+        return False
 
     def unchecked_student_key(self) -> str | None:
         """The bearer key to check together with the read (the hot path's one round trip)."""
@@ -117,6 +122,9 @@ class ReadRoutes:
 
 class ReadRouteHandler(ReadRoutes, CodeStreamHandler):
     """Accepts the teacher's Jupyter auth, or the session's student key as a bearer token."""
+
+    def pulls_visible(self) -> bool:
+        return self.current_user is not None  # Jupyter-authenticated: the teacher
 
     def unchecked_student_key(self) -> str | None:
         if self.current_user is not None:

@@ -47,6 +47,7 @@ class StudentService:
         self.reader = SessionReader(teacher, RelayDirectory(self.log), self.log)
         self._relay: EventRelay | None = None
         self._old_relays: set[asyncio.Task] = set()
+        self._reports: set[asyncio.Task] = set()  # pull reports on their way to the teacher
 
     # -- config --------------------------------------------------------------------------
     def is_configured(self) -> bool:
@@ -173,9 +174,22 @@ class StudentService:
         cell = await self.reader.get_cell(connection, cell_id)
         if with_outputs:
             check_teacher_outputs(cell)
-        return await self.puller.pull(cell, session=connection.session_code,
-                                      teacher_url=connection.teacher_url, notebook_path=path,
-                                      position=position, with_outputs=with_outputs)
+        result = await self.puller.pull(cell, session=connection.session_code,
+                                        teacher_url=connection.teacher_url, notebook_path=path,
+                                        position=position, with_outputs=with_outputs)
+        self._report_pull(connection, cell_id, int(cell["version"]))
+        return result
+
+    def _report_pull(self, connection: TeacherConnection, cell_id: str, version: int) -> None:
+        """Tell the teacher's server, in the background: the pull is done whatever it answers."""
+        async def report():
+            try:
+                await self.teacher.report_pull(connection, cell_id, version, self.store.client_id())
+            except CodeStreamError as exc:
+                self.log.info("codestream: could not report the pull of %s to the teacher: %s", cell_id, exc.code)
+        task = asyncio.get_running_loop().create_task(report(), name="codestream-report-pull")
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
 
     async def close(self) -> None:
         relay, self._relay = self._relay, None
@@ -183,6 +197,9 @@ class StudentService:
             await relay.close()
         if self._old_relays:
             await asyncio.gather(*self._old_relays, return_exceptions=True)
+        for task in list(self._reports):
+            task.cancel()
+        await asyncio.gather(*self._reports, return_exceptions=True)
         await self.teacher.aclose()
 
 

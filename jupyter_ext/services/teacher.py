@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import json
 import logging
 
 from ..domain import (
     Cell,
     CellLimits,
+    InvalidInput,
     InvalidUrl,
     SessionNotFound,
     StoreUnavailable,
@@ -22,6 +24,7 @@ from ..domain import (
 from ..domain.outputs import numbered
 from ..domain.urls import normalize_teacher_url
 from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
+from ..store.pulls import PullLedger
 from ..store.sessions import SessionRecord
 from .ratelimit import FailureLimiter
 
@@ -107,6 +110,18 @@ def validate_relay_url(raw: object) -> str:
         raise InvalidUrl(f"relay_url: {exc.message}") from None
 
 
+def validate_pull_report(body: object) -> tuple[int, str]:
+    """``{"version": int, "client": str (1-64 chars)}`` of a pull report."""
+    if not isinstance(body, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    version, client = body.get("version"), body.get("client")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput("'version' must be the version pulled (a whole number from 1).")
+    if not isinstance(client, str) or not 1 <= len(client) <= 64:
+        raise InvalidInput("'client' must be an opaque id of the student's server (1 to 64 characters).")
+    return version, client
+
+
 class TeacherService:
     def __init__(self, provider: RedisProvider, *, limits: CellLimits = CellLimits(),
                  limiter: FailureLimiter | None = None, relay_url: str = "",
@@ -186,7 +201,8 @@ class TeacherService:
             self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
             raise Unauthorized("The student key is not valid for this session; ask your teacher for the current key.")
 
-    async def list_cells_json(self, code: str, *, student_key: str | None = None, client: str = "?") -> str:
+    async def list_cells_json(self, code: str, *, student_key: str | None = None, client: str = "?",
+                              with_pulls: bool = False) -> str:
         """The cell-list route's body: one Redis round trip, the student key (when given) checked
         in the same read and rate-limited like ``check_student_key``; the cells rendered once per
         state of the session, not once per request."""
@@ -201,10 +217,12 @@ class TeacherService:
                 if isinstance(exc, Unauthorized):
                     self.log.warning("codestream: rejected a student key for session %s from %s", code, client)
             raise
+        # ``with_pulls`` only for the teacher: a student's answer never says who pulled what
+        cells_json = await self._teacher_cells_json(store, code, state.cells) if with_pulls else state.public_json()
         head = json.dumps({"session": record.code, "title": record.title})
         tail = json.dumps({"last_event_id": last_event_id,
                            **({"relay_url": record.relay_url} if record.relay_url else {})})
-        return f'{head[:-1]}, "cells": {state.public_json()}, {tail[1:]}'
+        return f'{head[:-1]}, "cells": {cells_json}, {tail[1:]}'
 
     async def list_cells(self, code: str) -> dict:
         record, cells, last_event_id = await (await self._store(start=False)).list_cells(code)
@@ -221,6 +239,24 @@ class TeacherService:
 
     async def get_cell(self, code: str, cell_id: str) -> Cell:
         return await (await self._store(start=False)).get_cell(code, cell_id)
+
+    # -- who pulled what (teacher only) ---------------------------------------------
+    async def _teacher_cells_json(self, store: SessionStore, code: str, cells: list[Cell]) -> str:
+        """The teacher's view of the cells: each with ``pulls`` (distinct clients per version)."""
+        counts = await PullLedger(store.redis).counts(code)
+        numbers = numbered(cells, lambda c: c.number)
+        return json.dumps([{**cell.public_dict(n), "pulls": counts.get(cell.cell_id, {})}
+                           for cell, n in zip(cells, numbers)])
+
+    async def record_pull(self, code: str, cell_id: str, body: dict) -> bool:
+        """A student's server pulled ``cell_id`` (``POST …/cells/{cell_id}/pulled``)."""
+        version, client = validate_pull_report(body)
+        store = await self._store(start=False)
+        cell = await store.get_cell(code, cell_id)
+        if version > cell.version:
+            raise InvalidInput(f"Cell {cell_id} has no version {version} yet.")
+        opaque = hashlib.sha256(client.encode()).hexdigest()[:16]  # a fixed size, whatever was sent
+        return await PullLedger(store.redis, stream_maxlen=store.stream_maxlen).record(code, cell_id, version, opaque)
 
     async def touch_student(self, code: str, client_id: str) -> None:
         await (await self._store(start=False)).touch_student(code, client_id)
