@@ -30,9 +30,10 @@ from jupyter_ext.domain.events import (
 
 from .common import BackgroundTasks, client_from_environment, notify
 from .student_model import (
-    END, END_LABEL, UPDATED, PulledCopy, cell_status, newest_copy, notebook_options, plain_error,
-    position_options, pull_summary, pulled_copies, snippet, source_diff,
+    END, END_LABEL, UPDATED, WITHDRAWN, PulledCopy, cell_label, cell_status, newest_copy, notebook_options,
+    plain_error, position_options, pull_summary, pulled_copies, snippet, source_diff, withdrawn_cells,
 )
+from .outputs_render import OUTPUTS_CSS, outputs_html
 from .student_render import (
     LIGHTS, badge_html, cell_preview_html, diff_html, feed_item_html, light_html, message_html,
 )
@@ -78,6 +79,8 @@ class StudentDashboard(pn.viewable.Viewer):
     target_notebook = param.Selector(default=None, objects=[], allow_None=True, label="Pull into",
                                      doc="Notebooks open in JupyterLab first, then the others.")
     position = param.Selector(default=END, objects={END_LABEL: END}, label="Where")
+    with_outputs = param.Boolean(default=False, label="Also insert the teacher's output",
+                                 doc="Pull the cell with the outputs the teacher published (when there are any).")
     pull = param.Event(label="Pull this cell")
     refresh = param.Event(label="Refresh")
     pull_message = param.String(default="")
@@ -92,6 +95,7 @@ class StudentDashboard(pn.viewable.Viewer):
         self._config_changed = asyncio.Event()
         self._last_event_id: str | None = None
         self._pulled_here: dict[tuple[str, str], int] = {}  # (notebook, cell_id) -> version
+        self._numbers: dict[str, int] = {}  # teacher cell id -> "Cell n", kept after a withdrawal
 
     @classmethod
     def from_environment(cls, **params) -> StudentDashboard:
@@ -225,16 +229,32 @@ class StudentDashboard(pn.viewable.Viewer):
 
     async def refresh_cells(self, resync: bool = False) -> None:
         """The teacher's cell list through the student route (after an event, or to resync)."""
+        listing = await self._fetch_cells()
+        if listing is not None:
+            self._apply_cells(listing, resync)
+
+    async def refresh_feed(self) -> None:
+        """Cells and the student's notebook read together, the notebook applied first: the diff
+        of an updated cell compares with the student's copy as saved now, from its first render."""
+        listing, target = await asyncio.gather(self._fetch_cells(), self._read_target())
+        self._apply_target(*target)
+        if listing is not None:
+            self._apply_cells(listing)
+
+    async def _fetch_cells(self) -> dict | None:
         try:
-            listing = await self.client.student_cells()
+            return await self.client.student_cells()
         except APIError as exc:
             if exc.code in NEEDS_NEW_CONFIG:
                 self.param.update(connection="error", connection_message=self._plain(exc.code, exc.message))
             log.info("codestream student: cell list failed: %s", exc.code)
-            return
+            return None
+
+    def _apply_cells(self, listing: dict, resync: bool = False) -> None:
         if resync and self._last_event_id is None and listing.get("last_event_id"):
             self._last_event_id = str(listing["last_event_id"])  # the stream resumes right after this list
         cells = list(listing.get("cells") or [])
+        self._numbers.update({c.get("cell_id"): c.get("number") for c in cells if c.get("number")})
         before = self.selected_cell
         after = next((c for c in cells if c.get("cell_id") == self.selected_cell_id), None)
         self.param.update(cells=cells, session_title=listing.get("title") or "",
@@ -262,20 +282,30 @@ class StudentDashboard(pn.viewable.Viewer):
 
     async def refresh_target(self) -> None:
         """Read the target notebook through the contents API: pulled copies and the positions."""
+        self._apply_target(*await self._read_target())
+
+    async def _read_target(self) -> tuple[str | None, dict | None]:
+        """``(path, notebook content)``; content None when there is no notebook or it failed."""
         path = self.target_notebook
         if not path:
-            self.param.update(copies={})
-            self._set_positions(None)
-            return
+            return None, None
         try:
             model = await self.client.get_notebook(path)
         except APIError as exc:
             if path == self.target_notebook:
                 self.param.update(copies={}, pull_ok=False, pull_message=f"Could not read {path}: {exc.message}")
-            return
+            return path, None
+        return path, model.get("content") or {}
+
+    def _apply_target(self, path: str | None, content: dict | None) -> None:
         if path != self.target_notebook:  # the student chose another notebook meanwhile
             return
-        content = model.get("content") or {}
+        if path is None:
+            self.param.update(copies={})
+            self._set_positions(None)
+            return
+        if content is None:
+            return
         self._set_positions(content)
         copies = pulled_copies(content, self.session_code)
         if copies != self.copies:  # param cannot compare PulledCopy: an equal value would redraw the feed
@@ -295,7 +325,8 @@ class StudentDashboard(pn.viewable.Viewer):
             return None
         self.busy = True
         try:
-            result = await self.client.pull(cell["cell_id"], path, self.position or END)
+            result = await self.client.pull(cell["cell_id"], path, self.position or END,
+                                            with_outputs=self.with_outputs and bool(cell.get("outputs")))
         except APIError as exc:
             self.param.update(pull_ok=False, pull_message=f"Pull failed: {self._plain(exc.code, exc.message)}")
             return None
@@ -313,6 +344,10 @@ class StudentDashboard(pn.viewable.Viewer):
         return result
 
     # -- derived state (what the views show; tests read it too) ---------------------------
+    def _selected_has_outputs(self, *_deps) -> bool:
+        cell = self.selected_cell
+        return bool(cell and cell.get("outputs"))
+
     @property
     def selected_cell(self) -> dict | None:
         return next((c for c in self.cells if c.get("cell_id") == self.selected_cell_id), None)
@@ -326,8 +361,10 @@ class StudentDashboard(pn.viewable.Viewer):
         return cell_status(cell, copies)
 
     def feed(self) -> list[tuple[dict, str]]:
-        """``(cell, status)`` for every published cell, in the teacher's order."""
-        return [(cell, self.status_of(cell)) for cell in self.cells]
+        """``(cell, status)`` for every published cell, in the teacher's order, then what the
+        student pulled of cells the teacher has withdrawn since."""
+        published = [(cell, self.status_of(cell)) for cell in self.cells]
+        return published + [(cell, WITHDRAWN) for cell in withdrawn_cells(self.cells, self.copies)]
 
     def selected_diff(self) -> str | None:
         """For an updated cell: diff from the student's copy (with edits) to the teacher's version."""
@@ -411,17 +448,21 @@ class StudentDashboard(pn.viewable.Viewer):
         except ValueError:
             data = {}
         if event.event in CELL_EVENTS:
-            await self.refresh_cells()
             cell_id = str(data.get("cell_id", ""))
+            known = {"number": data.get("number") or self._numbers.get(cell_id)}
+            await self.refresh_feed()  # badge and diff start from the student's copy as saved now
             cell = next((c for c in self.cells if c.get("cell_id") == cell_id), None)
-            what = f"{cell_id}: {snippet(cell.get('source', ''))}" if cell else cell_id
+            name = cell_label(cell or known)
+            what = f"{name}: {snippet(cell.get('source', ''))}" if cell else name
             if event.event == EVENT_PUBLISHED:
                 self._toast("info", f"New cell from the teacher — {what}")
+            elif event.event == EVENT_UPDATED and data.get("outputs_changed"):
+                self._toast("info", f"The teacher changed the output of {name}.")
             elif event.event == EVENT_UPDATED:
                 self._toast("warning", f"The teacher updated {what} (now v{data.get('version', '?')})")
             else:
-                self._toast("info", f"The teacher withdrew cell {cell_id}.")
-            await self.refresh_target()  # badge and diff start from the student's copy as saved now
+                held = " What you pulled of it stays in your notebook." if self.copies.get(cell_id) else ""
+                self._toast("info", f"The teacher withdrew {name}.{held}")
         elif event.event == EVENT_SESSION_ENDED:
             message = "The teacher ended this session. Enter a new session code when you get one."
             self.param.update(connection="error", connection_message=message, cells=[], selected_cell_id=None)
@@ -467,6 +508,8 @@ class StudentDashboard(pn.viewable.Viewer):
         pull_box = pn.Column(
             pn.widgets.Select.from_param(self.param.target_notebook, sizing_mode="stretch_width"),
             pn.widgets.Select.from_param(self.param.position, sizing_mode="stretch_width"),
+            pn.widgets.Checkbox.from_param(self.param.with_outputs, visible=pn.bind(
+                self._selected_has_outputs, self.param.selected_cell_id, self.param.cells)),
             pn.Row(pn.widgets.Button.from_param(self.param.pull, color="success",
                                                 disabled=self.param.busy),
                    pn.widgets.Button.from_param(self.param.refresh)),
@@ -482,23 +525,37 @@ class StudentDashboard(pn.viewable.Viewer):
     @param.depends("cells", "copies", "selected_cell_id", "session_title", "configured")
     def _feed_view(self):
         heading = "Published cells" + (f" — {self.session_title}" if self.session_title else "")
-        items = [pn.pane.HTML(f"<h3 style='margin:4px 0'>{escape(heading)}</h3>", sizing_mode="stretch_width")]
-        if not self.cells:
+        items = [pn.pane.HTML(f"<h2 class='cs-feed-heading' style='margin:4px 0;font-size:17px'>{escape(heading)}</h2>",
+                              sizing_mode="stretch_width")]
+        feed = self.feed()
+        if not feed:
             hint = ("Nothing published yet: new cells appear here as the teacher shares them."
                     if self.configured else "Connect to your teacher's session to see the cells.")
             items.append(pn.pane.HTML(f"<em class='cs-feed-empty'>{escape(hint)}</em>", sizing_mode="stretch_width"))
-        for cell, status in self.feed():
-            button = pn.widgets.Button(label="Preview" if cell["cell_id"] != self.selected_cell_id else "Shown",
-                                       color="primary", variant="outline", width=80, align="center")
-            button.on_click(lambda _event, cell_id=cell["cell_id"]: setattr(self, "selected_cell_id", cell_id))
-            items.append(pn.Row(
-                pn.pane.HTML(feed_item_html(cell, status, snippet(cell.get("source", ""))),
-                             sizing_mode="stretch_width"),
-                button, sizing_mode="stretch_width",
-                css_classes=["cs-feed-item", f"cs-feed-item-{status}"],
-                styles={"border-bottom": "1px solid #eee"},
-            ))
+        for cell, status in feed:
+            items.append(self._feed_item(cell, status))
         return pn.Column(*items, sizing_mode="stretch_width", css_classes=["cs-feed"])
+
+    def _feed_item(self, cell: dict, status: str):
+        label = pn.pane.HTML(feed_item_html(cell, status, snippet(cell.get("source", ""))),
+                             sizing_mode="stretch_width")
+        parts = [label]
+        if status != WITHDRAWN:  # a withdrawn cell has nothing to pull: the student's copy is all there is
+            shown = cell["cell_id"] == self.selected_cell_id
+            button = pn.widgets.Button(label="Shown" if shown else "Preview", color="primary", variant="outline",
+                                       width=80, align="center", description=f"Preview {cell_label(cell)}")
+            button.on_click(lambda _event, cell_id=cell["cell_id"]: self.preview(cell_id))
+            parts.append(button)
+        return pn.Row(*parts, sizing_mode="stretch_width", css_classes=["cs-feed-item", f"cs-feed-item-{status}"],
+                      styles={"border-bottom": "1px solid #d0d7de"})
+
+    def preview(self, cell_id: str) -> None:
+        """The Preview button: the student's notebook is read first, so the detail (and its diff)
+        shows their copy as saved now from its first render."""
+        async def read_then_show():
+            await self.refresh_target()
+            self.selected_cell_id = cell_id
+        self._tasks.spawn(read_then_show(), name="codestream-student-preview")
 
     @param.depends("selected_cell_id", "cells", "copies")
     def _detail_view(self):
@@ -507,11 +564,20 @@ class StudentDashboard(pn.viewable.Viewer):
             return pn.Column(sizing_mode="stretch_width")
         status = self.status_of(cell)
         parts = [pn.pane.HTML(
-            f"<h4 style='margin:4px 0'>{badge_html(status)} {escape(cell['cell_id'])} "
-            f"<span style='color:#666;font-weight:normal'>({escape(cell.get('cell_type', ''))},"
-            f" v{int(cell.get('version', 1))})</span></h4>", sizing_mode="stretch_width"),
+            f"<h3 class='cs-detail-heading' style='margin:4px 0;font-size:15px'>{badge_html(status)} "
+            f"{escape(cell_label(cell))} <span style='color:#57606a;font-weight:normal'>"
+            f"({escape(cell.get('cell_type', ''))}, v{int(cell.get('version', 1))})</span></h3>",
+            sizing_mode="stretch_width"),
             pn.pane.HTML(cell_preview_html(cell), sizing_mode="stretch_width", css_classes=["cs-preview-pane"]),
         ]
+        shown_outputs = outputs_html(cell.get("outputs"))
+        if shown_outputs:
+            parts += [
+                pn.pane.HTML("<div style='font-size:13px'>What the teacher's cell shows when it runs:</div>",
+                             sizing_mode="stretch_width"),
+                pn.pane.HTML(shown_outputs, sizing_mode="stretch_width", css_classes=["cs-outputs-pane"],
+                             stylesheets=[OUTPUTS_CSS]),
+            ]
         diff = self.selected_diff()
         if diff is not None:
             parts += [

@@ -16,6 +16,7 @@ from .common import cell_source
 NEW = "new"
 UPDATED = "updated"
 PULLED = "pulled"
+WITHDRAWN = "withdrawn"
 
 END = "end"
 # "end" is the server's default: a new cell goes last, an update right after the student's copy
@@ -37,7 +38,8 @@ PLAIN_ERRORS = {
     "not_configured": "Enter the teacher's address, the session code and the key, then Save.",
     "invalid_url": "That teacher address is not usable: it must start with http:// or https:// "
                    "and have no user name, query or #fragment.",
-    "invalid_session_code": "A session code is six letters and digits, as your teacher shows it.",
+    "invalid_session_code": "A session code is six characters, as your teacher shows it: letters A–Z"
+                            " except I, L and O, and digits 2–9 (no 0 or 1).",
     "forbidden": "Your Jupyter server refused the dashboard; close this tab and open "
                  "Code Stream — Student from the launcher again.",
 }
@@ -60,6 +62,8 @@ class PulledCopy:
     source: str
     index: int
     notebook_cell_id: str | None
+    number: int | None = None  # "Cell 3" in the teacher's notebook, when the pull recorded it
+    cell_type: str = "code"
 
 
 def pulled_copies(notebook: dict | None, session_code: str) -> dict[str, list[PulledCopy]]:
@@ -77,7 +81,10 @@ def pulled_copies(notebook: dict | None, session_code: str) -> dict[str, list[Pu
             version = int(meta.get("version", 0))
         except (TypeError, ValueError):
             version = 0
-        copy = PulledCopy(str(meta["cell_id"]), version, cell_source(cell), index, cell.get("id"))
+        number = meta.get("number")
+        copy = PulledCopy(str(meta["cell_id"]), version, cell_source(cell), index, cell.get("id"),
+                          number if isinstance(number, int) and not isinstance(number, bool) else None,
+                          str(cell.get("cell_type", "code")))
         found.setdefault(copy.cell_id, []).append(copy)
     return found
 
@@ -95,6 +102,30 @@ def cell_status(cell: dict, copies: list[PulledCopy] | None) -> str:
     if copy is None:
         return NEW
     return UPDATED if int(cell.get("version", 1)) > copy.version else PULLED
+
+
+def cell_label(cell: dict | None) -> str:
+    """How people name a cell: "Cell 3" (its place in the teacher's notebook), never its id."""
+    number = (cell or {}).get("number")
+    if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+        return f"Cell {number}"
+    return "A cell"
+
+
+def withdrawn_cells(cells: list[dict], copies: dict[str, list[PulledCopy]]) -> list[dict]:
+    """What the student pulled of cells the teacher no longer publishes, as cell-like dicts
+    (the student's newest copy), in the teacher's numbering."""
+    published = {cell.get("cell_id") for cell in cells}
+    gone = []
+    for cell_id, held in copies.items():
+        if cell_id in published:
+            continue
+        copy = newest_copy(held)
+        if copy is None or copy.index < 0:
+            continue
+        gone.append({"cell_id": cell_id, "cell_type": copy.cell_type, "source": copy.source,
+                     "version": copy.version, "number": copy.number, "withdrawn": True})
+    return sorted(gone, key=lambda cell: (cell["number"] is None, cell["number"] or 0, cell["cell_id"]))
 
 
 def source_diff(student_source: str, teacher_source: str, *, version_from: int, version_to: int) -> str:
@@ -145,8 +176,10 @@ def notebook_options(open_paths: list[str], all_paths: list[str]) -> dict[str, s
 def pull_summary(cell: dict, result: dict) -> str:
     """What a pull did, in words: where the cell went and whether the open notebook shows it."""
     path = result.get("notebook_path", "the notebook")
-    text = (f"Pulled {cell.get('cell_id')} (v{result.get('version', cell.get('version', 1))}) into "
+    text = (f"Pulled {cell_label(cell)} (v{result.get('version', cell.get('version', 1))}) into "
             f"{path} as cell {int(result.get('index', 0)) + 1}.")
+    if result.get("with_outputs"):
+        text = text[:-1] + ", with the teacher's output."
     previous = result.get("previous_index")
     if previous is not None:
         text += f" Your earlier copy (cell {int(previous) + 1}) is kept as it is."

@@ -15,7 +15,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer, TextLexer
 
-from .student_model import NEW, PULLED, UPDATED
+from .student_model import NEW, PULLED, UPDATED, WITHDRAWN, cell_label
 
 _FORMATTER = HtmlFormatter(noclasses=True, nobackground=True, style="default")
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -23,10 +23,12 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 BOX = ("margin:0; padding:6px 8px; border:1px solid #ddd; border-radius:4px; background:#fafafa;"
        " overflow-x:auto; font-size:12.5px; max-height:360px; overflow-y:auto")
 
+# white text on each of these is at least 4.5:1 (WCAG AA for small text)
 BADGES = {
     NEW: ("new", "#1565c0"),
-    UPDATED: ("updated since you pulled it", "#e65100"),
+    UPDATED: ("updated since you pulled it", "#a83c00"),
     PULLED: ("pulled", "#2e7d32"),
+    WITHDRAWN: ("withdrawn by the teacher", "#57606a"),
 }
 
 LIGHTS = {
@@ -73,11 +75,11 @@ def badge_html(status: str) -> str:
 
 
 def feed_item_html(cell: dict, status: str, snippet_text: str) -> str:
-    """One line of the feed: badge, kind, id and the first line of the source, all escaped."""
+    """One line of the feed: badge, "Cell 3 · code · v2" and the first line of the source, all escaped."""
     return (
         f'<div class="cs-feed-label" style="line-height:1.5">{badge_html(status)} '
-        f'<span style="color:#666; font-size:11px">{escape(cell.get("cell_type", ""))}'
-        f' · {escape(str(cell.get("cell_id", "")))} · v{int(cell.get("version", 1))}</span><br>'
+        f'<span class="cs-cell-name" style="color:#1f2328; font-size:13px"><b>{escape(cell_label(cell))}</b>'
+        f' · {escape(cell.get("cell_type", ""))} · v{int(cell.get("version", 1))}</span><br>'
         f'<code style="font-size:12px">{escape(snippet_text)}</code></div>'
     )
 

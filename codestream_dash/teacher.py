@@ -132,13 +132,14 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
     def _new_cell_list(self) -> CellList:
         cell_list = CellList(sizing_mode="stretch_width", css_classes=["cs-cell-list"])
         cell_list.param.watch(self._on_toggle, "toggle")
+        cell_list.param.watch(self._on_output_toggle, "output_toggle")
         self._cell_lists.append(cell_list)
         self._push_rows()
         return cell_list
 
     def _watch_row(self, row: CellRow) -> None:
         super()._watch_row(row)
-        row.param.watch(self._schedule_push, ["html", "published"])
+        row.param.watch(self._schedule_push, ["html", "published", "with_outputs"])
 
     @param.depends("rows", "session_code", "notebook_path", watch=True)
     def _schedule_push(self, *_events) -> None:
@@ -176,3 +177,12 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
             self._schedule_push()
         else:
             row.published = wanted["published"]
+
+    def _on_output_toggle(self, event: param.parameterized.Event) -> None:
+        """The "+ output" box of a code cell: the row's ``with_outputs`` parameter drives the rest."""
+        wanted = event.new or {}
+        row = self._rows_by_id.get(str(wanted.get("cell_id", "")))
+        if row is None or not isinstance(wanted.get("with_outputs"), bool):
+            self._schedule_push()
+            return
+        row.with_outputs = wanted["with_outputs"]

@@ -32,6 +32,7 @@ from .teacher_urls import PUBLIC_URL_ENV, advice_for
 
 log = logging.getLogger(__name__)
 
+PULLED_EVENT = "pulled"  # a student's server pulled a cell: the counts in the list moved
 STUDENT_REFRESH_MS = 5000
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 15.0
@@ -301,7 +302,8 @@ class TeacherState(param.Parameterized):
             seen.add(cell_id)
             key = cell_id or f"#{index}"
             row = self._rows_by_id.get(key)
-            shown = {"index": index, "cell_type": cell.get("cell_type", "code"), "source": cell_source(cell)}
+            shown = {"index": index, "cell_type": cell.get("cell_type", "code"), "source": cell_source(cell),
+                     "outputs": [dict(o) for o in cell.get("outputs") or []] if cell.get("cell_type") == "code" else []}
             if row is None:
                 row = CellRow(cell_id=cell_id, **shown)
                 self._watch_row(row)
@@ -322,8 +324,17 @@ class TeacherState(param.Parameterized):
         return self._rows_by_id[cell_id]
 
     def _watch_row(self, row: CellRow) -> None:
-        """A new row: its switch publishes (the view adds its own watcher)."""
+        """A new row: its switch publishes, its output choice republishes (the view adds its own watcher)."""
         row.param.watch(self._on_switch, "published")
+        row.param.watch(self._on_output_choice, "with_outputs")
+
+    def _on_output_choice(self, event: param.parameterized.Event) -> None:
+        row: CellRow = event.obj
+        if event.new == (row.published_outputs is not None):
+            return  # the server already agrees (the choice followed a refresh)
+        if row.is_published:
+            self._spawn(self.set_published(row.cell_id, True, with_outputs=event.new),
+                        name=f"output choice {row.cell_id}")
 
     # -- publishing ---------------------------------------------------------------------------
     def _on_switch(self, event: param.parameterized.Event) -> None:
@@ -332,7 +343,7 @@ class TeacherState(param.Parameterized):
             return  # the server already agrees (e.g. the switch followed a refresh)
         self._spawn(self.set_published(row.cell_id, event.new), name=f"switch {row.cell_id}")
 
-    async def set_published(self, cell_id: str, publish: bool) -> None:
+    async def set_published(self, cell_id: str, publish: bool, *, with_outputs: bool | None = None) -> None:
         """The switch of one cell: publish its saved source, or unpublish it."""
         row = self._rows_by_id.get(cell_id)
         if row is None:
@@ -355,19 +366,25 @@ class TeacherState(param.Parameterized):
                 row.published = row.is_published
                 return
         try:
-            await self._publish_one(row, publish)
+            await self._publish_one(row, publish, with_outputs)
         except APIError as exc:
-            self._report(exc, f"{'publish' if publish else 'unpublish'} cell {row.index + 1}")
+            self._report(exc, f"{'publish' if publish else 'unpublish'} Cell {row.number}")
             row.published = row.is_published
             self._forget_session_if_gone(exc)
 
-    async def _publish_one(self, row: CellRow, publish: bool) -> None:
+    async def _publish_one(self, row: CellRow, publish: bool, with_outputs: bool | None = None) -> None:
+        """``with_outputs`` (the teacher's new choice) wins over the row's, which a refresh reset."""
         code = self.session_code
         if publish:
             source, cell_type = row.source, row.cell_type
+            outputs = row.outputs_to_publish if with_outputs is None else row.outputs_for(with_outputs)
             result = await self.client.publish_cell(code, row.cell_id, source, cell_type, float(row.index),
-                                                    notebook_path=self.notebook_path)
-            row.show_published({"version": result["version"], "source": source, "cell_type": cell_type})
+                                                    notebook_path=self.notebook_path, number=row.number,
+                                                    outputs=outputs)
+            published = {"version": result["version"], "source": source, "cell_type": cell_type}
+            if outputs is not None:
+                published["outputs"] = outputs
+            row.show_published(published)
         else:
             try:
                 await self.client.unpublish_cell(code, row.cell_id)
@@ -448,7 +465,7 @@ class TeacherState(param.Parameterized):
                     if event.event == EVENT_SESSION_ENDED:
                         self._session_over(code)
                         return
-                    if event.event in CELL_EVENTS:
+                    if event.event in CELL_EVENTS or event.event == PULLED_EVENT:
                         self.request_refresh()
             except APIError as exc:
                 if exc.code == "session_not_found":

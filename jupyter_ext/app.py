@@ -11,7 +11,9 @@ from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, obse
 
 from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
+from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
+from .handlers.pulls import pull_report_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.collab_save import track_collaborative_saves
 from .services.owner import OWNER_FILE_NAME, load_owner_id
@@ -63,6 +65,10 @@ class CodeStreamApp(ExtensionApp):
     max_source_bytes = Int(
         DEFAULT_MAX_SOURCE_BYTES, config=True,
         help="Largest cell source accepted, in bytes; larger is 413. Default: 1 MiB.",
+    )
+    max_output_bytes = Int(
+        DEFAULT_MAX_OUTPUT_BYTES, config=True,
+        help="Largest outputs of one cell accepted, in bytes of JSON; larger is 413. Default: 2 MiB.",
     )
     heartbeat_seconds = Float(15.0, config=True, help="Event-stream heartbeat interval (<= 15). Default: 15.")
     max_streams_per_session = Int(
@@ -155,7 +161,8 @@ class CodeStreamApp(ExtensionApp):
             log=self.cs_log,
         )
         self.teacher_service = TeacherService(
-            provider, limits=CellLimits(max_source_bytes=self.max_source_bytes),
+            provider, limits=CellLimits(max_source_bytes=self.max_source_bytes,
+                                        max_output_bytes=self.max_output_bytes),
             limiter=FailureLimiter(self.key_failures_per_minute, 60.0,
                                    penalty_seconds=self.key_failure_penalty_seconds), relay_url=self.relay_url,
             log=self.cs_log,
@@ -193,6 +200,7 @@ class CodeStreamApp(ExtensionApp):
             return
         self.handlers.extend(teacher_handlers(**services))
         self.handlers.extend(read_handlers(**services))
+        self.handlers.extend(pull_report_handlers(**services))
         self.handlers.extend(compat_handlers(**services))
         self.handlers.extend(openapi_handlers(**services))
         if self.student_service is not None:

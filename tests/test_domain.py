@@ -65,7 +65,8 @@ def test_good_cell_id():
 
 def test_cell_input_limits_and_types():
     ok = validate_cell_input({"source": "x", "cell_type": "raw", "position": 2})
-    assert ok == {"source": "x", "cell_type": "raw", "position": 2.0, "notebook_path": None}
+    assert ok == {"source": "x", "cell_type": "raw", "position": 2.0, "notebook_path": None,
+                  "number": None, "outputs": None}
     with pytest.raises(PayloadTooLarge) as info:
         validate_cell_input({"source": "é" * 6, "cell_type": "code", "position": 0}, CellLimits(max_source_bytes=10))
     assert info.value.status == 413

@@ -192,10 +192,12 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     for source in ("for i in range(3):", "squares = [n * n for n in range(5)]"):
         dash.locator(".cs-feed code", has_text=source).wait_for(timeout=UPDATE_MS)
     toasts = wait_for_toasts(dash, "New cell from the teacher", 2)
-    assert any(loops_id in t for t in toasts) and any(squares_id in t for t in toasts), toasts
+    # people see cells by their place in the teacher's notebook, never by their id
+    assert any("Cell 2: for i in range(3)" in t for t in toasts) and any("Cell 3: squares" in t for t in toasts), toasts
+    assert not any(loops_id in t or squares_id in t for t in toasts), toasts
     expect(dash.locator(".cs-feed-item-new")).to_have_count(2)
     assert "not for students yet" not in dash.locator(".cs-feed").inner_text()
-    expect(dash.locator(".cs-feed h3")).to_have_text("Published cells — Loops")
+    expect(dash.locator(".cs-feed-heading")).to_have_text("Published cells — Loops")
     shot(dash, 5, "student-feed-two-cells")
 
     # -- 4. the student opens the notebook in JupyterLab, pulls a cell into it: it shows live --
@@ -210,7 +212,7 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     wait_until(lambda: any(s.get("path") == NOTES for s in student.client().get("api/sessions").json()),
                UPDATE_S, what="the notebook's session in JupyterLab")
 
-    dash.locator(".cs-feed-item", has_text=squares_id).get_by_role("button", name="Preview").click()
+    dash.locator(".cs-feed-item", has_text="Cell 3").get_by_role("button", name="Preview").click()
     dash.locator(".cs-preview-code", has_text="squares = [n * n for n in range(5)]").wait_for(timeout=UPDATE_MS)
     dash.get_by_role("button", name="Refresh").click()
     dash.locator("select option", has_text=f"{NOTES}  (open)").wait_for(state="attached", timeout=UPDATE_MS)
@@ -218,10 +220,10 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     notebook_select.select_option(label=f"{NOTES}  (open)")
     assert chosen(position_select).startswith("At the end")
     dash.get_by_role("button", name="Pull this cell").click()
-    pulled = dash.locator(".cs-pull-message .cs-message", has_text=f"Pulled {squares_id} (v1) into {NOTES} as cell 2")
+    pulled = dash.locator(".cs-pull-message .cs-message", has_text=f"Pulled Cell 3 (v1) into {NOTES} as cell 2")
     pulled.wait_for(timeout=UPDATE_MS)
     assert "It is in the open notebook now." in pulled.inner_text()  # the pull answered live: true
-    expect(dash.locator(".cs-feed-item", has_text=squares_id)).to_have_class(re.compile(r"cs-feed-item-pulled"),
+    expect(dash.locator(".cs-feed-item", has_text="Cell 3")).to_have_class(re.compile(r"cs-feed-item-pulled"),
                                                                              timeout=UPDATE_MS)
     shot(dash, 6, "student-pulled-live")
 
@@ -232,7 +234,7 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     # the room saves the document: the file has the cell with its origin
     wait_until(lambda: sources(student, NOTES) == ["# My notes", "squares = [n * n for n in range(5)]"],
                UPDATE_S, what="the room to save the pulled cell")
-    assert origins(student, NOTES)[1] == {"session": code, "cell_id": squares_id, "version": 1}
+    assert origins(student, NOTES)[1] == {"session": code, "cell_id": squares_id, "version": 1, "number": 3}
 
     # -- 5. the student edits the pulled copy in JupyterLab ---------------------------------
     editor = lab_cells.nth(1).locator(".cm-content")
@@ -257,8 +259,8 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     expect(tpage.locator(f".cs-cell-{squares_id}")).to_contain_text("published v2", timeout=UPDATE_MS)
     shot(tpage, 9, "teacher-saved-v2")
 
-    assert "(now v2)" in wait_for_toasts(dash, f"The teacher updated {squares_id}")[0]
-    expect(dash.locator(".cs-feed-item", has_text=squares_id)).to_have_class(re.compile(r"cs-feed-item-updated"),
+    assert "(now v2)" in wait_for_toasts(dash, "The teacher updated Cell 3")[0]
+    expect(dash.locator(".cs-feed-item", has_text="Cell 3")).to_have_class(re.compile(r"cs-feed-item-updated"),
                                                                              timeout=UPDATE_MS)
     diff = dash.locator(".cs-preview-diff")
     expect(diff).to_contain_text("print(squares)", timeout=UPDATE_MS)
@@ -271,11 +273,11 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
 
     # -- 7. the student pulls the update: the new version lands after the edited copy --------
     dash.get_by_role("button", name="Pull this cell").click()
-    again = dash.locator(".cs-pull-message .cs-message", has_text=f"Pulled {squares_id} (v2) into {NOTES} as cell 3")
+    again = dash.locator(".cs-pull-message .cs-message", has_text=f"Pulled Cell 3 (v2) into {NOTES} as cell 3")
     again.wait_for(timeout=UPDATE_MS)
     assert "Your earlier copy (cell 2) is kept as it is." in again.inner_text()
     assert "It is in the open notebook now." in again.inner_text()
-    expect(dash.locator(".cs-feed-item", has_text=squares_id)).to_have_class(re.compile(r"cs-feed-item-pulled"),
+    expect(dash.locator(".cs-feed-item", has_text="Cell 3")).to_have_class(re.compile(r"cs-feed-item-pulled"),
                                                                              timeout=UPDATE_MS)
     shot(dash, 11, "student-pulled-update")
 

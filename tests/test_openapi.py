@@ -194,6 +194,7 @@ def test_security_schemes_student_key_only_on_read_routes():
         ("/codestream/api/sessions/{code}/cells", "get"),
         ("/codestream/api/sessions/{code}/cells/{cell_id}", "get"),
         ("/codestream/api/sessions/{code}/events", "get"),
+        ("/codestream/api/sessions/{code}/cells/{cell_id}/pulled", "post"),  # a student's server reports a pull
         ("/code_stream/{code}/get-all-cell-ids", "get"),
         ("/code_stream/{code}/get-cell", "get"),
     }
@@ -212,7 +213,8 @@ def test_event_routes_are_event_streams_with_resume_header():
             name = variant["properties"]["event"]
             names |= set(name.get("enum", [name.get("const")]))
             assert set(variant["required"]) >= {"event", "data", "id"}
-        assert names == {"published", "updated", "unpublished", "session_ended"}
+        # v1's names, and v2's "pulled" (who pulled what, for the teacher's dashboard)
+        assert names == {"published", "updated", "unpublished", "session_ended", "pulled"}
         headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
         assert headers == ["Last-Event-ID"], key
 

@@ -23,7 +23,8 @@ def test_republish_plan_only_touches_changed_cells_of_that_notebook():
              {"id": "c", "cell_type": "code", "source": "changed elsewhere"}]
     plan = dict(republish_plan(published, saved, "lesson.ipynb"))
     assert set(plan) == {"a", "b"}
-    assert plan["a"] == {"source": "x = 2", "cell_type": "code", "position": 1.0, "notebook_path": "lesson.ipynb"}
+    assert plan["a"] == {"source": "x = 2", "cell_type": "code", "position": 1.0, "notebook_path": "lesson.ipynb",
+                         "number": 2}
     assert plan["b"]["position"] == 0.0 and plan["b"]["source"] == "# Hi"
     assert republish_plan(published, [], "lesson.ipynb") == []
 

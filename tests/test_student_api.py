@@ -211,7 +211,8 @@ def test_pull_into_file_and_update_after_edit(cs_teacher, cs_student):
     nb = _notebook(cs_student, "work/lesson.ipynb")
     nbformat.validate(nb)
     assert nb.cells[1].source == "x = 1"
-    assert nb.cells[1].metadata["codestream"] == {"session": code, "cell_id": "c1", "version": 1}
+    assert nb.cells[1].metadata["codestream"] == {"session": code, "cell_id": "c1", "version": 1,
+                                                 "number": 2}  # its rank: published without a number
     assert nb.metadata["codestream"] == {"session": code, "teacher_url": cs_teacher.url}
     assert key not in (cs_student.root_dir / "work/lesson.ipynb").read_text()
 

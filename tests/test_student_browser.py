@@ -152,17 +152,17 @@ def test_published_cell_appears_live_and_is_pulled_into_the_chosen_notebook(cs_t
                                                                              timeout=UPDATE_MS)
     position_select.select_option(label="After cell 1: # My notes")
     page.get_by_role("button", name="Pull this cell").click()
-    page.locator(".cs-message", has_text="Pulled hello (v1) into lesson.ipynb as cell 2").wait_for(
+    page.locator(".cs-message", has_text="Pulled Cell 1 (v1) into lesson.ipynb as cell 2").wait_for(
         timeout=UPDATE_MS)
 
     nb = student.client().get("api/contents/lesson.ipynb", params={"content": 1}).json()["content"]
     sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"]]
     assert sources == ["# My notes", "print('hello from the teacher')", "a = 1"]
-    assert nb["cells"][1]["metadata"]["codestream"] == {"session": code, "cell_id": "hello", "version": 1}
+    assert nb["cells"][1]["metadata"]["codestream"] == {"session": code, "cell_id": "hello", "version": 1, "number": 1}
 
     # the teacher updates it: the badge and the diff show before anything is pulled
     publish(teacher, code, "hello", "print('hello, class')", 1)
-    page.locator(".notyf__toast", has_text="The teacher updated hello").first.wait_for(timeout=UPDATE_MS)
+    page.locator(".notyf__toast", has_text="The teacher updated Cell 1").first.wait_for(timeout=UPDATE_MS)
     page.locator(".cs-badge-updated").first.wait_for(timeout=UPDATE_MS)
     page.locator(".cs-diff-pane, .cs-preview-diff").first.wait_for(timeout=UPDATE_MS)
     assert position_select.input_value() == END_LABEL  # an update goes right after the student's copy
@@ -176,13 +176,13 @@ def test_published_cell_appears_live_and_is_pulled_into_the_chosen_notebook(cs_t
     publish(teacher, code, "xssmd", f"# Careful\n\n{XSS} <script>alert(2)</script>", 3, "markdown")
     page.locator(".cs-feed code", has_text=XSS).first.wait_for(timeout=UPDATE_MS)
     page.locator(".notyf__toast", has_text=XSS).first.wait_for(timeout=UPDATE_MS)
-    page.locator(".cs-feed-item", has_text="xssmd").wait_for(timeout=UPDATE_MS)  # both have arrived
-    page.locator(".cs-feed-item", has_text="xssmd").get_by_role("button", name="Preview").click()
+    page.locator(".cs-feed-item", has_text="Cell 3").wait_for(timeout=UPDATE_MS)  # both have arrived
+    page.locator(".cs-feed-item", has_text="Cell 3").get_by_role("button", name="Preview").click()
     preview = page.locator(".cs-preview-markdown")
     preview.wait_for(timeout=UPDATE_MS)
     assert XSS in preview.inner_text() and "<script>alert(2)</script>" in preview.inner_text()
     assert preview.locator("h1", has_text="Careful").count() == 1
-    page.locator(".cs-feed-item", has_text="xss").first.get_by_role("button", name="Preview").click()
+    page.locator(".cs-feed-item", has_text="Cell 2").first.get_by_role("button", name="Preview").click()
     page.locator(".cs-preview-code", has_text=XSS).wait_for(timeout=UPDATE_MS)
     assert page.locator("img[src=x]").count() == 0 and page.locator("script:has-text('alert(')").count() == 0
     assert dialogs == []

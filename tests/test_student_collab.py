@@ -104,7 +104,7 @@ async def test_pull_into_open_collaborative_notebook(cs_teacher, cs_student):
             cells = notebook.get()["cells"]
             assert cells[0]["source"] == "mine = 1  # typed in the open tab"
             assert cells[1]["source"] == "print('from the teacher')"
-            assert pulled(cells[1]) == {"session": code, "cell_id": "c1", "version": 1}
+            assert pulled(cells[1]) == {"session": code, "cell_id": "c1", "version": 1, "number": 1}
             assert notebook.get()["metadata"]["codestream"] == {"session": code, "teacher_url": cs_teacher.url}
 
             # the student edits the pulled copy; a newer version goes right after it

@@ -225,8 +225,9 @@ async def test_feed_follows_events_with_toasts_and_pulls_where_asked(cs_teacher,
     cells = notebook_cells(student, "lesson.ipynb")
     assert [source_of(c) for c in cells] == [
         "# My notes", "## Loops\nA *loop* repeats.", "a = 1", "for i in range(3):\n    print(i)"]
-    assert cells[1]["metadata"]["codestream"] == {"session": code, "cell_id": "first", "version": 1}
-    assert cells[3]["metadata"]["codestream"] == {"session": code, "cell_id": "second", "version": 1}
+    # the copies remember the teacher's numbering ("Cell 1"), so they keep their name once withdrawn
+    assert cells[1]["metadata"]["codestream"] == {"session": code, "cell_id": "first", "version": 1, "number": 1}
+    assert cells[3]["metadata"]["codestream"] == {"session": code, "cell_id": "second", "version": 1, "number": 2}
     assert cells[1]["cell_type"] == "markdown"
     assert [status for _, status in dashboard.feed()] == [model.PULLED, model.PULLED]
     assert notebook_cells(student, "other.ipynb")[0]["source"] == "b = 2"
@@ -237,14 +238,24 @@ async def test_feed_follows_events_with_toasts_and_pulls_where_asked(cs_teacher,
 
     teacher.delete(f"codestream/api/sessions/{code}/cells/second")
     await until(dashboard, lambda: [c["cell_id"] for c in dashboard.cells] == ["first"], "the withdrawn cell to go")
-    assert "withdrew" in dashboard.notices[-1][1]
+    assert dashboard.notices[-1][1] == ("The teacher withdrew Cell 2. What you pulled of it stays in your"
+                                        " notebook.")
+    # what the student pulled of it stays listed, marked, with its number; their notebook is untouched
+    assert [(c["cell_id"], status) for c, status in dashboard.feed()] == [
+        ("first", model.PULLED), ("second", model.WITHDRAWN)]
+    withdrawn = dashboard.feed()[1][0]
+    assert withdrawn["number"] == 2 and withdrawn["source"] == "for i in range(3):\n    print(i)"
+    assert len(notebook_cells(student, "lesson.ipynb")) == 4
+    feed_html = "\n".join(getattr(item[0], "object", "") or "" for item in dashboard._feed_view()[1:])
+    assert "withdrawn by the teacher" in feed_html and "Cell 2" in feed_html and "Nothing published" not in feed_html
 
     teacher.delete(f"codestream/api/sessions/{code}")
     await until(dashboard, lambda: dashboard.connection == "error", "the light to show the ended session")
     assert "ended this session" in dashboard.connection_message and dashboard.cells == []
 
 
-async def test_pulling_an_update_keeps_the_edited_copy_and_shows_the_diff(cs_teacher, dashboard, student):
+async def pulled_then_edited(cs_teacher, dashboard, student) -> tuple:
+    """The student pulled the teacher's "area" cell into work.ipynb, then edited and saved it."""
     teacher = cs_teacher.client()
     session = create_session(teacher)
     code = session["code"]
@@ -264,6 +275,11 @@ async def test_pulling_an_update_keeps_the_edited_copy_and_shows_the_diff(cs_tea
     nb["cells"][1]["source"] = "r = 5  # my radius\narea = 3.14 * r * r"
     assert client.put("api/contents/work.ipynb",
                       json={"type": "notebook", "format": "json", "content": nb}).status_code == 200
+    return teacher, code
+
+
+async def test_pulling_an_update_keeps_the_edited_copy_and_shows_the_diff(cs_teacher, dashboard, student):
+    teacher, code = await pulled_then_edited(cs_teacher, dashboard, student)
 
     publish(teacher, code, "area", "import math\nr = 2\narea = math.pi * r ** 2", 1)
     await until(dashboard, lambda: dashboard.cells and dashboard.cells[0]["version"] == 2, "version 2")
@@ -347,3 +363,17 @@ async def test_the_light_shows_when_the_teacher_stops_answering_and_comes_back(c
                     "the cell published meanwhile")
     finally:
         proxy.close()
+
+
+async def test_the_diff_starts_from_the_students_newest_copy(cs_teacher, dashboard, student):
+    """Every diff the detail view can render after an update compares with the copy as saved now."""
+    teacher, code = await pulled_then_edited(cs_teacher, dashboard, student)
+
+    rendered = []
+    dashboard.param.watch(lambda _event: rendered.append(dashboard.selected_diff()), ["cells", "copies"])
+    publish(teacher, code, "area", "import math\nr = 2\narea = math.pi * r ** 2", 1)
+    await until(dashboard, lambda: dashboard.cells and dashboard.cells[0]["version"] == 2, "version 2")
+    await dashboard.settle()
+    diffs = [diff for diff in rendered if diff is not None]
+    assert diffs, rendered
+    assert all("-r = 5  # my radius" in diff for diff in diffs), diffs

@@ -13,6 +13,7 @@ import pytest
 
 from codestream_dash.common import preview_html
 from codestream_dash.teacher import CellRow, TeacherDashboard, student_url_advice
+from codestream_dash.teacher_cells import row_view_state
 from jupyter_ext.clients import ServerClient
 from jupyter_ext.domain import ALPHABET
 from jupyter_ext.pytest_plugin import SSEReader, write_notebook
@@ -366,3 +367,64 @@ async def test_toasts_are_plain_text(cs_teacher, monkeypatch):
         assert shown and "&lt;img src=x onerror=alert(1)&gt;.ipynb" in shown[-1] and "<img" not in shown[-1]
     finally:
         await dash.close()
+
+
+async def test_code_or_code_and_output_per_cell_and_the_number(dashboard, cs_teacher):
+    nb = nbformat.read(str(cs_teacher.root_dir / LESSON), as_version=4)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="0\n1\n2\n")]
+    nbformat.write(nb, str(cs_teacher.root_dir / LESSON))
+    dash = dashboard
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await open_lesson(dash)
+    await dash.start_session()
+    row = dash.row(ids[1])
+    assert row.outputs and not row.with_outputs
+    row.published = True
+    await dash.settle()
+    cell = published_cells(cs_teacher, dash.session_code)[ids[1]]
+    assert cell["number"] == 2 and "outputs" not in cell  # "code": the output stays home
+
+    row.with_outputs = True  # "code + output": republished at once, same version
+    await dash.settle()
+    cell = published_cells(cs_teacher, dash.session_code)[ids[1]]
+    assert cell["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "0\n1\n2\n"}]
+    assert cell["version"] == 1 and row.status == "published v1 with output"
+
+    # a reload of the dashboard shows the choice the server holds
+    again = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
+    try:
+        await again.load()
+        await again.settle()
+        assert again.row(ids[1]).with_outputs and again.row(ids[1]).status == "published v1 with output"
+    finally:
+        await again.close()
+    row.with_outputs = False
+    await dash.settle()
+    assert "outputs" not in published_cells(cs_teacher, dash.session_code)[ids[1]]
+    # a markdown cell has no output choice
+    states = {s["cell_id"]: s for s in (row_view_state(r, True) for r in dash.rows)}
+    assert states[ids[0]]["can_output"] is False and states[ids[1]]["can_output"] is True
+    assert states[ids[1]]["label"] == "Publish cell 2"
+
+
+async def test_rows_show_who_has_the_cell_live(dashboard, cs_teacher):
+    dash = dashboard
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await open_lesson(dash)
+    await dash.start_session()
+    await dash.set_published(ids[1], True)
+    row = dash.row(ids[1])
+    assert row.pulls == {} and "0 students have v1" in row.html
+    student = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {dash.student_key}"})
+    report = f"codestream/api/sessions/{dash.session_code}/cells/{ids[1]}/pulled"
+    for client in ("laptop-1", "laptop-2"):
+        assert student.post(report, json={"version": 1, "client": client}).status_code == 204
+    # no polling: the "pulled" events make the dashboard re-read the counts
+    await until(lambda: row.pulls == {"1": 2}, what="the counts from the pulled events")
+    assert "2 students have v1" in row.html
+
+    save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[1].update(source="print('v2')"))
+    await until(lambda: row.published_version == 2, what="v2")
+    assert student.post(report, json={"version": 2, "client": "laptop-1"}).status_code == 204
+    await until(lambda: row.pulls == {"1": 2, "2": 1}, what="a pull of v2")
+    assert "1 student has v2 · v1: 2" in row.html

@@ -127,10 +127,15 @@ class ServerClient:
         return (await self.request("POST", f"codestream/api/sessions/{code}/key"))["student_key"]
 
     async def publish_cell(self, code: str, cell_id: str, source: str, cell_type: str,
-                           position: float, notebook_path: str | None = None) -> dict:
+                           position: float, notebook_path: str | None = None, *,
+                           number: int | None = None, outputs: list | None = None) -> dict:
         body = {"source": source, "cell_type": cell_type, "position": position}
         if notebook_path:
             body["notebook_path"] = notebook_path
+        if number is not None:
+            body["number"] = number
+        if outputs is not None:
+            body["outputs"] = outputs
         return await self.request("PUT", f"codestream/api/sessions/{code}/cells/{quote(cell_id)}", json_body=body)
 
     async def unpublish_cell(self, code: str, cell_id: str) -> None:
@@ -161,10 +166,12 @@ class ServerClient:
     async def student_cells(self) -> dict:
         return await self.request("GET", "codestream/api/student/cells")
 
-    async def pull(self, cell_id: str, notebook_path: str, position: str = "end") -> dict:
-        return await self.request("POST", "codestream/api/student/pull",
-                                  json_body={"cell_id": cell_id, "notebook_path": notebook_path,
-                                             "position": position})
+    async def pull(self, cell_id: str, notebook_path: str, position: str = "end", *,
+                   with_outputs: bool = False) -> dict:
+        body = {"cell_id": cell_id, "notebook_path": notebook_path, "position": position}
+        if with_outputs:
+            body["with_outputs"] = True
+        return await self.request("POST", "codestream/api/student/pull", json_body=body)
 
     # -- event streams --------------------------------------------------------------------
     async def events(self, path: str, last_event_id: str | None = None, *,

@@ -107,6 +107,22 @@ class TeacherClient:
             raise bad_response("That address is not a Jupyter server; " + CHECK_URL + ".")
         return body
 
+    async def report_pull(self, conn: TeacherConnection, cell_id: str, version: int, client: str) -> None:
+        """``POST …/cells/{cell_id}/pulled`` to the teacher's own server (never a relay: relays only
+        read). No redirect is followed; a refusal raises like a read route's."""
+        base = parse_teacher_url(conn.teacher_url)
+        await self.check_allowed(base)
+        path = f"codestream/api/sessions/{conn.session_code}/cells/{quote(cell_id)}/pulled"
+        request = self._client.build_request(
+            "POST", str(base) + path, json={"version": version, "client": client},
+            headers={"Authorization": f"Bearer {conn.student_key}"} if conn.student_key else {})
+        response = await self._send(request)
+        try:
+            if response.status_code >= 300:
+                await self._raise_for(response, conn.session_code, cell_id)
+        finally:
+            await response.aclose()
+
     @asynccontextmanager
     async def open_events(self, conn: TeacherConnection, last_event_id: str | None, *,
                           on_comment=None) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:

@@ -12,6 +12,7 @@ from .cells import (
     validate_notebook_path,
     validate_title,
 )
+from .outputs import DEFAULT_MAX_OUTPUT_BYTES, numbered, validate_number, validate_outputs
 from .codes import ALPHABET, new_session_code, new_student_key, normalize_session_code
 from .errors import (
     CellNotFound,
@@ -34,6 +35,10 @@ from .errors import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_OUTPUT_BYTES",
+    "numbered",
+    "validate_number",
+    "validate_outputs",
     "ALPHABET",
     "CELL_TYPES",
     "Cell",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .errors import InvalidCellId, InvalidInput, PayloadTooLarge
+from .outputs import DEFAULT_MAX_OUTPUT_BYTES, validate_number, validate_outputs
 
 CELL_TYPES = ("code", "markdown", "raw")
 # "." and ".." are path segments no URL can carry (clients normalise them away), and \Z, not $,
@@ -24,6 +25,7 @@ class CellLimits:
     """Input limits an operator may tune (source size is the one that matters)."""
 
     max_source_bytes: int = DEFAULT_MAX_SOURCE_BYTES
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
 
 
 @dataclass
@@ -35,16 +37,25 @@ class Cell:
     version: int = 1
     updated: str = ""
     notebook_path: str | None = None
+    number: int | None = None  # 1-based place in the teacher's notebook, when known
+    outputs: list | None = None  # None: the teacher publishes the code only
 
     def to_dict(self) -> dict:
         # Spelled out, not dataclasses.asdict: a 50-cell list renders 50 of these per request,
         # and asdict's recursive deep copy was the largest cost of the cell-list route.
-        return {**self.public_dict(), "notebook_path": self.notebook_path}
+        stored = {**self.public_dict(), "notebook_path": self.notebook_path}
+        stored["number"] = self.number  # None when the publisher did not say; see public_dict
+        return stored
 
-    def public_dict(self) -> dict:
-        """The contract's cell object (``notebook_path`` is kept for the teacher only)."""
-        return {"cell_id": self.cell_id, "cell_type": self.cell_type, "source": self.source,
-                "position": self.position, "version": self.version, "updated": self.updated}
+    def public_dict(self, number: int | None = None) -> dict:
+        """The contract's cell object (``notebook_path`` is kept for the teacher only);
+        ``number`` is the rank to show when the publisher gave none."""
+        public = {"cell_id": self.cell_id, "cell_type": self.cell_type, "source": self.source,
+                  "position": self.position, "version": self.version, "updated": self.updated,
+                  "number": self.number or number or 1}
+        if self.outputs is not None:
+            public["outputs"] = self.outputs
+        return public
 
     @classmethod
     def from_dict(cls, data: dict) -> Cell:
@@ -56,6 +67,8 @@ class Cell:
             version=int(data["version"]),
             updated=str(data["updated"]),
             notebook_path=data.get("notebook_path"),
+            number=data.get("number"),
+            outputs=data.get("outputs"),
         )
 
 
@@ -132,6 +145,8 @@ def validate_cell_input(body: object, limits: CellLimits = CellLimits()) -> dict
         "cell_type": cell_type,
         "position": float(position),
         "notebook_path": validate_notebook_path(body.get("notebook_path")),
+        "number": validate_number(body.get("number")),
+        "outputs": validate_outputs(body.get("outputs"), cell_type, limits.max_output_bytes),
     }
 
 
@@ -154,8 +169,10 @@ def apply_publish(previous: Cell | None, cell_id: str, clean: dict, now: str) ->
         source=clean["source"],
         position=clean["position"],
         version=version,
-        updated=previous.updated if unchanged else now,
+        updated=previous.updated if unchanged and previous.outputs == clean.get("outputs") else now,
         notebook_path=clean["notebook_path"] or (previous.notebook_path if previous else None),
+        number=clean.get("number") or (previous.number if previous and "number" not in clean else None),
+        outputs=clean.get("outputs"),
     )
 
 

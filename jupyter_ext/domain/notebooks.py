@@ -50,11 +50,17 @@ def parse_position(raw: object) -> Position:
 
 
 def pulled_metadata(session: str, cell: Mapping) -> dict:
-    return {"session": session, "cell_id": cell["cell_id"], "version": int(cell["version"])}
+    """Where a pulled copy came from; ``number`` lets the student's dashboard name the copy
+    ("Cell 3") even after the teacher withdrew the cell."""
+    meta = {"session": session, "cell_id": cell["cell_id"], "version": int(cell["version"])}
+    if isinstance(cell.get("number"), int) and not isinstance(cell.get("number"), bool):
+        meta["number"] = cell["number"]
+    return meta
 
 
-def build_cell(cell: Mapping, session: str) -> nbformat.NotebookNode:
-    """A valid nbformat v4 cell for a contract cell object; a fresh id, no outputs."""
+def build_cell(cell: Mapping, session: str, *, with_outputs: bool = False) -> nbformat.NotebookNode:
+    """A valid nbformat v4 cell for a contract cell object; a fresh id; the teacher's outputs
+    only when asked for (and only a code cell has them)."""
     cell_type = cell.get("cell_type")
     if cell_type not in CELL_TYPES:
         raise InvalidInput("The teacher's cell has an unknown type; ask your teacher to publish it again.")
@@ -63,6 +69,8 @@ def build_cell(cell: Mapping, session: str) -> nbformat.NotebookNode:
     node = makers[cell_type](source=str(cell.get("source", "")))
     node["id"] = random_cell_id()
     node["metadata"][METADATA_KEY] = pulled_metadata(session, cell)
+    if with_outputs and cell_type == "code" and isinstance(cell.get("outputs"), list):
+        node["outputs"] = [nbformat.from_dict(output) for output in cell["outputs"]]
     return node
 
 
@@ -126,11 +134,11 @@ def ensure_cell_ids(nb: nbformat.NotebookNode) -> None:
 
 
 def insert_pulled_cell(nb: nbformat.NotebookNode, cell: Mapping, *, session: str, teacher_url: str,
-                       position: Position) -> tuple[Placement, nbformat.NotebookNode]:
+                       position: Position, with_outputs: bool = False) -> tuple[Placement, nbformat.NotebookNode]:
     """Insert a pulled copy of ``cell`` into ``nb`` (in place) and record the session in its metadata."""
     ensure_cell_ids(nb)
     where = placement(nb.cells, session=session, cell_id=cell["cell_id"], position=position)
-    node = build_cell(cell, session)
+    node = build_cell(cell, session, with_outputs=with_outputs)
     nb.cells.insert(where.index, node)
     nb.metadata[METADATA_KEY] = notebook_metadata(session, teacher_url)
     return where, node

@@ -21,7 +21,18 @@ def republish_plan(published: list[Cell], notebook_cells: list[dict], notebook_p
             continue
         position, saved = index[cell.cell_id]
         source, cell_type = _source(saved), saved.get("cell_type", "code")
-        if source != cell.source or cell_type != cell.cell_type or float(position) != cell.position:
-            plan.append((cell.cell_id, {"source": source, "cell_type": cell_type,
-                                        "position": float(position), "notebook_path": notebook_path}))
+        clean = {"source": source, "cell_type": cell_type, "position": float(position),
+                 "notebook_path": notebook_path, "number": position + 1}
+        if cell.outputs is not None:  # published with its output: the saved output goes too
+            clean["outputs"] = saved_outputs(saved, cell_type)
+        if (source != cell.source or cell_type != cell.cell_type or float(position) != cell.position
+                or (cell.number is not None and clean["number"] != cell.number) or clean.get("outputs", cell.outputs) != cell.outputs):
+            plan.append((cell.cell_id, clean))
     return plan
+
+
+def saved_outputs(saved: dict, cell_type: str) -> list:
+    """The outputs of a saved notebook cell, as plain JSON (a markdown cell has none)."""
+    if cell_type != "code":
+        return []
+    return [dict(output) for output in saved.get("outputs") or []]

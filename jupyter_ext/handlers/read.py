@@ -36,6 +36,9 @@ class JupyterReadAuth(StudentKeyAuth):
     def reading_owner(self, route) -> str | None:
         return route.owner if route.current_user is not None else None
 
+    def pulls_visible(self, route) -> bool:
+        return route.current_user is not None  # Jupyter-authenticated: the teacher
+
 
 class ReadRouteHandler(ReadRoutes, CodeStreamHandler):
     """Accepts the teacher's Jupyter auth, or the session's student key as a bearer token."""

@@ -48,7 +48,7 @@ class CellWriteMixin:
         code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
         cell = await self.service.publish_cell(code, cell_id, self.json_body(), owner=self.owner)
         self.write_json({"cell_id": cell.cell_id, "version": cell.version,
-                         "position": cell.position, "updated": cell.updated})
+                         "position": cell.position, "updated": cell.updated, "number": cell.number})
 
     @web.authenticated
     @authorized

@@ -119,6 +119,10 @@ class ReadAuth:
         """Whose sessions a reader without a student key (a teacher) may read; None: any."""
         return None
 
+    def pulls_visible(self, route: web.RequestHandler) -> bool:
+        """Whether this reader may see who pulled what (the teacher only, never a student key)."""
+        return False
+
 
 def client_address(route: web.RequestHandler) -> str:
     return route.request.remote_ip or "?"
@@ -167,7 +171,8 @@ class ReadRoutes:
         if key is None:
             await self.read_auth.authorize(self, code)
         body = await self.service.list_cells_json(code, student_key=key, client=self.read_auth.key_limit_client(self),
-                                                  owner=self.read_auth.reading_owner(self) if key is None else None)
+                                                  owner=self.read_auth.reading_owner(self) if key is None else None,
+                                                  with_pulls=key is None and self.read_auth.pulls_visible(self))
         self.set_header("Content-Type", "application/json")
         self.finish(body)
 

@@ -12,6 +12,7 @@ import logging
 from jupyter_core.utils import ensure_async
 
 from ..domain import CodeStreamError
+from ..domain.outputs import validate_outputs
 from ..domain.republish import republish_plan
 from .collab_save import ROOM_AUTOSAVE, save_origin
 from .teacher import TeacherService
@@ -56,8 +57,20 @@ class PublishOnSave:
                 model = await ensure_async(self.contents_manager.get(path, content=True, type="notebook"))
                 notebook_cells = model["content"].get("cells", [])
             for cell_id, clean in republish_plan(published, notebook_cells, path):
+                self._cap_outputs(clean, cell_id)
                 cell = await store.publish_cell(session["code"], cell_id, clean)
                 count += 1
                 self.log.debug("codestream: %s cell %s republished on save (v%s)",
                                session["code"], cell_id, cell.version)
         return count
+
+    def _cap_outputs(self, clean: dict, cell_id: str) -> None:
+        """A saved output over the limit (or not valid) goes out as no output, with a log line."""
+        if clean.get("outputs") is None:
+            return
+        try:
+            clean["outputs"] = validate_outputs(clean["outputs"], clean["cell_type"],
+                                                self.service.limits.max_output_bytes)
+        except CodeStreamError as exc:
+            self.log.warning("codestream: the output of cell %s is not republished: %s", cell_id, exc.message)
+            clean["outputs"] = []

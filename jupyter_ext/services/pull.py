@@ -59,7 +59,7 @@ class NotebookPuller:
         return self._web_settings().get(YDOC_SETTINGS_KEY) is not None
 
     async def pull(self, cell: Mapping, *, session: str, teacher_url: str, notebook_path: str,
-                   position: Position) -> dict:
+                   position: Position, with_outputs: bool = False) -> dict:
         notebook_path = normalize_notebook_path(notebook_path)  # one lock per file, however spelled
         if not notebook_path.endswith(".ipynb"):
             raise InvalidInput("'notebook_path' must be a notebook (a path ending in .ipynb).")
@@ -70,12 +70,13 @@ class NotebookPuller:
             await self._require_notebook(notebook_path)
             document = await self._live_document(notebook_path)
             if document is not None:
-                where, node = self._insert_live(document, cell, session=session,
-                                                teacher_url=teacher_url, position=position)
+                where, node = self._insert_live(document, cell, session=session, teacher_url=teacher_url,
+                                                position=position, with_outputs=with_outputs)
                 live = True
             else:
                 where, node = await self._insert_in_file(notebook_path, cell, session=session,
-                                                         teacher_url=teacher_url, position=position)
+                                                         teacher_url=teacher_url, position=position,
+                                                         with_outputs=with_outputs)
                 live = False
         self.log.info("codestream: pulled cell %s v%s into %s at %d (%s)", cell["cell_id"],
                       cell["version"], notebook_path, where.index, "live" if live else "file")
@@ -85,6 +86,8 @@ class NotebookPuller:
             "index": where.index,
             "live": live,
             "version": cell["version"],
+            "number": cell.get("number"),
+            "with_outputs": bool(with_outputs and node.get("outputs")),
             "notebook_cell_id": node["id"],
             "previous_index": where.previous_index,
             # A tab open without collaboration still shows the old file: it must be reloaded.
@@ -115,11 +118,11 @@ class NotebookPuller:
         return document
 
     def _insert_live(self, document, cell: Mapping, *, session: str, teacher_url: str,
-                     position: Position) -> tuple[Placement, dict]:
+                     position: Position, with_outputs: bool = False) -> tuple[Placement, dict]:
         """One synchronous transaction: nothing else on the event loop runs in between."""
         cells = [_live_cell_view(ycell) for ycell in document.ycells]
         where = placement(cells, session=session, cell_id=cell["cell_id"], position=position)
-        node = build_cell(cell, session)
+        node = build_cell(cell, session, with_outputs=with_outputs)
         value = _cast_numbers(copy.deepcopy(dict(node)), int, float)
         from pycrdt import Map
 
@@ -135,7 +138,7 @@ class NotebookPuller:
 
     # -- file --------------------------------------------------------------------------------
     async def _insert_in_file(self, path: str, cell: Mapping, *, session: str, teacher_url: str,
-                              position: Position) -> tuple[Placement, dict]:
+                              position: Position, with_outputs: bool = False) -> tuple[Placement, dict]:
         contents = self._contents_manager()
         try:
             model = await ensure_async(contents.get(path, content=True, type="notebook"))
@@ -146,7 +149,8 @@ class NotebookPuller:
         nb = nbformat.from_dict(model["content"])
         if nb.get("nbformat") != 4:
             raise InvalidInput(f"{path} is not an nbformat 4 notebook; open and save it in JupyterLab first.")
-        where, node = insert_pulled_cell(nb, cell, session=session, teacher_url=teacher_url, position=position)
+        where, node = insert_pulled_cell(nb, cell, session=session, teacher_url=teacher_url, position=position,
+                                         with_outputs=with_outputs)
         try:
             nbformat.validate(nb)
         except nbformat.ValidationError:

@@ -16,11 +16,13 @@ from ..domain import (
     CodeStreamError,
     InvalidInput,
     NotConfigured,
+    UpstreamError,
     normalize_session_code,
     validate_cell_id,
     validate_notebook_path,
 )
 from ..domain.notebooks import parse_position
+from ..domain.outputs import validate_outputs
 from ..domain.urls import parse_networks, parse_teacher_url
 from .pull import NotebookPuller
 from .upstream import RelayDirectory, SessionReader, UpstreamEvents
@@ -50,6 +52,7 @@ class StudentService:
         self.reader = SessionReader(teacher, RelayDirectory(self.log), self.log)
         self._upstream: UpstreamEvents | None = None
         self._old_upstreams: set[asyncio.Task] = set()
+        self._reports: set[asyncio.Task] = set()  # pull reports on their way to the teacher
 
     # -- config --------------------------------------------------------------------------
     def is_configured(self) -> bool:
@@ -177,11 +180,29 @@ class StudentService:
         cell_id = validate_cell_id(body["cell_id"])
         path = validate_notebook_path(body.get("notebook_path"), required=True)
         position = parse_position(body.get("position"))
+        with_outputs = body.get("with_outputs", False)
+        if not isinstance(with_outputs, bool):
+            raise InvalidInput("'with_outputs' must be true or false.")
         connection = self._connection()
         cell = await self.reader.get_cell(connection, cell_id)
-        return await self.puller.pull(cell, session=connection.session_code,
-                                      teacher_url=connection.teacher_url, notebook_path=path,
-                                      position=position)
+        if with_outputs:
+            check_teacher_outputs(cell)
+        result = await self.puller.pull(cell, session=connection.session_code,
+                                        teacher_url=connection.teacher_url, notebook_path=path,
+                                        position=position, with_outputs=with_outputs)
+        self._report_pull(connection, cell_id, int(cell["version"]))
+        return result
+
+    def _report_pull(self, connection: TeacherConnection, cell_id: str, version: int) -> None:
+        """Tell the teacher's server, in the background: the pull is done whatever it answers."""
+        async def report():
+            try:
+                await self.teacher.report_pull(connection, cell_id, version, self.store.client_id())
+            except CodeStreamError as exc:
+                self.log.info("codestream: could not report the pull of %s to the teacher: %s", cell_id, exc.code)
+        task = asyncio.get_running_loop().create_task(report(), name="codestream-report-pull")
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
 
     async def close(self) -> None:
         upstream, self._upstream = self._upstream, None
@@ -189,7 +210,19 @@ class StudentService:
             await upstream.close()
         if self._old_upstreams:
             await asyncio.gather(*self._old_upstreams, return_exceptions=True)
+        for task in list(self._reports):
+            task.cancel()
+        await asyncio.gather(*self._reports, return_exceptions=True)
         await self.teacher.aclose()
+
+
+def check_teacher_outputs(cell: dict) -> None:
+    """The teacher's outputs go into the student's notebook only when they are valid nbformat."""
+    try:
+        validate_outputs(cell.get("outputs") or [], cell.get("cell_type", "code"), max_bytes=2 ** 62)
+    except CodeStreamError:
+        raise UpstreamError("The teacher's server sent outputs that are not valid notebook outputs;"
+                            " pull the code only, or ask your teacher to publish again.") from None
 
 
 def _same_url(raw: str, stored: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from ..domain import (
     Cell,
     CellLimits,
     Forbidden,
+    InvalidInput,
     InvalidUrl,
     SessionNotFound,
     StoreUnavailable,
@@ -21,9 +23,11 @@ from ..domain import (
     validate_notebook_path,
     validate_title,
 )
+from ..domain.outputs import numbered
 from ..domain.urls import normalize_teacher_url
 from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
 from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
+from ..store.pulls import PullLedger
 from ..store.sessions import NOT_YOURS_MESSAGE, SessionRecord, hash_key
 from .ratelimit import FailureLimiter
 
@@ -128,6 +132,18 @@ def validate_relay_url(raw: object) -> str:
         return normalize_teacher_url(raw)
     except InvalidUrl as exc:
         raise InvalidUrl(f"relay_url: {exc.message}") from None
+
+
+def validate_pull_report(body: object) -> tuple[int, str]:
+    """``{"version": int, "client": str (1-64 chars)}`` of a pull report."""
+    if not isinstance(body, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    version, client = body.get("version"), body.get("client")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput("'version' must be the version pulled (a whole number from 1).")
+    if not isinstance(client, str) or not 1 <= len(client) <= 64:
+        raise InvalidInput("'client' must be an opaque id of the student's server (1 to 64 characters).")
+    return version, client
 
 
 class TeacherService:
@@ -245,7 +261,7 @@ class TeacherService:
                                   " key your teacher shows and try again in a minute.")
 
     async def list_cells_json(self, code: str, *, student_key: str | None = None, client: str = "?",
-                              owner: str | None = None) -> str:
+                              owner: str | None = None, with_pulls: bool = False) -> str:
         """The cell-list route's body: one Redis round trip, the student key (when given) checked
         in the same read and limited like ``check_student_key``; the cells rendered once per
         state of the session, not once per request."""
@@ -257,10 +273,12 @@ class TeacherService:
                 await self._wrong_key(client, code if isinstance(exc, Unauthorized) else None)
             raise
         self.check_reader(record, owner)
+        # ``with_pulls`` only for the teacher: a student's answer never says who pulled what
+        cells_json = await self._teacher_cells_json(store, code, state.cells) if with_pulls else state.public_json()
         head = json.dumps({"session": record.code, "title": record.title})
         tail = json.dumps({"last_event_id": last_event_id,
                            **({"relay_url": record.relay_url} if record.relay_url else {})})
-        return f'{head[:-1]}, "cells": {state.public_json()}, {tail[1:]}'
+        return f'{head[:-1]}, "cells": {cells_json}, {tail[1:]}'
 
     async def list_cells(self, code: str, owner: str | None = None) -> dict:
         record, cells, last_event_id = await (await self._store(start=False)).list_cells(code)
@@ -268,7 +286,7 @@ class TeacherService:
         return {
             "session": record.code,
             "title": record.title,
-            "cells": [cell.public_dict() for cell in cells],
+            "cells": [cell.public_dict(n) for cell, n in zip(cells, numbered(cells, lambda c: c.number))],
             "last_event_id": last_event_id,
             **({"relay_url": record.relay_url} if record.relay_url else {}),
         }
@@ -278,6 +296,24 @@ class TeacherService:
 
     async def get_cell(self, code: str, cell_id: str) -> Cell:
         return await (await self._store(start=False)).get_cell(code, cell_id)
+
+    # -- who pulled what (teacher only) ---------------------------------------------
+    async def _teacher_cells_json(self, store: SessionStore, code: str, cells: list[Cell]) -> str:
+        """The teacher's view of the cells: each with ``pulls`` (distinct clients per version)."""
+        counts = await PullLedger(store.redis).counts(code)
+        numbers = numbered(cells, lambda c: c.number)
+        return json.dumps([{**cell.public_dict(n), "pulls": counts.get(cell.cell_id, {})}
+                           for cell, n in zip(cells, numbers)])
+
+    async def record_pull(self, code: str, cell_id: str, body: dict) -> bool:
+        """A student's server pulled ``cell_id`` (``POST …/cells/{cell_id}/pulled``)."""
+        version, client = validate_pull_report(body)
+        store = await self._store(start=False)
+        cell = await store.get_cell(code, cell_id)
+        if version > cell.version:
+            raise InvalidInput(f"Cell {cell_id} has no version {version} yet.")
+        opaque = hashlib.sha256(client.encode()).hexdigest()[:16]  # a fixed size, whatever was sent
+        return await PullLedger(store.redis, stream_maxlen=store.stream_maxlen).record(code, cell_id, version, opaque)
 
     async def touch_student(self, code: str, client_id: str, *, key_hash: str | None = None) -> None:
         """Count ``client_id`` as present; with ``key_hash``, only while that is still the key."""

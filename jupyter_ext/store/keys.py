@@ -33,5 +33,16 @@ def retired_key(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:retired"
 
 
+def pulled_key(code: str) -> str:
+    """Members ``cell_id\nversion\nclient``: who pulled what (store/pulls.py)."""
+    return f"{PREFIX}:{{{code}}}:pulled"
+
+
+def pull_counts_key(code: str) -> str:
+    """Distinct clients per ``cell_id\nversion`` (store/pulls.py)."""
+    return f"{PREFIX}:{{{code}}}:pulls"
+
+
 def all_session_keys(code: str) -> list[str]:
-    return [session_key(code), cells_key(code), events_key(code), students_key(code), retired_key(code)]
+    return [session_key(code), cells_key(code), events_key(code), students_key(code), retired_key(code),
+            pulled_key(code), pull_counts_key(code)]

@@ -28,6 +28,7 @@ from ..domain import (
     StoreUnavailable,
     Unauthorized,
     apply_publish,
+    numbered,
     iso_timestamp,
     new_session_code,
     new_student_key,
@@ -88,8 +89,20 @@ class CellsState:
     def public_json(self) -> str:
         """The contract's ``cells`` array, as JSON text."""
         if self._public_json is None:
-            self._public_json = json.dumps([cell.public_dict() for cell in self.cells])
+            numbers = numbered(self.cells, lambda cell: cell.number)
+            self._public_json = json.dumps([cell.public_dict(n) for cell, n in zip(self.cells, numbers)])
         return self._public_json
+
+
+def unpublished_data(code: str, cell: Cell) -> dict:
+    data = {"session": code, "cell_id": cell.cell_id, "version": cell.version}
+    if cell.number is not None:
+        data["number"] = cell.number  # students' dashboards name the withdrawn cell
+    return data
+
+
+def outputs_changed(previous: Cell, cell: Cell) -> bool:
+    return (previous.outputs or []) != (cell.outputs or []) or (previous.outputs is None) != (cell.outputs is None)
 
 
 def _parse_event(entry_id: str, fields: dict) -> Event:
@@ -317,7 +330,8 @@ class SessionStore:
     def _cell_event_name(previous: Cell | None, cell: Cell) -> str | None:
         if previous is None:
             return EVENT_PUBLISHED
-        if previous.version != cell.version or previous.position != cell.position:
+        if (previous.version != cell.version or previous.position != cell.position
+                or previous.number != cell.number or outputs_changed(previous, cell)):
             return EVENT_UPDATED
         return None
 
@@ -331,8 +345,13 @@ class SessionStore:
             "position": cell.position,
             "updated": cell.updated,
         }
+        if cell.number is not None:
+            data["number"] = cell.number
         if previous is not None and previous.version == cell.version:
             data["change"] = "position"
+            if outputs_changed(previous, cell):
+                data["change"] = "outputs"
+                data["outputs_changed"] = True
         return data
 
     @translate_redis_errors
@@ -353,8 +372,7 @@ class SessionStore:
                     pipe.multi()
                     pipe.hdel(cells_key, cell_id)
                     self._queue_retire(pipe, code, cell)
-                    self._queue_event(pipe, code, EVENT_UNPUBLISHED,
-                                      {"session": code, "cell_id": cell_id, "version": cell.version})
+                    self._queue_event(pipe, code, EVENT_UNPUBLISHED, unpublished_data(code, cell))
                     await pipe.execute()
                     return
                 except WatchError:
@@ -427,7 +445,16 @@ class SessionStore:
             raise SessionNotFound(f"There is no live session {code}; check the code.")
         if raw is None:
             raise CellNotFound(f"Cell {cell_id} is not published in session {code}.")
-        return Cell.from_dict(json.loads(raw))
+        cell = Cell.from_dict(json.loads(raw))
+        if cell.number is None:
+            cell.number = await self._rank(code, cell)
+        return cell
+
+    async def _rank(self, code: str, cell: Cell) -> int:
+        """A cell published without a number shows as its rank among the published cells."""
+        _record, state, _last = await self.cells_state(code)
+        ids = [c.cell_id for c in state.cells]
+        return ids.index(cell.cell_id) + 1 if cell.cell_id in ids else len(ids) + 1
 
     # -- events -------------------------------------------------------------------
     def _queue_event(self, pipe, code: str, name: str, data: dict) -> None:

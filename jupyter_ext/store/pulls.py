@@ -1,0 +1,61 @@
+"""Who pulled what: distinct student servers per cell version, kept per session.
+
+Two keys per session, both with the session's hash tag (one Cluster slot, gone with the
+session): a set of ``cell_id\\nversion\\nclient`` members and a hash of counts per
+``cell_id\\nversion``. One Lua script adds a pull atomically and, only when that client had
+not pulled that version yet, bumps the count and adds a ``pulled`` event to the session's
+stream, which is how the teacher's dashboard hears of it without polling. No KEYS, no SCAN:
+reading the counts is one HGETALL of the session's own hash.
+"""
+
+from __future__ import annotations
+
+import json
+
+from redis.asyncio import Redis
+
+from ..domain import CellNotFound, SessionNotFound
+from . import keys
+from .sessions import translate_redis_errors
+
+EVENT_PULLED = "pulled"
+
+RECORD_PULL = """
+if redis.call('HEXISTS', KEYS[1], 'key_hash') == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
+if redis.call('SADD', KEYS[3], ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[6], 'data', ARGV[4])
+return 1
+"""
+
+
+class PullLedger:
+    def __init__(self, redis: Redis, *, stream_maxlen: int = 10_000):
+        self.redis = redis
+        self.stream_maxlen = stream_maxlen
+
+    @translate_redis_errors
+    async def record(self, code: str, cell_id: str, version: int, client: str) -> bool:
+        """Count ``client``'s pull of ``cell_id`` at ``version``; True when it is a new one."""
+        data = json.dumps({"session": code, "cell_id": cell_id, "version": version})
+        answer = await self.redis.eval(
+            RECORD_PULL, 5,
+            keys.session_key(code), keys.cells_key(code), keys.pulled_key(code), keys.pull_counts_key(code),
+            keys.events_key(code),
+            cell_id, f"{cell_id}\n{version}\n{client}", f"{cell_id}\n{version}", data,
+            str(self.stream_maxlen), EVENT_PULLED)
+        if answer == -1:
+            raise SessionNotFound(f"There is no live session {code}; check the code.")
+        if answer == -2:
+            raise CellNotFound(f"Cell {cell_id} is not published in session {code}.")
+        return answer == 1
+
+    @translate_redis_errors
+    async def counts(self, code: str) -> dict[str, dict[str, int]]:
+        """``{cell_id: {"<version>": distinct clients}}`` of one session."""
+        found: dict[str, dict[str, int]] = {}
+        for field, count in (await self.redis.hgetall(keys.pull_counts_key(code))).items():
+            cell_id, _, version = field.rpartition("\n")
+            found.setdefault(cell_id, {})[version] = int(count)
+        return found
