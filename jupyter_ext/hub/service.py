@@ -51,6 +51,7 @@ from ..services.teacher import RedisProvider, TeacherService
 from ..store import EmbeddedRedis
 from ..store.connection import describe_redis_url, redis_url_from_env
 from .config import (
+    SERVICE_BIND_ENV,
     SERVICE_DATA_DIR_ENV,
     SERVICE_PUBLIC_HUB_URL_ENV,
     SERVICE_TEACH_SCOPE_ENV,
@@ -106,12 +107,13 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
     args = parser.parse_args(argv)
     service_url = environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10101"
     parts = urlsplit(service_url)
+    bind = urlsplit("//" + environ[SERVICE_BIND_ENV]) if environ.get(SERVICE_BIND_ENV) else parts
     if not environ.get("JUPYTERHUB_API_TOKEN"):
         parser.error("JUPYTERHUB_API_TOKEN is not set: this service is started by JupyterHub")
     return HubServiceConfig(
         redis_url=redis_url_from_env(environ),
         data_dir=environ.get(SERVICE_DATA_DIR_ENV) or str(Path.cwd() / "codestream-service"),
-        address=parts.hostname or "127.0.0.1", port=parts.port or 80,
+        address=bind.hostname or "127.0.0.1", port=bind.port or 80,
         prefix=_slashed(environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/codestream/"),
         hub_base_url=_slashed(environ.get("JUPYTERHUB_BASE_URL") or "/"),
         public_hub_url=environ.get(SERVICE_PUBLIC_HUB_URL_ENV, ""),
