@@ -164,3 +164,20 @@ def test_a_hub_that_does_not_answer_is_a_clear_503(cs_hub, teacher1):
         cs_hub.resume()
     assert response.status_code == 503 and error_code(response) == "hub_unavailable"
     assert fresh.get(f"codestream/api/sessions/{code}/cells").status_code == 200
+
+
+def test_refusals_are_limited_per_hub_user_and_a_correct_credential_always_passes(cs_hub, teacher1):
+    with cs_hub.admin() as admin:
+        assert admin.post("users/prober").status_code in (201, 409)
+    open_code = create(teacher1, title="Open to the hub")["code"]
+    grouped_code = create(teacher1, title="Algebra only", group="algebra")["code"]
+    prober = cs_hub.service("prober")
+    statuses = [prober.get(f"codestream/api/sessions/{code}/cells").status_code
+                for code in ["ZZZZZ" + c for c in "ABCDEFGHJK"] + [grouped_code] * 10]
+    assert statuses == [404] * 10 + [403] * 10
+    blocked = prober.get(f"codestream/api/sessions/{grouped_code}/cells")
+    assert blocked.status_code == 429 and error_code(blocked) == "too_many_requests"
+    # still blocked for what it may not read, never for what it may
+    assert prober.get(f"codestream/api/sessions/{open_code}/cells").status_code == 200
+    # another hub user is not affected
+    assert cs_hub.service("student1").get(f"codestream/api/sessions/{grouped_code}/cells").status_code == 200
