@@ -57,6 +57,7 @@ from .config import (
     SERVICE_TEACH_SCOPE_ENV,
     TEACH_SCOPE,
 )
+from .errors import UnknownGroup
 from .identity import HubIdentities, HubUser
 from .ownership import HubSessionIndex, SessionAccess, group_index_key, owner_index_key
 
@@ -64,10 +65,6 @@ LOG_NAME = "codestream.hub"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_GROUP_LENGTH = 255
 STUDENT_DASHBOARD = "codestream-student"
-
-
-class UnknownGroup(InvalidInput):
-    code = "unknown_group"
 
 
 @dataclass
