@@ -19,7 +19,15 @@ import panel as pn
 import param
 
 from jupyter_ext.clients import APIError, ServerClient
-from jupyter_ext.domain.events import TEACHER_REACHABLE, TEACHER_UNREACHABLE
+from jupyter_ext.domain.events import (
+    CELL_EVENTS,
+    EVENT_PUBLISHED,
+    EVENT_SESSION_ENDED,
+    EVENT_UPDATED,
+    TEACHER_REACHABLE,
+    TEACHER_STREAM_REFUSED,
+    TEACHER_UNREACHABLE,
+)
 
 from .common import BackgroundTasks, client_from_environment, notify
 from .student_model import (
@@ -33,7 +41,6 @@ from .student_render import (
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "codestream/api/student/events"
-CELL_EVENTS = ("published", "updated", "unpublished")
 # After these the relay will refuse again until the student saves a different configuration.
 NEEDS_NEW_CONFIG = frozenset({"not_configured", "unauthorized", "session_not_found", "invalid_url",
                               "invalid_session_code", "forbidden"})
@@ -354,7 +361,7 @@ class StudentDashboard(pn.viewable.Viewer):
                                                           on_comment=self._relay_comment):
                         failures = 0
                         await self._handle_event(event)
-                        if event.event == "session_ended":
+                        if event.event == EVENT_SESSION_ENDED:
                             break
                     if self.connection == "error":  # the session ended: wait for a new configuration
                         await self._wait_for_config()
@@ -395,6 +402,9 @@ class StudentDashboard(pn.viewable.Viewer):
                 self._plain("unreachable", "") + " Retrying; new cells arrive when it answers again."))
         elif text == TEACHER_REACHABLE:
             self._stream_opened()
+        elif text.startswith(TEACHER_STREAM_REFUSED):  # the reason follows: show it as it is
+            self.param.update(connection="reconnecting", connection_message=(
+                text[len(TEACHER_STREAM_REFUSED):].strip() + " Retrying."))
 
     async def _handle_event(self, event) -> None:
         if event.id:
@@ -408,14 +418,14 @@ class StudentDashboard(pn.viewable.Viewer):
             cell_id = str(data.get("cell_id", ""))
             cell = next((c for c in self.cells if c.get("cell_id") == cell_id), None)
             what = f"{cell_id}: {snippet(cell.get('source', ''))}" if cell else cell_id
-            if event.event == "published":
+            if event.event == EVENT_PUBLISHED:
                 self._toast("info", f"New cell from the teacher — {what}")
-            elif event.event == "updated":
+            elif event.event == EVENT_UPDATED:
                 self._toast("warning", f"The teacher updated {what} (now v{data.get('version', '?')})")
             else:
                 self._toast("info", f"The teacher withdrew cell {cell_id}.")
             await self.refresh_target()  # badge and diff start from the student's copy as saved now
-        elif event.event == "session_ended":
+        elif event.event == EVENT_SESSION_ENDED:
             message = "The teacher ended this session. Enter a new session code when you get one."
             self.param.update(connection="error", connection_message=message, cells=[], selected_cell_id=None)
             self._last_event_id = None

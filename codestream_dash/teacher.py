@@ -22,6 +22,7 @@ import panel as pn
 import param
 
 from jupyter_ext.clients import APIError, ServerClient
+from jupyter_ext.domain.events import CELL_EVENTS, EVENT_SESSION_ENDED
 
 from .common import (
     SERVER_URL_ENV,
@@ -39,7 +40,6 @@ __all__ = ["CellRow", "TeacherDashboard", "student_url_advice"]
 log = logging.getLogger(__name__)
 
 PUBLIC_URL_ENV = "CODESTREAM_PUBLIC_URL"
-CELL_EVENTS = ("published", "updated", "unpublished")
 STUDENT_REFRESH_MS = 5000
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 15.0
@@ -539,7 +539,7 @@ class TeacherDashboard(pn.viewable.Viewer):
                         toast("success", "Following the session's events again.", duration=3000)
                     if event.id:
                         self.last_event_id = event.id
-                    if event.event == "session_ended":
+                    if event.event == EVENT_SESSION_ENDED:
                         self._session_over(code)
                         return
                     if event.event in CELL_EVENTS:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, observe, validate
 
 from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
@@ -16,6 +16,14 @@ from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, TeacherService
 from .store import EmbeddedRedis, redis_url_from_env
+
+# old option name -> its name now; the old ones still work, with a warning
+DEPRECATED_OPTIONS = {
+    "relay_read_timeout": "upstream_read_timeout",
+    "relay_backoff_initial": "upstream_backoff_initial",
+    "relay_backoff_max": "upstream_backoff_max",
+    "relay_buffer_events": "upstream_buffer_events",
+}
 
 
 class CodeStreamApp(ExtensionApp):
@@ -176,15 +184,44 @@ class CodeStreamApp(ExtensionApp):
     teacher_max_response_bytes = Int(
         32 * 1024 * 1024, config=True,
         help="Largest answer accepted from the teacher's server, in bytes. Default: 32 MiB.")
-    relay_read_timeout = Float(
+    upstream_read_timeout = Float(
         45.0, config=True,
-        help="Seconds of silence (heartbeats come every 15 s) before the relay reconnects upstream. Default: 45.")
-    relay_backoff_initial = Float(
-        0.5, config=True, help="First wait before the relay reconnects to the teacher, in seconds. Default: 0.5.")
-    relay_backoff_max = Float(
-        15.0, config=True, help="Longest wait between the relay's reconnection attempts, in seconds. Default: 15.")
-    relay_buffer_events = Int(
-        1000, config=True, help="Events the relay keeps to replay to a reconnecting listener. Default: 1000.")
+        help="Seconds of silence (heartbeats come every 15 s) before the student's upstream event"
+             " stream reconnects. Default: 45.")
+    upstream_backoff_initial = Float(
+        0.5, config=True,
+        help="First wait before the upstream event stream reconnects to the teacher, in seconds. Default: 0.5.")
+    upstream_backoff_max = Float(
+        15.0, config=True,
+        help="Longest wait between the upstream event stream's reconnection attempts, in seconds. Default: 15.")
+    upstream_buffer_events = Int(
+        1000, config=True,
+        help="Events the upstream event stream keeps to replay to a reconnecting listener. Default: 1000.")
+    upstream_buffer_bytes = Int(
+        4 * 1024 * 1024, config=True,
+        help="At most this many bytes of events kept for replays (beside upstream_buffer_events)."
+             " Default: 4 MiB.")
+    upstream_max_event_bytes = Int(
+        64 * 1024, config=True,
+        help="Largest event (and line) accepted in the teacher's event stream, in bytes; a stream"
+             " with a larger one is refused and retried (a contract event is a few hundred bytes)."
+             " Default: 64 KiB.")
+
+    # The names before 2.0 said "relay", which is also the standalone read relay (relay_url).
+    relay_read_timeout = Float(None, allow_none=True, config=True, help="Deprecated: use upstream_read_timeout.")
+    relay_backoff_initial = Float(None, allow_none=True, config=True, help="Deprecated: use upstream_backoff_initial.")
+    relay_backoff_max = Float(None, allow_none=True, config=True, help="Deprecated: use upstream_backoff_max.")
+    relay_buffer_events = Int(None, allow_none=True, config=True, help="Deprecated: use upstream_buffer_events.")
+
+    @observe(*DEPRECATED_OPTIONS)
+    def _deprecated_option(self, change):
+        """An old option name still configures its new one (unless that is set too), with a warning."""
+        old, new = change["name"], DEPRECATED_OPTIONS[change["name"]]
+        if change["new"] is None:
+            return
+        self.log.warning("CodeStreamApp.%s is deprecated; use CodeStreamApp.%s instead.", old, new)
+        if new not in self.config.get(type(self).__name__, {}):
+            setattr(self, new, change["new"])
 
     @default("student_config_dir")
     def _default_student_config_dir(self):

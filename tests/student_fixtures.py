@@ -17,10 +17,10 @@ from jupyter_ext.pytest_plugin import JupyterServerProcess, free_port
 STUDENT_ARGS = [
     "--CodeStreamApp.teacher_connect_timeout=2",
     "--CodeStreamApp.teacher_read_timeout=2",
-    "--CodeStreamApp.relay_backoff_initial=0.05",
-    "--CodeStreamApp.relay_backoff_max=0.5",
+    "--CodeStreamApp.upstream_backoff_initial=0.05",
+    "--CodeStreamApp.upstream_backoff_max=0.5",
     "--CodeStreamApp.heartbeat_seconds=1",
-    "--CodeStreamApp.relay_buffer_events=4",
+    "--CodeStreamApp.upstream_buffer_events=4",
 ]
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from tornado import httpserver, web
 
+from jupyter_ext.domain.events import Event
 from jupyter_ext.handlers import sse
-from jupyter_ext.store.sessions import Event
 
 TLS_CERT = str(Path(__file__).parent / "data" / "tls-test-cert.pem")  # self-signed for 127.0.0.1, tests only
 TLS_KEY = str(Path(__file__).parent / "data" / "tls-test-key.pem")
@@ -141,14 +141,14 @@ async def test_a_reader_that_stops_reading_gets_every_event_whole_and_in_order(s
         else:
             refused += 1
             # a refused event is the caller's to queue: the handler's own write path, in order
-            handler.write(event.sse())
+            handler.write(sse.frame(event))
             handler.flush()
             written.append(event)
         await asyncio.sleep(0)
     assert refused > 0, "the socket never filled: the slow-reader path was not exercised"
     assert handler.request.connection.stream.writing()
 
-    expected = ": connected\n\n" + "".join(event.sse() for event in written)
+    expected = ": connected\n\n" + "".join(sse.frame(event) for event in written)
     head, text = await asyncio.to_thread(read_body, client, len(expected))
     assert b"Transfer-Encoding: chunked" in head
     assert text == expected
@@ -162,7 +162,7 @@ async def test_an_idle_stream_gets_the_event_at_once_and_a_gone_client_is_report
     event = Event(id="5-0", name="updated", data={"cell_id": "a", "version": 2})
     assert sse.write_now(handler, event)
     raw = await asyncio.to_thread(read_all, client, b'"version": 2}\n\n\r\n')
-    assert dechunk(raw.partition(b"\r\n\r\n")[2]).decode().endswith(event.sse())
+    assert dechunk(raw.partition(b"\r\n\r\n")[2]).decode().endswith(sse.frame(event))
 
     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     client.close()  # a reset, as a crashed student machine sends
@@ -191,5 +191,5 @@ async def test_an_http_1_0_client_gets_unframed_events(sse_server):
     raw = await asyncio.to_thread(read_all, client, b'"cell_id": "b"}\n\n')
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"chunked" not in head
-    assert body == b": connected\n\n" + event.sse().encode()
+    assert body == b": connected\n\n" + sse.frame(event).encode()
     client.close()

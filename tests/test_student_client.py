@@ -148,7 +148,7 @@ async def test_event_stream_parsing_and_line_cap():
     def endless_line(request):
         return httpx.Response(200, text="data: " + "x" * 5000, headers={"Content-Type": "text/event-stream"})
 
-    small = client_for(endless_line, max_response_bytes=1000)
+    small = client_for(endless_line, max_event_bytes=1000)
     with pytest.raises(CodeStreamError) as caught:
         async with small.open_events(CONN, None) as events:
             [event async for event in events]

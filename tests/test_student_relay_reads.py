@@ -14,7 +14,7 @@ from jupyter_ext.clients.teacher import CLIENT_HEADER, TeacherClient, TeacherCon
 from jupyter_ext.domain import CodeStreamError
 from jupyter_ext.domain.urls import parse_networks
 from jupyter_ext.pytest_plugin import SSEReader, create_session, publish, wait_until, write_notebook
-from jupyter_ext.services.relay import RelayDirectory, SessionReader
+from jupyter_ext.services.upstream import RelayDirectory, SessionReader
 
 
 def relay_reads(relay, code: str, suffix: str = "") -> int:
@@ -121,7 +121,7 @@ def test_a_relay_shutting_down_is_left_at_once_with_last_event_id(
     event id, on the teacher's server since the relay is gone, and misses nothing."""
     read_relay = cs_relay_factory(cs_module_redis.url)
     slow = cs_jupyter_server_factory("slow-backoff-student", args=[
-        "--CodeStreamApp.relay_backoff_initial=60", "--CodeStreamApp.relay_backoff_max=60",
+        "--CodeStreamApp.upstream_backoff_initial=60", "--CodeStreamApp.upstream_backoff_max=60",
         "--CodeStreamApp.heartbeat_seconds=1"])
     teacher, student = cs_teacher.client(), slow.client()
     session = create_session(teacher, relay_url=read_relay.url)

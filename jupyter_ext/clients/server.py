@@ -168,5 +168,5 @@ class ServerClient:
                 raise _error_from(response)
             if on_open is not None:
                 on_open()
-            async for event in iter_sse(response.aiter_lines(), on_comment):
+            async for event in iter_sse(response.aiter_bytes(), on_comment):
                 yield event

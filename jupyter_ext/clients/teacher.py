@@ -26,7 +26,7 @@ import httpx
 from ..domain import CELL_TYPES, CellNotFound, CodeStreamError, InvalidUrl, SessionNotFound, UpstreamError
 from ..domain.cells import CELL_ID_RE
 from ..domain.urls import TeacherUrl, check_addresses_allowed, parse_teacher_url, same_origin
-from .sse import ServerSentEvent, SSEParser
+from .sse import ServerSentEvent, SSEParser, SSETooLarge
 
 MAX_REDIRECTS = 3
 CLIENT_HEADER = "X-CodeStream-Client"
@@ -127,12 +127,13 @@ class TeacherClient:
 
     def __init__(self, *, connect_timeout: float = 5.0, read_timeout: float = 10.0,
                  stream_read_timeout: float = 45.0, max_response_bytes: int = 32 * 1024 * 1024,
-                 allowed_networks: tuple = (), client_id: str = "",
+                 max_event_bytes: int = 64 * 1024, allowed_networks: tuple = (), client_id: str = "",
                  transport: httpx.AsyncBaseTransport | None = None, log: logging.Logger | None = None):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.stream_read_timeout = stream_read_timeout
         self.max_response_bytes = max_response_bytes
+        self.max_event_bytes = max_event_bytes  # one event (and one line) of an event stream
         self.allowed_networks = allowed_networks
         self.log = log or logging.getLogger(__name__)
         headers = {"Accept-Encoding": "identity", **({CLIENT_HEADER: client_id} if client_id else {})}
@@ -179,9 +180,12 @@ class TeacherClient:
         return body
 
     @asynccontextmanager
-    async def open_events(self, conn: TeacherConnection,
-                          last_event_id: str | None) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
-        """An open event stream of the session (a 2xx answer), as an iterator of events."""
+    async def open_events(self, conn: TeacherConnection, last_event_id: str | None, *,
+                          on_comment=None) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+        """An open event stream of the session (a 2xx answer), as an iterator of events.
+
+        The stream holds at most one event of ``max_event_bytes`` at a time; a longer line or
+        event, or a compressed stream (asked for none), is ``bad_response``."""
         headers = {"Accept": "text/event-stream"}
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
@@ -190,7 +194,10 @@ class TeacherClient:
         async with self._open(conn, path, headers, timeout) as response:
             if response.status_code >= 300:
                 await self._raise_for(response, conn.session_code)
-            yield self._events(response)
+            if response.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+                raise bad_response("The teacher's server compressed the event stream, which this"
+                                   " server asked it not to; " + CHECK_URL + ".")
+            yield self._events(response, on_comment)
 
     # -- plumbing -----------------------------------------------------------------------------
     async def _get_json(self, conn: TeacherConnection, path: str, code: str | None,
@@ -279,23 +286,18 @@ class TeacherClient:
         return (f"The teacher's answer is larger than {self.max_response_bytes} bytes; ask your"
                 " teacher to publish fewer or smaller cells.")
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
-        parser = SSEParser()
-        async for line in self._capped_lines(response):
-            event = parser.feed_line(line)
-            if event is not None:
+    async def _events(self, response: httpx.Response, on_comment=None) -> AsyncIterator[ServerSentEvent]:
+        """The stream's events, parsed as the bytes arrive, within ``max_event_bytes``."""
+        parser = SSEParser(on_comment, max_line_bytes=self.max_event_bytes, max_event_bytes=self.max_event_bytes)
+        async for chunk in response.aiter_bytes():  # identity only (checked): the raw bytes
+            try:
+                events = parser.feed(chunk)
+            except SSETooLarge as exc:
+                raise bad_response(f"The teacher's server sent {exc.what} larger than {exc.limit} bytes"
+                                   " in its event stream; ask your teacher to check their server"
+                                   " (or its relay).") from None
+            for event in events:
                 yield event
-
-    async def _capped_lines(self, response: httpx.Response) -> AsyncIterator[str]:
-        """Lines of a stream, refusing one longer than the response cap (a stream has no end)."""
-        pending = ""
-        async for text in response.aiter_text():
-            pending += text
-            if len(pending) > self.max_response_bytes:
-                raise bad_response(self._too_large())
-            *lines, pending = pending.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-            for line in lines:
-                yield line
 
     async def _raise_for(self, response: httpx.Response, code: str | None, cell_id: str | None = None):
         status = response.status_code

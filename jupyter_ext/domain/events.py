@@ -1,10 +1,27 @@
-"""Event ids: the Redis stream ids (``<ms>-<seq>``) a client sends back as ``Last-Event-ID``."""
+"""The event model: a session's events, their names and ids, and one consumer's ordered queue.
+
+Event ids are Redis stream ids (``<ms>-<seq>``) a client sends back as ``Last-Event-ID``; the
+teacher's store, the relay and the student's upstream stream all speak these types, and the
+dashboards compare event names with these constants. Framing them as ``text/event-stream``
+is the SSE handlers' business (``handlers/sse.py``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .errors import InvalidInput
+
+EVENT_PUBLISHED = "published"
+EVENT_UPDATED = "updated"
+EVENT_UNPUBLISHED = "unpublished"
+EVENT_SESSION_ENDED = "session_ended"
+CELL_EVENTS = (EVENT_PUBLISHED, EVENT_UPDATED, EVENT_UNPUBLISHED)
+LISTENER_QUEUE_SIZE = 2048
 
 EVENT_ID_RE = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")  # ASCII digits only (\d takes any script)
 MAX_ID_PART = 2**64 - 1  # both halves of a Redis stream id are unsigned 64-bit
@@ -33,3 +50,157 @@ def validate_event_id(raw: object) -> str | None:
 # ignore comments). The student dashboard turns them into its connection light.
 TEACHER_UNREACHABLE = "codestream teacher-unreachable"
 TEACHER_REACHABLE = "codestream teacher-reachable"
+# ... and when the teacher's stream broke a bound this server keeps (an event or a line over
+# its size limit): the reason follows the prefix, for the dashboard to show.
+TEACHER_STREAM_REFUSED = "codestream teacher-stream-refused"
+
+
+def stream_id_tuple(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass
+class Event:
+    """One entry of a session's event stream, as the SSE route sends it."""
+
+    id: str
+    name: str
+    data: dict
+
+    def sort_key(self) -> tuple[int, int]:
+        """The id as a comparable pair, parsed once per event (not once per listener)."""
+        key = self.__dict__.get("_sort_key")
+        if key is None:
+            key = self.__dict__["_sort_key"] = stream_id_tuple(self.id)
+        return key
+
+    def rendered(self, form: str, render: Callable[[Event], object]):
+        """``render(self)``, kept on the event under ``form``: a writer's framing of it (its SSE
+        text, its HTTP chunk) is computed once however many streams send it."""
+        value = self.__dict__.get(form)
+        if value is None:
+            value = self.__dict__[form] = render(self)
+        return value
+
+
+class ListenerOverflow(Exception):
+    """A listener fell too far behind; it should reconnect with its Last-Event-ID."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A comment line for one consumer's stream (``: text``): no id, no event name, never
+    replayed. SSE clients ignore comments; the student dashboard reads its relay's state from them."""
+
+    text: str
+    name = ""  # not an event: nothing compares it with ``session_ended``
+
+
+class Listener:
+    """One consumer's events, in order, bounded by ``LISTENER_QUEUE_SIZE``.
+
+    A deque and one waiter future, not an ``asyncio.Queue`` read through ``wait_for``: with a
+    thousand listeners every event wakes a thousand consumers, and ``wait_for`` (Python < 3.12)
+    makes a task per call; this costs one future per wait and nothing when events are pending.
+    """
+
+    def __init__(self, code: str, after_id: str):
+        self.code = code
+        self.after_id = after_id  # also sets the parsed key the per-event comparisons use
+        self.overflowed = False
+        # Set by a consumer that can write an event at once (an SSE handler): used while the
+        # consumer is parked with nothing pending, so the fan-out loop writes to every stream
+        # without waking a task per stream. Returns False when it cannot (client gone or slow);
+        # the event is then queued for the consumer as usual.
+        self.sink: Callable[[Event], bool] | None = None
+        self._pending: deque[Event | Notice] = deque()
+        self._closed = False
+        self._waiter: asyncio.Future | None = None
+
+    @property
+    def after_id(self) -> str:
+        """The newest event id this consumer has (been) sent."""
+        return self._after_id
+
+    @after_id.setter
+    def after_id(self, event_id: str) -> None:
+        self._after_id = event_id
+        self._after_key = stream_id_tuple(event_id)
+
+    def deliver(self, event: Event) -> None:
+        if self._closed:
+            return
+        if (self.sink is not None and self._waiter is not None and not self._pending
+                and event.name != EVENT_SESSION_ENDED):
+            key = event.sort_key()
+            if key <= self._after_key:
+                return  # already sent during replay
+            if self.sink(event):
+                self._after_id, self._after_key = event.id, key
+                return
+        if len(self._pending) >= LISTENER_QUEUE_SIZE:
+            self.overflowed = True
+            self.close()
+            return
+        self._pending.append(event)
+        self._wake()
+
+    def notice(self, text: str) -> None:
+        """Queue a ``Notice`` for this consumer, in order with its events."""
+        if self._closed:
+            return
+        if len(self._pending) >= LISTENER_QUEUE_SIZE:
+            self.overflowed = True
+            self.close()
+            return
+        self._pending.append(Notice(text))
+        self._wake()
+
+    def close(self) -> None:
+        """Stream over: the consumer gets what is pending, then stops."""
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self, timeout: float) -> Event | Notice | None:
+        """The next new event (or notice), or ``None`` on timeout (time for a heartbeat).
+
+        Raises ``StopAsyncIteration`` when the stream is over.
+        """
+        while True:
+            if not self._pending:
+                if self._closed:
+                    if self.overflowed:
+                        raise ListenerOverflow()
+                    raise StopAsyncIteration
+                loop = asyncio.get_running_loop()
+                self._waiter = waiter = loop.create_future()
+                timer = loop.call_later(timeout, _settle_waiter, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                    self._waiter = None
+                if not self._pending and not self._closed:
+                    return None
+                continue
+            event = self._pending.popleft()
+            if isinstance(event, Notice):
+                return event
+            if event.name == EVENT_SESSION_ENDED:
+                return event  # final, whatever its id (a local notice reuses the last one)
+            key = event.sort_key()
+            if key <= self._after_key:
+                continue  # already sent during replay
+            self._after_id, self._after_key = event.id, key
+            return event
+
+
+def _settle_waiter(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

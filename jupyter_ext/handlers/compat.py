@@ -12,10 +12,8 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from tornado import web
 
 from ..domain import CellNotFound, InvalidInput, normalize_session_code, validate_cell_id
-from .base import contract_error
+from ..relay.core import CODE, contract_error
 from .read import ReadRouteHandler
-
-CODE = r"(?P<code>[^/]+)"
 
 
 class CompatHandler(ReadRouteHandler):
@@ -80,7 +78,7 @@ class AllCellIdsHandler(CompatHandler):
             await self._require_local_user()
             listing = await self.student.fetch_cells(code)
         else:
-            await self.authorize_read(code)
+            await self.read_auth.authorize(self, code)
             listing = await self.service.list_cells(code)
         self.success(data=[c["cell_id"] for c in listing["cells"]])
 
@@ -98,7 +96,7 @@ class GetCellHandler(AllCellIdsHandler):
             await self._require_local_user()
             cell = await self.student.fetch_cell(code, cell_id)
         else:
-            await self.authorize_read(code)
+            await self.read_auth.authorize(self, code)
             cell = (await self.service.get_cell(code, cell_id)).public_dict()
         if cell is None:
             raise CellNotFound(f"Cell {cell_id} is not published in session {code}.")

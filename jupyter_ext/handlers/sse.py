@@ -1,15 +1,39 @@
-"""Server-sent events on tornado: headers, writes that notice a gone client, heartbeats."""
+"""Server-sent events on tornado: the ``text/event-stream`` framing of the domain's events,
+headers, writes that notice a gone client, heartbeats."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterable
 
 from tornado import iostream, web
 
-from ..store import Listener, ListenerOverflow
-from ..store.sessions import EVENT_SESSION_ENDED, Event
+from ..domain.events import EVENT_SESSION_ENDED, Event, Listener, ListenerOverflow, Notice
 
 HEARTBEAT_SECONDS = 15.0
+
+
+def _event_text(event: Event) -> str:
+    return f"id: {event.id}\nevent: {event.name}\ndata: {json.dumps(event.data)}\n\n"
+
+
+def _event_chunk(event: Event) -> bytes:
+    body = frame(event).encode()
+    return b"%x\r\n%b\r\n" % (len(body), body)
+
+
+def frame(item: Event | Notice) -> str:
+    """An event as ``text/event-stream`` text, rendered once however many streams send it; a
+    notice as a comment line (no id, no event name, never replayed)."""
+    if isinstance(item, Notice):
+        return f": {item.text}\n\n"
+    return item.rendered("_sse", _event_text)
+
+
+def frame_chunk(event: Event) -> bytes:
+    """The event as one HTTP/1.1 chunk (chunked transfer coding), also rendered once: what a
+    fan-out writes straight to a thousand sockets."""
+    return event.rendered("_sse_chunk", _event_chunk)
 
 
 def start_event_stream(handler: web.RequestHandler) -> None:
@@ -42,7 +66,7 @@ async def pump(handler: web.RequestHandler, listener: Listener, replay: Iterable
     if not await send(handler, ": connected\n\n"):
         return
     for event in replay:
-        if not await send(handler, event.sse()):
+        if not await send(handler, frame(event)):
             return
     if sink is not None:
         listener.sink = sink
@@ -57,7 +81,7 @@ async def pump(handler: web.RequestHandler, listener: Listener, replay: Iterable
             if not await send(handler, ": heartbeat\n\n"):
                 return
             continue
-        if not await send(handler, event.sse()):
+        if not await send(handler, frame(event)):
             return
         if event.name == EVENT_SESSION_ENDED:
             return
@@ -70,7 +94,7 @@ def write_now(handler: web.RequestHandler, event: Event) -> bool:
     then queues the event and the handler's own loop sends it with ``send``.
 
     With a thousand streams this loop is the whole cost of a publish, so on a plain socket
-    whose write buffer is empty it frames the chunk once per event (``Event.sse_chunk``) and
+    whose write buffer is empty it frames the chunk once per event (``frame_chunk``) and
     hands it to the socket itself: one ``send`` call, no future or callback per stream (those
     also fed the garbage collector). Whatever the socket does not take goes through the
     stream's buffer, in order. TLS streams, and a tornado whose HTTP/1.1 connection no longer
@@ -87,24 +111,24 @@ def write_now(handler: web.RequestHandler, event: Event) -> bool:
         return False
     if chunking is None:
         return _write_through_handler(handler, event)
-    frame = event.sse_chunk() if chunking else event.sse().encode()
+    data = frame_chunk(event) if chunking else frame(event).encode()
     if type(stream) is not iostream.IOStream:  # TLS: the SSL layer must see every byte
-        stream.write(frame)
+        stream.write(data)
         return True
     try:
-        sent = stream.socket.send(frame)
+        sent = stream.socket.send(data)
     except (BlockingIOError, InterruptedError):
         sent = 0
     except OSError:
         return False  # reset or gone: the stream notices on its own and ends the handler
-    if sent < len(frame):
-        stream.write(frame[sent:])
+    if sent < len(data):
+        stream.write(data[sent:])
     return True
 
 
 def _write_through_handler(handler: web.RequestHandler, event: Event) -> bool:
     try:
-        handler.write(event.sse())
+        handler.write(frame(event))
         handler.flush()  # the future also retrieves its own StreamClosedError
     except (iostream.StreamClosedError, RuntimeError):
         return False

@@ -6,10 +6,8 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..domain import normalize_session_code, validate_cell_id
+from ..relay.core import CODE
 from .base import CodeStreamHandler
-
-CODE = r"(?P<code>[^/]+)"
-CELL = r"(?P<cell_id>[^/]+)"
 
 
 class SessionsHandler(CodeStreamHandler):

@@ -1,4 +1,4 @@
-"""The student side: the configured teacher, the proxy to it, the event relay and pulls.
+"""The student side: the configured teacher, the proxy to it, the upstream event stream and pulls.
 
 Everything a student's dashboard needs goes through its own server; only this service
 talks to the teacher, with the key it keeps server-side.
@@ -23,7 +23,7 @@ from ..domain import (
 from ..domain.notebooks import parse_position
 from ..domain.urls import parse_networks, parse_teacher_url
 from .pull import NotebookPuller
-from .relay import EventRelay, RelayDirectory, SessionReader
+from .upstream import RelayDirectory, SessionReader, UpstreamEvents
 from .student_config import StudentConfig, StudentConfigStore, config_from_body
 
 TEST_ERROR_CODES = ("unreachable", "timeout", "unauthorized", "session_not_found", "bad_response")
@@ -33,20 +33,22 @@ class StudentService:
     hub = None  # under JupyterHub: a jupyter_ext.hub.student.HubMembership (joins by hub identity)
 
     def __init__(self, store: StudentConfigStore, teacher: TeacherClient, puller: NotebookPuller, *,
-                 relay_backoff_initial: float = 0.5, relay_backoff_max: float = 15.0,
-                 relay_buffer_events: int = 1000, log: logging.Logger | None = None):
+                 upstream_backoff_initial: float = 0.5, upstream_backoff_max: float = 15.0,
+                 upstream_buffer_events: int = 1000, upstream_buffer_bytes: int = 4 * 1024 * 1024,
+                 log: logging.Logger | None = None):
         self.store = store
         self.teacher = teacher
         self.puller = puller
-        self.relay_backoff_initial = relay_backoff_initial
-        self.relay_backoff_max = relay_backoff_max
-        self.relay_buffer_events = relay_buffer_events
+        self.upstream_backoff_initial = upstream_backoff_initial
+        self.upstream_backoff_max = upstream_backoff_max
+        self.upstream_buffer_events = upstream_buffer_events
+        self.upstream_buffer_bytes = upstream_buffer_bytes
         self.log = log or logging.getLogger(__name__)
         # Cell and event reads go to a session's advertised read relay first (the teacher still
         # answers when it fails); the relay each session advertises is learned once, shared.
         self.reader = SessionReader(teacher, RelayDirectory(self.log), self.log)
-        self._relay: EventRelay | None = None
-        self._old_relays: set[asyncio.Task] = set()
+        self._upstream: UpstreamEvents | None = None
+        self._old_upstreams: set[asyncio.Task] = set()
 
     # -- config --------------------------------------------------------------------------
     def is_configured(self) -> bool:
@@ -74,7 +76,7 @@ class StudentService:
             config = config_from_body(body, self.store.config, require_code=require_code)
             await self.teacher.check_allowed(parse_teacher_url(config.teacher_url))
         await asyncio.to_thread(self.store.save, config)
-        self._drop_relay()
+        self._drop_upstream()
         self.log.info("codestream: student config saved (teacher %s, session %s, key %s)",
                       config.teacher_url, config.session_code or "-",
                       "set" if config.student_key else "missing")
@@ -92,7 +94,7 @@ class StudentService:
 
     async def delete_config(self) -> None:
         await asyncio.to_thread(self.store.delete)
-        self._drop_relay()
+        self._drop_upstream()
         self.log.info("codestream: student config deleted")
 
     def _connection(self, code: str | None = None, *, need_code: bool = True) -> TeacherConnection:
@@ -143,28 +145,28 @@ class StudentService:
                                           validate_cell_id(cell_id))
 
     # -- events ----------------------------------------------------------------------------
-    def relay(self) -> EventRelay:
+    def upstream(self) -> UpstreamEvents:
         connection = self._connection()
-        if self._relay is None or self._relay.connection != connection:
-            self._drop_relay()
-            self._relay = EventRelay(
-                self.teacher, connection, backoff_initial=self.relay_backoff_initial,
-                backoff_max=self.relay_backoff_max, buffer_size=self.relay_buffer_events,
-                reader=self.reader, log=self.log)
-        return self._relay
+        if self._upstream is None or self._upstream.connection != connection:
+            self._drop_upstream()
+            self._upstream = UpstreamEvents(
+                self.teacher, connection, backoff_initial=self.upstream_backoff_initial,
+                backoff_max=self.upstream_backoff_max, buffer_size=self.upstream_buffer_events,
+                buffer_bytes=self.upstream_buffer_bytes, reader=self.reader, log=self.log)
+        return self._upstream
 
     @asynccontextmanager
     async def listen(self, last_event_id: str | None):
-        async with self.relay().listen(last_event_id) as (listener, replay):
+        async with self.upstream().listen(last_event_id) as (listener, replay):
             yield listener, replay
 
-    def _drop_relay(self) -> None:
-        """A changed config ends the old relay's streams; its dashboards reconnect to the new one."""
-        relay, self._relay = self._relay, None
-        if relay is not None:
-            task = asyncio.get_running_loop().create_task(relay.close(), name="codestream-relay-close")
-            self._old_relays.add(task)
-            task.add_done_callback(self._old_relays.discard)
+    def _drop_upstream(self) -> None:
+        """A changed config ends the old upstream's streams; its dashboards reconnect to the new one."""
+        upstream, self._upstream = self._upstream, None
+        if upstream is not None:
+            task = asyncio.get_running_loop().create_task(upstream.close(), name="codestream-upstream-close")
+            self._old_upstreams.add(task)
+            task.add_done_callback(self._old_upstreams.discard)
 
     # -- pull ------------------------------------------------------------------------------
     async def pull(self, body: dict) -> dict:
@@ -180,11 +182,11 @@ class StudentService:
                                       position=position)
 
     async def close(self) -> None:
-        relay, self._relay = self._relay, None
-        if relay is not None:
-            await relay.close()
-        if self._old_relays:
-            await asyncio.gather(*self._old_relays, return_exceptions=True)
+        upstream, self._upstream = self._upstream, None
+        if upstream is not None:
+            await upstream.close()
+        if self._old_upstreams:
+            await asyncio.gather(*self._old_upstreams, return_exceptions=True)
         await self.teacher.aclose()
 
 
@@ -210,10 +212,12 @@ def build_student_service(app) -> StudentService:
     store.load()
     teacher = TeacherClient(
         connect_timeout=app.teacher_connect_timeout, read_timeout=app.teacher_read_timeout,
-        stream_read_timeout=app.relay_read_timeout, max_response_bytes=app.teacher_max_response_bytes,
+        stream_read_timeout=app.upstream_read_timeout, max_response_bytes=app.teacher_max_response_bytes,
+        max_event_bytes=app.upstream_max_event_bytes,
         allowed_networks=networks, client_id=store.client_id(), log=log)
     serverapp = app.serverapp
     puller = NotebookPuller(lambda: serverapp.contents_manager, lambda: serverapp.web_app.settings, log=log)
-    return StudentService(store, teacher, puller, relay_backoff_initial=app.relay_backoff_initial,
-                          relay_backoff_max=app.relay_backoff_max,
-                          relay_buffer_events=app.relay_buffer_events, log=log)
+    return StudentService(store, teacher, puller, upstream_backoff_initial=app.upstream_backoff_initial,
+                          upstream_backoff_max=app.upstream_backoff_max,
+                          upstream_buffer_events=app.upstream_buffer_events,
+                          upstream_buffer_bytes=app.upstream_buffer_bytes, log=log)

@@ -31,12 +31,9 @@ from ..domain import (
     new_session_code,
     new_student_key,
 )
+from ..domain.events import EVENT_PUBLISHED, EVENT_SESSION_ENDED, EVENT_UNPUBLISHED, EVENT_UPDATED, Event
 from . import keys
 
-EVENT_PUBLISHED = "published"
-EVENT_UPDATED = "updated"
-EVENT_UNPUBLISHED = "unpublished"
-EVENT_SESSION_ENDED = "session_ended"
 STUDENT_WINDOW_SECONDS = 60
 WRONG_KEY_MESSAGE = "The student key is not valid for this session; ask your teacher for the current key."
 CELLS_CACHE_SESSIONS = 64  # sessions whose parsed cells one process keeps (LRU)
@@ -62,38 +59,6 @@ class SessionRecord:
         return public
 
 
-@dataclass
-class Event:
-    """One entry of a session's event stream, as the SSE route sends it."""
-
-    id: str
-    name: str
-    data: dict
-
-    def sse(self) -> str:
-        """The event as ``text/event-stream`` text, rendered once however many streams send it."""
-        text = self.__dict__.get("_sse")
-        if text is None:
-            text = self.__dict__["_sse"] = f"id: {self.id}\nevent: {self.name}\ndata: {json.dumps(self.data)}\n\n"
-        return text
-
-    def sse_chunk(self) -> bytes:
-        """The event as one HTTP/1.1 chunk (chunked transfer coding), also rendered once: what a
-        fan-out writes straight to a thousand sockets."""
-        chunk = self.__dict__.get("_sse_chunk")
-        if chunk is None:
-            body = self.sse().encode()
-            chunk = self.__dict__["_sse_chunk"] = b"%x\r\n%b\r\n" % (len(body), body)
-        return chunk
-
-    def sort_key(self) -> tuple[int, int]:
-        """The id as a comparable pair, parsed once per event (not once per listener)."""
-        key = self.__dict__.get("_sort_key")
-        if key is None:
-            key = self.__dict__["_sort_key"] = stream_id_tuple(self.id)
-        return key
-
-
 class CellsState:
     """A session's cells as of one event id: parsed once, rendered to JSON once, then shared.
 
@@ -109,11 +74,6 @@ class CellsState:
         if self._public_json is None:
             self._public_json = json.dumps([cell.public_dict() for cell in self.cells])
         return self._public_json
-
-
-def stream_id_tuple(event_id: str) -> tuple[int, int]:
-    ms, _, seq = event_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _parse_event(entry_id: str, fields: dict) -> Event:

@@ -1,0 +1,30 @@
+"""``codestream relay``: the contract's read routes as a standalone tornado service over Redis.
+
+A relay serves ``cells``, one cell and ``events`` of every session straight from Redis (or
+Redis Cluster / Sentinel), with the same read-route core as the teacher's Jupyter server
+(``relay.core.ReadRoutes``) and the same services and store, but no Jupyter server: only the
+session's student key authorizes (``relay.core.StudentKeyAuth``; another program can pass its
+own ``ReadAuth``). It keeps no state another replica needs (sessions, cells, events and
+presence are all in Redis; event ids are Redis stream ids), so any number of replicas can run
+behind a load balancer and a student's event stream resumes on any of them with
+``Last-Event-ID``.
+
+Operations: ``GET /healthz`` (alive), ``GET /readyz`` (Redis answers and not shutting down),
+JSON log lines on stderr (``--log-format text`` for people), and a graceful shutdown on
+SIGTERM/SIGINT: stop accepting, report not ready, end every open event stream (clients
+reconnect elsewhere with their ``Last-Event-ID``), wait for requests in flight, close Redis.
+
+Modules: ``config`` (command line), ``logs`` (JSON log lines, access log), ``core`` (the read
+routes on plain tornado, and who may read), ``server`` (the process). Nothing here imports
+jupyter_server.
+"""
+
+from .config import RelayConfig, parse_args
+from .core import ReadAuth, Reader, ReadRoutes, StudentKeyAuth
+from .logs import JSONLogFormatter, configure_logging
+from .server import Relay, RelayDraining, RelayHandler, RelayState, main, serve
+
+__all__ = [
+    "JSONLogFormatter", "ReadAuth", "ReadRoutes", "Reader", "Relay", "RelayConfig", "RelayDraining",
+    "RelayHandler", "RelayState", "StudentKeyAuth", "configure_logging", "main", "parse_args", "serve",
+]
