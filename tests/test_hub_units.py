@@ -46,3 +46,13 @@ def test_who_may_read():
     assert not grouped.may_read("outsider", frozenset({"geometry"}))
     open_to_hub = SessionAccess("K7QX2N", owner="teacher1", group="")
     assert open_to_hub.may_read("anyone", frozenset())
+
+
+def test_the_hub_service_and_the_hub_config_load_no_jupyter_server():
+    from test_layers import modules_loaded_by
+
+    loaded = modules_loaded_by("import jupyter_ext.hub, jupyter_ext.hub.service")
+    assert "jupyter_ext.hub.service" in loaded and "jupyter_ext.relay.core" in loaded
+    assert not {m for m in loaded if m == "jupyter_server" or m.startswith("jupyter_server.")}
+    config_only = modules_loaded_by("import jupyter_ext.hub")  # what jupyterhub_config.py imports
+    assert not {m for m in config_only if m.startswith(("jupyter_server", "tornado", "redis"))}
