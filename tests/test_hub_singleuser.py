@@ -161,3 +161,11 @@ def test_no_redis_credential_reaches_a_single_user_server(servers, lesson):
     for path in (servers.workdir / "home").rglob("*"):
         if path.is_file() and path.stat().st_size < 5_000_000:
             assert servers.redis_password.encode() not in path.read_bytes(), path
+
+
+def test_no_credential_in_the_logs_so_far(servers, lesson):
+    """The hub's log holds the hub's, the proxy's, the service's and every single-user server's
+    output: no hub token, student key, password or Redis password in any of it."""
+    servers.scanner.check_text("hub log", servers.log_text())  # the autouse check fails on a finding
+    assert servers.redis_password not in servers.log_text()
+    assert lesson["student_key"] not in servers.log_text()
