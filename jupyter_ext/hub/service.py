@@ -44,7 +44,7 @@ from ..domain import (
     validate_cell_id,
 )
 from ..relay import ReadAuth, Reader, ReadRoutes, Relay, RelayConfig, RelayHandler, configure_logging
-from ..relay.core import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE, bearer_credential, student_presence_id
+from ..relay.core import CELL_ROUTE, CELLS_ROUTE, bearer_credential, student_presence_id
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import RedisProvider, TeacherService
 from ..store import EmbeddedRedis
@@ -331,15 +331,6 @@ class HubCellHandler(ReadRoutes, HubHandler):
         self.finish()
 
 
-class HubEventsHandler(ReadRoutes, HubHandler):
-    async def get(self, code):
-        self.relay.open_streams += 1
-        try:
-            await self.stream_events(code)
-        finally:
-            self.relay.open_streams -= 1
-
-
 class HubStudentSessionsHandler(HubHandler):
     """The live sessions of the caller's course groups: what the student dashboard lists."""
 
@@ -400,10 +391,10 @@ class HubService(Relay):
             (base + r"codestream/api/sessions/(?P<code>[^/]+)/key/?", HubSessionKeyHandler, services),
             (base + CELLS_ROUTE, HubCellsHandler, services),
             (base + CELL_ROUTE, HubCellHandler, services),
-            (base + EVENTS_ROUTE, HubEventsHandler, services),
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
             (base + r"codestream/api/hub/me/?", HubMeHandler, services),
-            *super().routes(services),  # the probes (its read routes are shadowed by the ones above)
+            # the relay's own: events (with HubReadAuth), the probes; its cells routes are shadowed
+            *super().routes(services),
         ]
 
     async def start(self) -> int:
