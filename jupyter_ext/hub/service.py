@@ -251,7 +251,7 @@ class HubSessionsHandler(HubHandler):
         accesses = await index.accesses(codes) if codes else {}
         await index.drop_stale(owner_index_key(user.name), [c for c in codes if c not in accesses])
         store = await self.hub.service.provider.store()
-        sessions = await store.list_sessions(list(accesses)) if accesses else []
+        sessions = await store.list_sessions(codes=list(accesses)) if accesses else []
         self.write_json({"sessions": [self.session_view(s, accesses[s["code"]]) for s in sessions]})
 
     async def post(self):
@@ -344,7 +344,7 @@ class HubStudentSessionsHandler(HubHandler):
             await index.drop_stale(group_index_key(group), [c for c in codes
                                                             if c not in accesses and by_group[c] == group])
         store = await self.hub.service.provider.store()
-        sessions = await store.list_sessions(list(accesses)) if accesses else []
+        sessions = await store.list_sessions(codes=list(accesses)) if accesses else []
         self.write_json({"sessions": [
             {"code": s["code"], "title": s["title"], "teacher": accesses[s["code"]].owner,
              "created": s["created"], "group": accesses[s["code"]].group}

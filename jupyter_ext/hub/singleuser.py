@@ -137,7 +137,8 @@ class HubSessionStore:
     def __init__(self, client: HubServiceClient):
         self.client = client
 
-    async def list_sessions(self) -> list[dict]:
+    async def list_sessions(self, owner: str | None = None) -> list[dict]:
+        """Only this server's hub user's sessions, whoever ``owner`` names (the service decides)."""
         return await self.client.own_sessions()
 
     async def list_cells(self, code: str):

@@ -165,7 +165,7 @@ class SessionStore:
         return bool(await self.redis.exists(keys.session_key(code)))
 
     @translate_redis_errors
-    async def list_sessions(self, codes: list[str] | None = None) -> list[dict]:
+    async def list_sessions(self, *, codes: list[str] | None = None) -> list[dict]:
         """Every live session, or only those of ``codes`` (an index of the caller's, e.g. one
         hub user's sessions): O(listed sessions) either way."""
         from_index = codes is None
