@@ -109,6 +109,16 @@ def test_events_reach_group_members(cs_hub, teacher1):
         reader.close()
 
 
+def test_a_large_cell_is_published(cs_hub, teacher1):
+    code = create(teacher1, title="Big")["code"]
+    source = "x = 1  # " + "y" * 300_000
+    assert publish(teacher1, code, "big", source)["version"] == 1
+    assert teacher1.get(f"codestream/api/sessions/{code}/cells/big").json()["source"] == source
+    too_big = teacher1.put(f"codestream/api/sessions/{code}/cells/big2",
+                           json={"source": "z" * (2 * 1024 * 1024), "cell_type": "code", "position": 2})
+    assert too_big.status_code == 413 and error_code(too_big) == "payload_too_large"
+
+
 def test_only_teachers_create_and_only_for_their_own_groups(cs_hub, teacher1):
     before = teacher1.get("codestream/api/sessions").json()["sessions"]
     for user in ("student1", "outsider"):

@@ -402,7 +402,11 @@ class HubService(Relay):
         embedded = self.service.provider.embedded
         if embedded is not None:  # what the relay's start-up line names (the socket, no password)
             self.config = replace(self.config, redis_url=f"unix://{embedded.socket_path}")
-        return await super().start()
+        port = await super().start()
+        # The relay's server takes 64 KiB bodies (its routes take none); the teacher routes here
+        # take cells. Set before the loop accepts a first connection (nothing awaited since).
+        self.server.conn_params.max_body_size = MAX_BODY_BYTES
+        return port
 
 
 async def serve(config: HubServiceConfig) -> int:
