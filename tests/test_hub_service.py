@@ -109,6 +109,16 @@ def test_events_reach_group_members(cs_hub, teacher1):
         reader.close()
 
 
+def test_a_large_cell_is_published(cs_hub, teacher1):
+    code = create(teacher1, title="Big")["code"]
+    source = "x = 1  # " + "y" * 300_000
+    assert publish(teacher1, code, "big", source)["version"] == 1
+    assert teacher1.get(f"codestream/api/sessions/{code}/cells/big").json()["source"] == source
+    too_big = teacher1.put(f"codestream/api/sessions/{code}/cells/big2",
+                           json={"source": "z" * (2 * 1024 * 1024), "cell_type": "code", "position": 2})
+    assert too_big.status_code == 413 and error_code(too_big) == "payload_too_large"
+
+
 def test_only_teachers_create_and_only_for_their_own_groups(cs_hub, teacher1):
     before = teacher1.get("codestream/api/sessions").json()["sessions"]
     for user in ("student1", "outsider"):
@@ -164,3 +174,81 @@ def test_a_hub_that_does_not_answer_is_a_clear_503(cs_hub, teacher1):
         cs_hub.resume()
     assert response.status_code == 503 and error_code(response) == "hub_unavailable"
     assert fresh.get(f"codestream/api/sessions/{code}/cells").status_code == 200
+
+
+def test_refusals_are_limited_per_hub_user_and_a_correct_credential_always_passes(cs_hub, teacher1):
+    with cs_hub.admin() as admin:
+        assert admin.post("users/prober").status_code in (201, 409)
+    open_code = create(teacher1, title="Open to the hub")["code"]
+    grouped_code = create(teacher1, title="Algebra only", group="algebra")["code"]
+    prober = cs_hub.service("prober")
+    statuses = [prober.get(f"codestream/api/sessions/{code}/cells").status_code
+                for code in ["ZZZZZ" + c for c in "ABCDEFGHJK"] + [grouped_code] * 10]
+    assert statuses == [404] * 10 + [403] * 10
+    blocked = prober.get(f"codestream/api/sessions/{grouped_code}/cells")
+    assert blocked.status_code == 429 and error_code(blocked) == "too_many_requests"
+    # still blocked for what it may not read, never for what it may
+    assert prober.get(f"codestream/api/sessions/{open_code}/cells").status_code == 200
+    # another hub user is not affected
+    assert cs_hub.service("student1").get(f"codestream/api/sessions/{grouped_code}/cells").status_code == 200
+
+
+def test_a_second_replica_serves_the_same_sessions(cs_hub, teacher1, tmp_path):
+    """Stateless: another `codestream hub-service` process over the same Redis (started with the
+    managed service's own environment, on another port) sees the sessions, their owners and
+    their events, and resumes a stream from a Last-Event-ID the first replica handed out."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+    import psutil
+
+    from jupyter_ext.pytest_plugin import free_port, scanned_client, stop_processes, wait_until
+
+    first = next(child for child in psutil.Process(cs_hub.process.pid).children(recursive=True)
+                 if "hub-service" in child.cmdline())
+    raw = Path(f"/proc/{first.pid}/environ").read_bytes().split(b"\0")
+    env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+    port = free_port()
+    env["CODESTREAM_SERVICE_BIND"] = f"127.0.0.1:{port}"
+    cs_hub.scanner.add(env["JUPYTERHUB_API_TOKEN"])
+    log_path = tmp_path / "replica.log"
+    with open(log_path, "wb") as log:
+        replica = subprocess.Popen([sys.executable, "-m", "jupyter_ext.cli", "hub-service"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/services/codestream/"
+    try:
+        def up():
+            if replica.poll() is not None:
+                raise RuntimeError(f"the replica exited: {log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                return httpx.get(base + "readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        wait_until(up, 60, interval=0.2, what="the second replica")
+        code = create(teacher1, title="Replicated", group="algebra")["code"]  # through the proxy: replica 1
+        first_cell = publish(teacher1, code, "r1", "one = 1")
+        last_event_id = teacher1.get(f"codestream/api/sessions/{code}/cells").json()["last_event_id"]
+        publish(teacher1, code, "r2", "two = 2", 2)
+
+        def on_replica(user):
+            return scanned_client(base, {"Authorization": f"token {cs_hub.token_for(user)}"}, cs_hub.scanner)
+
+        with on_replica("student1") as student, on_replica("teacher2") as teacher2, on_replica("teacher1") as owner:
+            cells = student.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+            assert [c["cell_id"] for c in cells] == ["r1", "r2"] and first_cell["version"] == 1
+            assert teacher2.delete(f"codestream/api/sessions/{code}").status_code == 403
+            assert code in {s["code"] for s in owner.get("codestream/api/sessions").json()["sessions"]}
+            with student.stream("GET", f"codestream/api/sessions/{code}/events",
+                                headers={"Last-Event-ID": last_event_id}, timeout=20) as events:
+                assert events.status_code == 200
+                seen = ""
+                for line in events.iter_lines():
+                    seen += line + "\n"
+                    if '"cell_id": "r2"' in line:
+                        break
+            assert "event: published" in seen and '"r1"' not in seen  # replayed after the id, not before
+    finally:
+        stop_processes([replica])
+        cs_hub.scanner.check_text("replica log", log_path.read_text(errors="replace"))

@@ -71,6 +71,11 @@ def test_no_other_server_touches_the_session(servers, lesson):
             response = other.request(method, path, json=body)
             assert response.status_code == 403 and error_code(response) == "forbidden", (user, method, path)
     assert servers.server("student1").post("codestream/api/sessions", json={}).status_code == 403
+    teacher = servers.server("teacher1")
+    unknown = teacher.post("codestream/api/sessions", json={"group": "no-such-course"})
+    assert unknown.status_code == 400 and error_code(unknown) == "unknown_group"
+    not_mine = teacher.post("codestream/api/sessions", json={"group": "geometry"})
+    assert not_mine.status_code == 403 and error_code(not_mine) == "forbidden"
     cells = servers.server("teacher1").get(f"codestream/api/sessions/{code}/cells").json()["cells"]
     assert [(c["cell_id"], c["source"], c["version"]) for c in cells] == [("c1", "a = 1", 1)]
 
@@ -158,6 +163,18 @@ def test_no_redis_credential_reaches_a_single_user_server(servers, lesson):
             assert servers.redis_password.encode() not in environ, (user, proc.cmdline())
             assert b"CODESTREAM_REDIS_URL" not in environ and b"REDIS_URL" not in environ
             assert b"CODESTREAM_HUB_SERVICE_URL" in environ or proc.pid != pid
+    # the check looks at the right thing: the service itself has the URL with the password
+    service = next(child for child in psutil.Process(servers.process.pid).children(recursive=True)
+                   if "hub-service" in child.cmdline())
+    assert servers.redis_password.encode() in Path(f"/proc/{service.pid}/environ").read_bytes()
     for path in (servers.workdir / "home").rglob("*"):
         if path.is_file() and path.stat().st_size < 5_000_000:
             assert servers.redis_password.encode() not in path.read_bytes(), path
+
+
+def test_no_credential_in_the_logs_so_far(servers, lesson):
+    """The hub's log holds the hub's, the proxy's, the service's and every single-user server's
+    output: no hub token, student key, password or Redis password in any of it."""
+    servers.scanner.check_text("hub log", servers.log_text())  # the autouse check fails on a finding
+    assert servers.redis_password not in servers.log_text()
+    assert lesson["student_key"] not in servers.log_text()

@@ -270,7 +270,8 @@ def test_deployment_example_is_consistent():
     server_config = (deploy / "jupyter_server_config.py").read_text()
     compile(hub_config, "jupyterhub_config.py", "exec")
     compile(server_config, "jupyter_server_config.py", "exec")
-    assert f'"CODESTREAM_REDIS_URL": "{config.redis_url}"' in hub_config
+    assert f'configure_jupyterhub(c, redis_url="{config.redis_url}"' in hub_config
+    assert "Spawner.environment" not in hub_config.replace("never into Spawner.environment", "")
     assert f'c.CodeStreamApp.relay_url = "http://relay-lb:{lb_port}/"' in server_config
     mounted = " ".join(services["jupyterhub"]["volumes"])
     assert "./jupyter_server_config.py:" in mounted and "./jupyterhub_config.py:" in mounted

@@ -17,13 +17,9 @@ import httpx
 
 from ..domain import CodeStreamError
 from .config import HUB_SERVICE_URL_ENV
+from .errors import HubUnavailable
 
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Last-Event-ID", "Accept", "X-CodeStream-Client")
-
-
-class ServiceUnavailable(CodeStreamError):
-    status = 503
-    code = "hub_unavailable"
 
 
 @dataclass(frozen=True)
@@ -68,9 +64,9 @@ class HubServiceClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _unavailable(self, exc: Exception) -> ServiceUnavailable:
+    def _unavailable(self, exc: Exception) -> HubUnavailable:
         self.log.warning("codestream: the hub service did not answer (%s)", type(exc).__name__)
-        return ServiceUnavailable("The Code Stream service on the hub is not answering; try again in"
+        return HubUnavailable("The Code Stream service on the hub is not answering; try again in"
                                   " a moment (or ask the hub's admin).")
 
     async def request(self, method: str, path: str, *, body: bytes | None = None,

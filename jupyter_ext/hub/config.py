@@ -28,6 +28,7 @@ SERVICE_REDIS_ENV = "CODESTREAM_REDIS_URL"
 SERVICE_DATA_DIR_ENV = "CODESTREAM_SERVICE_DATA_DIR"
 SERVICE_TEACH_SCOPE_ENV = "CODESTREAM_TEACH_SCOPE"
 SERVICE_PUBLIC_HUB_URL_ENV = "CODESTREAM_PUBLIC_HUB_URL"
+SERVICE_BIND_ENV = "CODESTREAM_SERVICE_BIND"  # ip:port to listen on (the URL's host may be a DNS name)
 # JupyterHub's own default for server tokens (the `server` role), kept when we add to it
 SERVER_ROLE_SCOPES = ("users:activity!user", "access:servers!server")
 
@@ -76,7 +77,7 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
                          service_name: str = DEFAULT_SERVICE_NAME, port: int = DEFAULT_SERVICE_PORT,
                          ip: str = "127.0.0.1", service_url: str | None = None,
                          data_dir: str | None = None, command: list[str] | None = None,
-                         public_hub_url: str | None = None) -> dict:
+                         public_hub_url: str | None = None, api_token: str | None = None) -> dict:
     """Register the Code Stream hub service and the permissions it relies on; returns the service.
 
     ``redis_url``: the Redis (or ``redis+cluster://``, ``redis+sentinel://``) the service uses;
@@ -86,7 +87,13 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
     listens; ``service_url`` overrides the URL the hub and the single-user servers use to reach it
     (e.g. ``http://hub:10101`` on Kubernetes). ``public_hub_url``: the hub's public address for
     join links (default: ``c.JupyterHub.public_url`` when set, else links without a host).
+    ``api_token``: register an *external* service instead (its own Deployment, several replicas,
+    started with that token and the Redis URL by you): the hub then starts nothing and
+    ``redis_url`` must be ``None`` here (the hub never needs it).
     """
+    if api_token and redis_url:
+        raise ValueError("configure_jupyterhub: an external service (api_token=...) gets its Redis URL"
+                         " from its own environment; do not pass redis_url to the hub")
     hub = c.JupyterHub
     url = (service_url or f"http://{ip}:{port}").rstrip("/")
     base_url = "/" + str(_current(hub, "base_url", "/")).strip("/")
@@ -94,20 +101,18 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
     environment = {
         SERVICE_TEACH_SCOPE_ENV: TEACH_SCOPE,
         SERVICE_DATA_DIR_ENV: os.path.abspath(data_dir or "codestream-service"),
+        SERVICE_BIND_ENV: f"{ip}:{port}",
     }
     public = public_hub_url or str(_current(hub, "public_url", "") or "")
     if public:
         environment[SERVICE_PUBLIC_HUB_URL_ENV] = public.rstrip("/") + "/"
     if redis_url:
         environment[SERVICE_REDIS_ENV] = redis_url
-    service = {
-        "name": service_name,
-        "url": url,
-        "command": list(command) if command else _service_command(),
-        "environment": environment,
-        "display": False,
-        "oauth_no_confirm": True,
-    }
+    service = {"name": service_name, "url": url, "display": False, "oauth_no_confirm": True}
+    if api_token:
+        service["api_token"] = api_token
+    else:
+        service.update(command=list(command) if command else _service_command(), environment=environment)
     _add_named(hub, "services", service, "service")
     _add_named(hub, "load_roles", {
         "name": TEACHER_ROLE,

@@ -14,15 +14,11 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from ..domain import CodeStreamError, Forbidden
+from ..domain import Forbidden
+from .errors import HubUnavailable
 
 HUB_TIMEOUT_SECONDS = 5.0
 CACHE_SECONDS = 60
-
-
-class HubUnavailable(CodeStreamError):
-    status = 503
-    code = "hub_unavailable"
 
 
 @dataclass(frozen=True)

@@ -19,54 +19,44 @@ Redis URL it runs the embedded redis-server with a fresh password, under its own
 
 from __future__ import annotations
 
-
 import argparse
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import secrets
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
-
-from tornado import httpserver, netutil, web
 
 from ..domain import (
     CodeStreamError,
     Forbidden,
     InvalidInput,
+    PayloadTooLarge,
     SessionNotFound,
     TooManyRequests,
     Unauthorized,
     normalize_session_code,
     validate_cell_id,
 )
-from ..handlers.base import CodeStreamHandler
-from ..relay.core import (
-    CELL_ROUTE,
-    CELLS_ROUTE,
-    EVENTS_ROUTE,
-    ReadAuth,
-    Reader,
-    ReadRoutes,
-    bearer_credential,
-    student_presence_id,
-)
-from ..relay import HealthHandler, NotFoundHandler, ReadyHandler, RelayHandler, RelayState
-from ..relay import configure_logging, log_request
+from ..relay import ReadAuth, Reader, ReadRoutes, Relay, RelayConfig, RelayHandler, configure_logging
+from ..relay.core import CELL_ROUTE, CELLS_ROUTE, bearer_credential, student_presence_id
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import RedisProvider, TeacherService
 from ..store import EmbeddedRedis
-from ..store.connection import describe_redis_url, redis_url_from_env
+from ..store.connection import redis_url_from_env
 from .config import (
+    SERVICE_BIND_ENV,
     SERVICE_DATA_DIR_ENV,
     SERVICE_PUBLIC_HUB_URL_ENV,
     SERVICE_TEACH_SCOPE_ENV,
     TEACH_SCOPE,
 )
+from .errors import UnknownGroup
 from .identity import HubIdentities, HubUser
 from .ownership import HubSessionIndex, SessionAccess, group_index_key, owner_index_key
 
@@ -76,28 +66,20 @@ MAX_GROUP_LENGTH = 255
 STUDENT_DASHBOARD = "codestream-student"
 
 
-class UnknownGroup(InvalidInput):
-    code = "unknown_group"
-
-
 @dataclass
 class HubServiceConfig:
-    redis_url: str | None
+    """The relay's settings (``relay``: address, prefix, Redis, limits) plus the hub's own."""
+
+    relay: RelayConfig
     data_dir: str
-    address: str = "127.0.0.1"
-    port: int = 10101
-    prefix: str = "/services/codestream/"
     hub_base_url: str = "/"
     public_hub_url: str = ""
     teach_scope: str = TEACH_SCOPE
-    heartbeat_seconds: float = 15.0
-    event_block_ms: int = 10_000
-    redis_max_connections: int = 100
-    redis_stream_connections: int = 1000
-    failures_per_minute: int = 20
     hub_timeout: float = 5.0
-    drain_seconds: float = 10.0
-    log_format: str = "text"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.relay.redis_url
 
 
 def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
@@ -107,7 +89,8 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
                     " jupyter_ext.hub.configure_jupyterhub). Reads JUPYTERHUB_SERVICE_URL,"
                     " JUPYTERHUB_SERVICE_PREFIX, JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN and"
                     " CODESTREAM_REDIS_URL from its environment.")
-    parser.add_argument("--heartbeat-seconds", type=float, default=15.0)
+    parser.add_argument("--heartbeat-seconds", type=float, default=15.0,
+                        help="Event-stream heartbeat interval (at most 15). Default: 15.")
     parser.add_argument("--failures-per-minute", type=int, default=20,
                         help="Refused reads (wrong key, unknown code, not allowed) per hub user"
                              " (or per address without one) per minute before 429. Default: 20.")
@@ -115,27 +98,45 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
                         help="Seconds to wait for the hub to say who a token is. Default: 5.")
     parser.add_argument("--log-format", choices=("json", "text"), default="text")
     args = parser.parse_args(argv)
-    service_url = environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10101"
-    parts = urlsplit(service_url)
     if not environ.get("JUPYTERHUB_API_TOKEN"):
         parser.error("JUPYTERHUB_API_TOKEN is not set: this service is started by JupyterHub")
+    parts = urlsplit(environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10101")
+    bind = urlsplit("//" + environ[SERVICE_BIND_ENV]) if environ.get(SERVICE_BIND_ENV) else parts
+    relay = RelayConfig(
+        redis_url=redis_url_from_env(environ) or "",
+        address=bind.hostname or "127.0.0.1", port=bind.port or 80,
+        base_url=_slashed(environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/codestream/"),
+        xheaders=True,  # behind the hub's proxy: X-Forwarded-For is a guest's address
+        heartbeat_seconds=min(max(args.heartbeat_seconds, 0.1), 15.0),
+        key_failures_per_minute=max(args.failures_per_minute, 1), log_format=args.log_format)
     return HubServiceConfig(
-        redis_url=redis_url_from_env(environ),
+        relay=relay,
         data_dir=environ.get(SERVICE_DATA_DIR_ENV) or str(Path.cwd() / "codestream-service"),
-        address=parts.hostname or "127.0.0.1", port=parts.port or 80,
-        prefix=_slashed(environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/codestream/"),
         hub_base_url=_slashed(environ.get("JUPYTERHUB_BASE_URL") or "/"),
         public_hub_url=environ.get(SERVICE_PUBLIC_HUB_URL_ENV, ""),
         teach_scope=environ.get(SERVICE_TEACH_SCOPE_ENV) or TEACH_SCOPE,
-        heartbeat_seconds=min(max(args.heartbeat_seconds, 0.1), 15.0),
-        failures_per_minute=max(args.failures_per_minute, 1), hub_timeout=max(args.hub_timeout, 0.1),
-        log_format=args.log_format,
+        hub_timeout=max(args.hub_timeout, 0.1),
     )
 
 
 def _slashed(path: str) -> str:
     inner = path.strip("/")
     return f"/{inner}/" if inner else "/"
+
+
+def json_object(raw: bytes) -> dict:
+    """A request body as the contract wants it: empty, or one JSON object."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    return data
 
 
 class HubContext:
@@ -145,7 +146,7 @@ class HubContext:
         self.config = config
         self.service = service
         self.identities = identities
-        self.limiter = FailureLimiter(config.failures_per_minute, 60.0)
+        self.limiter = FailureLimiter(config.relay.key_failures_per_minute, 60.0)
         self._index: HubSessionIndex | None = None
 
     async def index(self) -> HubSessionIndex:
@@ -170,6 +171,46 @@ class HubContext:
         return error
 
 
+class HubReadAuth(ReadAuth):
+    """Who may read on the hub: the session's student key, or a hub user who may read it (its
+    owner, a member of its course group, anyone on the hub when it has none). Refusals count per
+    hub user (per address without one); a correct credential is never refused."""
+
+    def __init__(self, context: HubContext):
+        self.hub = context
+
+    def deferred_student_key(self, route) -> str | None:
+        return None  # always ``authorize`` first: the credential may be a hub token
+
+    async def authorize(self, route, code: str) -> Reader:
+        credential = bearer_credential(route)
+        if not credential:
+            raise Unauthorized("Send your JupyterHub token (or the session's student key) as"
+                               " 'Authorization: Bearer <token>'.")
+        store = await self.hub.service.provider.store()
+        if await store.check_student_key(code, credential):
+            return Reader("student", presence_id=student_presence_id(route))
+        user = await self.hub.identities.identify(credential)
+        if user is None:  # neither the key nor a hub token: counted per address
+            exists = await store.session_exists(code)
+            raise self.hub.refuse("address:" + (route.request.remote_ip or "?"), Unauthorized(
+                "The student key is not valid for this session; ask your teacher for the current key.")
+                if exists else SessionNotFound("There is no live session with that code; check the code."))
+        try:
+            access = await (await self.hub.index()).access(code)
+        except SessionNotFound as exc:
+            raise self.hub.refuse("user:" + user.name, exc) from None
+        if access.owner == user.name:
+            return Reader("teacher")
+        if access.may_read(user.name, user.groups):
+            presence = (student_presence_id(route) if route.request.headers.get("X-CodeStream-Client")
+                        else hashlib.sha256(("hub-user:" + user.name).encode()).hexdigest()[:16])
+            # a member reads by identity, not by the key: a key rotation never closes its stream
+            return Reader("member", presence_id=presence)
+        raise self.hub.refuse("user:" + user.name, Forbidden(
+            f"Session {code} is for the hub group {access.group!r}, which you are not in."))
+
+
 class HubHandler(RelayHandler):
     """Base of the service's routes: who the hub says the caller is, and who owns a session."""
 
@@ -177,7 +218,7 @@ class HubHandler(RelayHandler):
     _user: HubUser | None = None
 
     def json_body(self) -> dict:
-        return CodeStreamHandler.json_body(self)
+        return json_object(self.request.body or b"")
 
     async def hub_user(self) -> HubUser:
         if self._user is None:
@@ -256,74 +297,23 @@ class HubSessionKeyHandler(HubHandler):
         self.write_json({"student_key": await self.hub.service.rotate_key(code)})
 
 
-class HubReadAuth(ReadAuth):
-    """Who may read on the hub: the session's student key, or a hub user who may read it (its
-    owner, or a member of its course group). Refusals count per hub user (per address for a
-    caller the hub does not know), and a right credential is never refused."""
-
-    async def authorize(self, route, code: str) -> Reader:
-        credential = bearer_credential(route)
-        if not credential:
-            raise Unauthorized("Send your JupyterHub token (or the session's student key) as"
-                               " 'Authorization: Bearer <token>'.")
-        hub = route.hub
-        store = await hub.service.provider.store()
-        if await store.check_student_key(code, credential):
-            return Reader("student", presence_id=student_presence_id(route))
-        user = await hub.identities.identify(credential)
-        if user is None:  # neither the key nor a hub token: counted per address
-            who = "address:" + (route.request.remote_ip or "?")
-            exists = await store.session_exists(code)
-            raise hub.refuse(who, Unauthorized(
-                "The student key is not valid for this session; ask your teacher for the current key.")
-                if exists else SessionNotFound("There is no live session with that code; check the code."))
-        route._user = user
-        try:
-            access = await (await hub.index()).access(code)
-        except SessionNotFound as exc:
-            raise hub.refuse("user:" + user.name, exc) from None
-        if access.owner == user.name:
-            return Reader("teacher")
-        if access.may_read(user.name, user.groups):
-            # a member reads by identity, not by the key: a key rotation never closes its stream
-            return Reader("member", presence_id=member_presence_id(route, user))
-        raise hub.refuse("user:" + user.name, Forbidden(
-            f"Session {code} is for the hub group {access.group!r}, which you are not in."))
-
-
-def member_presence_id(route, user: HubUser) -> str:
-    """A hub member's student server counts once, by its own id header or else by user name."""
-    if route.request.headers.get("X-CodeStream-Client"):
-        return student_presence_id(route)
-    return hashlib.sha256(("hub-user:" + user.name).encode()).hexdigest()[:16]
-
-
-class HubReadRoutes(ReadRoutes):
-    """The read routes on the hub (``HubReadAuth``); the owner's cell list also says where each
-    cell came from (publish on save)."""
-
-    read_auth = HubReadAuth()
-
-    async def read_cells(self, code: str) -> None:
+class HubCellsHandler(ReadRoutes, HubHandler):
+    async def get(self, code):
         code = normalize_session_code(code)
         reader = await self.read_auth.authorize(self, code)
-        if reader.role == "teacher":  # the owner also sees where each cell came from (publish on save)
-            store = await self.hub.service.provider.store()
-            record, cells, last_event_id = await store.list_cells(code)
-            self.write_json({"session": record.code, "title": record.title,
-                             "cells": [{**cell.public_dict(), "notebook_path": cell.notebook_path}
-                                       for cell in cells], "last_event_id": last_event_id})
+        if reader.role != "teacher":  # the cached, pre-rendered list
+            self.set_header("Content-Type", "application/json")
+            self.finish(await self.hub.service.list_cells_json(code))
             return
-        self.set_header("Content-Type", "application/json")
-        self.finish(await self.hub.service.list_cells_json(code))
+        # the owner also sees where each cell came from (publish on save)
+        store = await self.hub.service.provider.store()
+        record, cells, last_event_id = await store.list_cells(code)
+        self.write_json({"session": record.code, "title": record.title,
+                         "cells": [{**cell.public_dict(), "notebook_path": cell.notebook_path}
+                                   for cell in cells], "last_event_id": last_event_id})
 
 
-class HubCellsHandler(HubReadRoutes, HubHandler):
-    async def get(self, code):
-        await self.read_cells(code)
-
-
-class HubCellHandler(HubReadRoutes, HubHandler):
+class HubCellHandler(ReadRoutes, HubHandler):
     async def get(self, code, cell_id):
         await self.read_cell(code, cell_id)
 
@@ -340,15 +330,6 @@ class HubCellHandler(HubReadRoutes, HubHandler):
         await self.hub.service.unpublish_cell(code, cell_id)
         self.set_status(204)
         self.finish()
-
-
-class HubEventsHandler(HubReadRoutes, HubHandler):
-    async def get(self, code):
-        self.relay.open_streams += 1
-        try:
-            await self.stream_events(code)
-        finally:
-            self.relay.open_streams -= 1
 
 
 class HubStudentSessionsHandler(HubHandler):
@@ -379,75 +360,54 @@ class HubMeHandler(HubHandler):
         self.write_json({"name": user.name, "groups": sorted(user.groups), "teacher": user.teacher})
 
 
-class HubService:
-    """One service process: Redis (configured or embedded), the hub's auth, the tornado app."""
+class HubService(Relay):
+    """One service process: the relay (its read routes, probes, drain) over Redis (configured or
+    embedded), with the hub's identity as the read rule and the teacher routes added."""
 
     def __init__(self, config: HubServiceConfig, *, identities: HubIdentities | None = None,
                  log: logging.Logger | None = None):
-        self.config = config
-        self.log = log or logging.getLogger(LOG_NAME)
+        self.hub_config = config
+        log = log or logging.getLogger(LOG_NAME)
+        relay = config.relay
         embedded = None
-        if config.redis_url is None:
+        if config.embedded:
             embedded = EmbeddedRedis(Path(config.data_dir) / "redis", password=secrets.token_urlsafe(32),
-                                     log=self.log)
-        provider = RedisProvider(config.redis_url, embedded, max_connections=config.redis_max_connections,
-                                 blocking_max_connections=config.redis_stream_connections,
-                                 block_ms=config.event_block_ms, log=self.log)
-        self.service = TeacherService(provider, log=self.log)
-        self.identities = identities or HubIdentities(teach_scope=config.teach_scope,
-                                                      timeout=config.hub_timeout, log=self.log)
-        self.context = HubContext(config, self.service, self.identities)
-        self.state = RelayState()
-        self.server: httpserver.HTTPServer | None = None
-        self.port: int | None = None
+                                     log=log)
+        provider = RedisProvider(relay.redis_url or None, embedded, max_connections=relay.redis_max_connections,
+                                 blocking_max_connections=relay.redis_stream_connections,
+                                 socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms, log=log)
+        service = TeacherService(provider, log=log)
+        identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout, log=log)
+        self.context = HubContext(config, service, identities)
+        super().__init__(relay, log=log, service=service, read_auth=HubReadAuth(self.context))
 
-    def application(self) -> web.Application:
-        services = {"service": self.service, "relay": self.state, "hub": self.context,
-                    "heartbeat_seconds": self.config.heartbeat_seconds}
-        base = self.config.prefix
-        routes = [
+    def handler_services(self) -> dict:
+        return {**super().handler_services(), "hub": self.context}
+
+    def routes(self, services: dict) -> list[tuple]:
+        base = self.config.base_url
+        return [
             (base + r"codestream/api/sessions/?", HubSessionsHandler, services),
             (base + r"codestream/api/sessions/(?P<code>[^/]+)/?", HubSessionHandler, services),
             (base + r"codestream/api/sessions/(?P<code>[^/]+)/key/?", HubSessionKeyHandler, services),
             (base + CELLS_ROUTE, HubCellsHandler, services),
             (base + CELL_ROUTE, HubCellHandler, services),
-            (base + EVENTS_ROUTE, HubEventsHandler, services),
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
             (base + r"codestream/api/hub/me/?", HubMeHandler, services),
-            (base + "healthz", HealthHandler, services),
-            (base + "readyz", ReadyHandler, services),
+            # the relay's own: events (with HubReadAuth), the probes; its cells routes are shadowed
+            *super().routes(services),
         ]
-        return web.Application(routes, default_handler_class=NotFoundHandler,
-                               default_handler_args=services, log_function=log_request,
-                               serve_traceback=False, compress_response=False)
 
     async def start(self) -> int:
         await self.service.provider.store()  # starts the embedded redis-server when there is one
-        sockets = netutil.bind_sockets(self.config.port, self.config.address)
-        # the hub's proxy sets X-Forwarded-For: the address of a guest behind it
-        self.server = httpserver.HTTPServer(self.application(), xheaders=True,
-                                            max_body_size=MAX_BODY_BYTES, idle_connection_timeout=120)
-        self.server.add_sockets(sockets)
-        self.port = sockets[0].getsockname()[1]
-        where = describe_redis_url(self.config.redis_url) if self.config.redis_url else "an embedded redis-server"
-        self.log.info("codestream hub service: listening on %s:%s%s, sessions in %s",
-                      self.config.address, self.port, self.config.prefix, where)
-        return self.port
-
-    async def stop(self) -> None:
-        self.state.draining = True
-        if self.server is not None:
-            self.server.stop()
-        hub = await self.service.provider.hub()
-        await hub.close()
-        await self.state.wait_idle(self.config.drain_seconds)
-        await self.service.close()
-        if self.server is not None:
-            try:
-                await asyncio.wait_for(self.server.close_all_connections(), self.config.drain_seconds)
-            except asyncio.TimeoutError:
-                pass
-        self.log.info("codestream hub service: stopped")
+        embedded = self.service.provider.embedded
+        if embedded is not None:  # what the relay's start-up line names (the socket, no password)
+            self.config = replace(self.config, redis_url=f"unix://{embedded.socket_path}")
+        port = await super().start()
+        # The relay's server takes 64 KiB bodies (its routes take none); the teacher routes here
+        # take cells. Set before the loop accepts a first connection (nothing awaited since).
+        self.server.conn_params.max_body_size = MAX_BODY_BYTES
+        return port
 
 
 async def serve(config: HubServiceConfig) -> int:
@@ -470,11 +430,11 @@ async def serve(config: HubServiceConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    configure_logging(config.log_format, "INFO")
+    configure_logging(config.relay.log_format, config.relay.log_level)
     return asyncio.run(serve(config))
 
 
-__all__ = ["HubService", "HubServiceConfig", "main", "parse_args"]
+__all__ = ["HubReadAuth", "HubService", "HubServiceConfig", "main", "parse_args"]
 
 if __name__ == "__main__":
     sys.exit(main())

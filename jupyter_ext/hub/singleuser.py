@@ -22,8 +22,15 @@ from ..services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .client import FORWARDED_REQUEST_HEADERS, HubLink, HubServiceClient
 from .student import HubMembership
 
-TEACHER_ROUTES = (r"codestream/api/sessions/?", r"codestream/api/sessions/(?P<code>[^/]+)/?",
-                  r"codestream/api/sessions/(?P<code>[^/]+)/key/?", CELLS_ROUTE, CELL_ROUTE)
+# route -> the methods it has, as on a laptop server (teacher routes, then the read routes)
+FORWARDED_ROUTES = (
+    (r"codestream/api/sessions/?", "ForwardedSessions", ("get", "post")),
+    (r"codestream/api/sessions/(?P<code>[^/]+)/?", "ForwardedSession", ("delete",)),
+    (r"codestream/api/sessions/(?P<code>[^/]+)/key/?", "ForwardedSessionKey", ("post",)),
+    (CELLS_ROUTE, "ForwardedCells", ("get",)),
+    (CELL_ROUTE, "ForwardedCell", ("get", "put", "delete")),
+    (r"codestream/api/hub/me/?", "ForwardedHubMe", ("get",)),
+)
 
 
 class ForwardedToHub(CodeStreamHandler):
@@ -53,25 +60,16 @@ class ForwardedToHub(CodeStreamHandler):
         self.set_header("Content-Type", answer.content_type)
         self.finish(answer.body)
 
-    @web.authenticated
-    @authorized
-    async def get(self, *args, **kwargs):
-        await self.forward()
 
-    @web.authenticated
-    @authorized
-    async def post(self, *args, **kwargs):
-        await self.forward()
+@web.authenticated
+@authorized
+async def _forwarded(self, *args, **kwargs):
+    await self.forward()
 
-    @web.authenticated
-    @authorized
-    async def put(self, *args, **kwargs):
-        await self.forward()
 
-    @web.authenticated
-    @authorized
-    async def delete(self, *args, **kwargs):
-        await self.forward()
+def forwarder(name: str, methods: tuple[str, ...]) -> type:
+    """A ``ForwardedToHub`` answering exactly ``methods`` (others stay 405, as on a laptop)."""
+    return type(name, (ForwardedToHub,), {method: _forwarded for method in methods})
 
 
 class ForwardedEvents(ForwardedToHub):
@@ -139,7 +137,8 @@ class HubSessionStore:
     def __init__(self, client: HubServiceClient):
         self.client = client
 
-    async def list_sessions(self) -> list[dict]:
+    async def list_sessions(self, owner: str | None = None) -> list[dict]:
+        """Only this server's hub user's sessions, whoever ``owner`` names (the service decides)."""
         return await self.client.own_sessions()
 
     async def list_cells(self, code: str):
@@ -194,8 +193,7 @@ def setup_hub_mode(app) -> bool:
 
 def hub_handlers(**services) -> list[tuple]:
     """The teacher and read routes, forwarded; the student's joinable sessions."""
-    routes = [(route, ForwardedToHub, services) for route in TEACHER_ROUTES]
+    routes = [(route, forwarder(name, methods), services) for route, name, methods in FORWARDED_ROUTES]
     routes.append((EVENTS_ROUTE, ForwardedEvents, services))
     routes.append((r"codestream/api/student/sessions/?", StudentSessionsHandler, services))
-    routes.append((r"codestream/api/hub/me/?", ForwardedToHub, services))
     return routes
