@@ -17,13 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from student_fixtures import STUDENT_ARGS, configure
-from test_student_dashboard import until
 
 from codestream_dash.student import StudentDashboard
 from jupyter_ext.app import CodeStreamApp
 from jupyter_ext.clients import ServerClient
 from jupyter_ext.domain.events import TEACHER_STREAM_REFUSED
-from jupyter_ext.pytest_plugin import SSEReader, wait_until
+from jupyter_ext.testing import SSEReader, until, wait_until
 
 CODE = "HQSTAB"
 KEY = "K" * 20

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess
+from jupyter_ext.testing import JupyterServerProcess
 from student_fixtures import STUDENT_ARGS
 
 KEY = "ssrf-student-key-0123456789"
