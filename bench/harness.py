@@ -1,6 +1,6 @@
 """What every benchmark shares: real processes on loopback, a few statistics, the result rows.
 
-Processes come from ``jupyter_ext.pytest_plugin`` (``RedisServerProcess``,
+Processes come from ``jupyter_ext.testing`` (``RedisServerProcess``,
 ``JupyterServerProcess``, ``free_port``): the same real redis-server and ``jupyter server``
 subprocesses the integration tests start, used here outside pytest.
 """
@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess, RedisServerProcess, free_port, stop_processes, wait_until
+from jupyter_ext.testing import JupyterServerProcess, RedisServerProcess, free_port, stop_processes, wait_until
 
 from .loadgen import HTTPConnection, split_url
 

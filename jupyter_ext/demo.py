@@ -32,7 +32,7 @@ READY_TIMEOUT = 90.0
 
 
 # Installing Panel enables its JupyterLab-preview server extension, which imports all of Panel
-# and Bokeh into the Jupyter server (~40 MB, over a quarter of a teacher's server). Code Stream's
+# and Bokeh into the Jupyter server (what it costs: docs/performance.md). Code Stream's
 # dashboards run in their own `panel serve` processes and never use it.
 WITHOUT_PANEL_PREVIEW = "--ServerApp.jpserver_extensions=panel.io.jupyter_server_extension=False"
 

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jupyter_ext.domain import ALPHABET
-from jupyter_ext.pytest_plugin import artifacts_dir, wait_until, write_notebook
+from jupyter_ext.testing import artifacts_dir, wait_until, write_notebook
 
 pytestmark = pytest.mark.browser
 

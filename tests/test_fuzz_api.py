@@ -30,7 +30,7 @@ from schemathesis.checks import (
 )
 
 from jupyter_ext.handlers.openapi import openapi_document
-from jupyter_ext.pytest_plugin import JupyterServerProcess
+from jupyter_ext.testing import JupyterServerProcess
 
 MAX_EXAMPLES = int(os.environ.get("CODESTREAM_FUZZ_EXAMPLES", "12"))
 # Deterministic in CI (a red build always reproduces); set CODESTREAM_FUZZ_RANDOM=1 to explore.

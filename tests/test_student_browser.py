@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from codestream_dash.student_model import END_LABEL
-from jupyter_ext.pytest_plugin import artifacts_dir, create_session, publish, write_notebook
+from jupyter_ext.testing import artifacts_dir, create_session, publish, write_notebook
 
 XSS = "<img src=x onerror=alert(1)>"
 APP = "codestream-student/"

@@ -14,7 +14,7 @@ from student_fixtures import configure
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from jupyter_ext.pytest_plugin import create_session, publish, write_notebook
+from jupyter_ext.testing import create_session, publish, write_notebook
 
 
 class WebSocketChannel:

@@ -16,30 +16,12 @@ from codestream_dash import student_model as model
 from codestream_dash.student import StudentDashboard
 from codestream_dash.student_render import cell_preview_html, code_html, diff_html, markdown_html
 from jupyter_ext.clients import ServerClient
-from jupyter_ext.pytest_plugin import create_session, free_port, publish, write_notebook
+from jupyter_ext.testing import create_session, free_port, publish, until, write_notebook
 
 XSS = "<img src=x onerror=alert(1)>"
 
 
 # -- helpers ----------------------------------------------------------------------------------
-async def until(dashboard: StudentDashboard, predicate, what: str, timeout: float = 30.0):
-    """Wait for a parameter change after which ``predicate()`` holds (no sleeping)."""
-    changed = asyncio.Event()
-    watcher = dashboard.param.watch(lambda *_: changed.set(), [n for n in dashboard.param if n != "name"])
-
-    async def wait():
-        while not predicate():
-            await changed.wait()
-            changed.clear()
-
-    try:
-        await asyncio.wait_for(wait(), timeout)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-    finally:
-        dashboard.param.unwatch(watcher)
-
-
 def notebook_cells(server, path):
     r = server.client().get(f"api/contents/{path}", params={"type": "notebook", "content": 1})
     assert r.status_code == 200, r.text

@@ -16,7 +16,7 @@ from codestream_dash.teacher import CellRow, TeacherDashboard, student_url_advic
 from codestream_dash.teacher_cells import row_view_state
 from jupyter_ext.clients import ServerClient
 from jupyter_ext.domain import ALPHABET
-from jupyter_ext.pytest_plugin import SSEReader, write_notebook
+from jupyter_ext.testing import SSEReader, write_notebook
 
 CODE_RE = re.compile(rf"^[{ALPHABET}]{{6}}$")
 LESSON = "lessons/loops.ipynb"

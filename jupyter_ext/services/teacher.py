@@ -102,9 +102,9 @@ class RedisProvider:
                                      **self.stream_caps.hub_options())
                 self._store = store
                 if self.freeze_startup_objects:
-                    # The server is up by now: its ~10^5 start-up objects are no garbage, and each
-                    # full collection walking them paused event fan-out by 0.1-0.2 s
-                    # (bench/, docs/performance.md). Later objects are collected as before.
+                    # The server is up by now: its start-up objects are no garbage, and each full
+                    # collection walking them paused event fan-out (figures: docs/performance.md).
+                    # Later objects are collected as before.
                     gc.freeze()
         return self._store
 
