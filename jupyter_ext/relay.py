@@ -328,8 +328,7 @@ class Relay:
             config.redis_url, None, max_connections=config.redis_max_connections,
             blocking_max_connections=config.redis_stream_connections,
             socket_timeout=config.redis_socket_timeout, block_ms=config.event_block_ms,
-            stream_caps=StreamCaps(config.max_streams, config.max_streams_per_session,
-                                   config.heartbeat_seconds), log=self.log)
+            stream_caps=StreamCaps.of(config), log=self.log)
         self.service = TeacherService(
             provider, limiter=FailureLimiter(config.key_failures_per_minute, 60.0), log=self.log)
         self.state = RelayState()
