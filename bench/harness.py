@@ -64,6 +64,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds_fine(pid: int) -> float:
+    """CPU time of all the process's current threads, in ns resolution (``schedstat``), where
+    ``cpu_seconds``' clock ticks (10 ms) are too coarse: an idle server's minute."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue  # a thread that just ended
+    return total / 1e9
+
+
 def raise_fd_limit(wanted: int = 65536) -> int:
     """Raise this process's open-file limit (children inherit it); root may raise the hard one too."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

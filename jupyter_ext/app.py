@@ -157,7 +157,7 @@ class CodeStreamApp(ExtensionApp):
             url, embedded, max_connections=self.redis_max_connections,
             socket_timeout=self.redis_socket_timeout, block_ms=self.event_block_ms,
             stream_maxlen=self.stream_maxlen, freeze_startup_objects=self.freeze_startup_objects,
-            stream_caps=StreamCaps(self.max_streams, self.max_streams_per_session, self.heartbeat_seconds),
+            stream_caps=StreamCaps.of(self),
             log=self.cs_log,
         )
         self.teacher_service = TeacherService(

@@ -46,6 +46,12 @@ class StreamCaps:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
 
+    @classmethod
+    def of(cls, config) -> StreamCaps:
+        """From any config with ``max_streams``, ``max_streams_per_session`` and
+        ``heartbeat_seconds`` (``RelayConfig``, the hub service's, ``CodeStreamApp``)."""
+        return cls(config.max_streams, config.max_streams_per_session, config.heartbeat_seconds)
+
     def hub_options(self) -> dict:
         return {"max_streams": self.max_streams, "max_streams_per_session": self.max_streams_per_session,
                 "heartbeat_seconds": min(self.heartbeat_seconds, 15.0)}
