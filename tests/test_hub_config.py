@@ -93,3 +93,16 @@ def test_base_url_and_a_taken_name():
     with pytest.raises(ValueError, match="already"):
         configure_jupyterhub(again)
     assert [s["name"] for s in again.JupyterHub.services] == ["codestream"]
+
+
+def test_jupyterhub_5_gets_the_access_scope_on_the_user_role():
+    from jupyter_ext.hub.config import _grant_every_user
+
+    c = Config()
+    _grant_every_user(c.JupyterHub, "access:services!service=codestream", major=5)
+    assert c.JupyterHub.load_roles == [{"name": "user", "scopes": ["self", "access:services!service=codestream"]}]
+    kept = Config()
+    kept.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "read:groups"]}]
+    _grant_every_user(kept.JupyterHub, "access:services!service=codestream", major=5)
+    assert kept.JupyterHub.load_roles == [
+        {"name": "user", "scopes": ["self", "read:groups", "access:services!service=codestream"]}]

@@ -73,6 +73,29 @@ def _server_token_scopes(current, ours: list[str]):
     return given + [scope for scope in ours if scope not in given]
 
 
+def _jupyterhub_major() -> int:
+    try:
+        from jupyterhub import version_info
+    except ImportError:  # configuring without JupyterHub installed (docs, tests): assume current
+        return 6
+    return int(version_info[0])
+
+
+def _grant_every_user(hub, scope: str, major: int | None = None) -> None:
+    """Every hub user may call the service: ``extra_user_scopes`` (JupyterHub >= 6), else the
+    scope added to the ``user`` role (kept as the admin defined it, or JupyterHub's ``self``)."""
+    if (major or _jupyterhub_major()) >= 6:
+        hub.extra_user_scopes = set(_current(hub, "extra_user_scopes", set())) | {scope}
+        return
+    roles = list(_current(hub, "load_roles", []))
+    user_role = next((role for role in roles if isinstance(role, dict) and role.get("name") == "user"), None)
+    if user_role is None:
+        roles.append({"name": "user", "scopes": ["self", scope]})
+    elif scope not in user_role.setdefault("scopes", ["self"]):
+        user_role["scopes"] = [*user_role["scopes"], scope]
+    hub.load_roles = roles
+
+
 def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = "teachers", *,
                          service_name: str = DEFAULT_SERVICE_NAME, port: int = DEFAULT_SERVICE_PORT,
                          ip: str = "127.0.0.1", service_url: str | None = None,
@@ -136,8 +159,7 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
     hub.load_groups = groups
 
     access = f"access:services!service={service_name}"
-    extra = set(_current(hub, "extra_user_scopes", set()))
-    hub.extra_user_scopes = extra | {access}
+    _grant_every_user(hub, access)
 
     spawner = c.Spawner
     env = dict(_current(spawner, "environment", {}))
