@@ -37,6 +37,10 @@ def test_teacher_tile_to_student_pull_through_the_hub(cs_hub, cs_browser):
     teacher_api = cs_hub.server("teacher1")
     cs_hub.start_servers("teacher1")
     teacher_api.put("api/contents/hub-lesson.ipynb", json=notebook([("h1", "area = 3 * 4")]))
+    # end the sessions other tests left: the dashboard would resume the newest one instead of
+    # offering "Start session"
+    for earlier in teacher_api.get("codestream/api/sessions").json()["sessions"]:
+        assert teacher_api.delete(f"codestream/api/sessions/{earlier['code']}").status_code == 204
     student_api = cs_hub.server("student1")
     student_api.put("api/contents/notes.ipynb", json=notebook([("n1", "# my notes")]))
 
