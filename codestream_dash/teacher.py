@@ -15,6 +15,7 @@ import param
 
 from .clipboard import copy_button
 from .common import escape
+from .join import JoinPanel
 from .teacher_cells import CellList, CellRow, row_view_state
 from .teacher_render import (
     TEACHER_CSS,
@@ -42,6 +43,8 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
         self._cell_lists: list[CellList] = []
         self._push_scheduled = False
         super().__init__(client, **params)
+        self._join = JoinPanel(join_link=self.join_link)
+        self.param.watch(lambda event: setattr(self._join, "join_link", event.new), "join_link")
 
     def attach_to_served_session(self) -> None:
         """Start loading, the student count refresh and the cleanup of this browser session."""
@@ -86,6 +89,7 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
             html_pane("<div class='cs-label'>Session code</div>", margin=(0, 10)),
             html_pane(pn.bind(code_html, self.param.session_code), css_classes=["cs-code"]),
             pn.bind(copy_button, self.param.session_code, "session code"),
+            self._join,
             width=560,
         )
         access_column = pn.Column(

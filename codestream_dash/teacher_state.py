@@ -53,6 +53,7 @@ class TeacherState(param.Parameterized):
     student_key = param.String(
         default="", doc="The session's student key; empty for a resumed session until the key is rotated.")
     students = param.Integer(default=0, doc="Student servers following the session.")
+    join_link = param.String(default="", doc="The session's join link from the API (with the key when known).")
     server_url = param.String(default="", doc="The Jupyter server this dashboard belongs to.")
     public_url = param.String(default=None, allow_None=True, doc="URL students use, when not the server URL.")
     student_url = param.String(default="", doc="The URL students should enter.")
@@ -133,7 +134,7 @@ class TeacherState(param.Parameterized):
             if path and path in self.param.notebook_path.objects:
                 self.notebook_path = path
             self.param.update(title=newest.get("title") or "", students=int(newest.get("students", 0)))
-            await self._adopt_session(newest["code"], student_key="")
+            await self._adopt_session(newest["code"], student_key="", join_link=newest.get("join_link", ""))
         elif self.notebook_path:
             await self.refresh_cells()
 
@@ -153,11 +154,11 @@ class TeacherState(param.Parameterized):
         except (APIError, httpx.HTTPError) as exc:
             self._report(exc, "start a session")
             return
-        await self._adopt_session(created["code"], created["student_key"])
+        await self._adopt_session(created["code"], created["student_key"], created.get("join_link", ""))
         toast("success", f"Session {created['code']} started.", duration=4000)
 
-    async def _adopt_session(self, code: str, student_key: str) -> None:
-        self.param.update(session_code=code, student_key=student_key, last_event_id=None)
+    async def _adopt_session(self, code: str, student_key: str, join_link: str = "") -> None:
+        self.param.update(session_code=code, student_key=student_key, join_link=join_link, last_event_id=None)
         await self.refresh_cells()
         self._start_listener(code)
 
@@ -165,7 +166,8 @@ class TeacherState(param.Parameterized):
         if not self.session_code:
             return
         try:
-            self.student_key = await self.client.rotate_key(self.session_code)
+            rotated = await self.client.rotate_key_with_link(self.session_code)
+            self.param.update(student_key=rotated["student_key"], join_link=rotated.get("join_link", ""))
         except (APIError, httpx.HTTPError) as exc:
             self._report(exc, "rotate the student key")
             self._forget_session_if_gone(exc)
@@ -192,7 +194,8 @@ class TeacherState(param.Parameterized):
         if self.session_code != code:
             return
         self._stop_listener()
-        self.param.update(session_code="", student_key="", students=0, other_published=0, last_event_id=None)
+        self.param.update(session_code="", student_key="", join_link="", students=0, other_published=0,
+                          last_event_id=None)
         for row in self.rows:
             row.show_published(None)
 
