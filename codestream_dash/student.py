@@ -21,11 +21,12 @@ import param
 from jupyter_ext.clients import APIError, ServerClient
 from jupyter_ext.domain.events import TEACHER_REACHABLE, TEACHER_UNREACHABLE
 
-from .common import BackgroundTasks, client_from_environment, notify
+from .common import FOCUS_CSS, BackgroundTasks, client_from_environment, notify, with_focus_ring
 from .student_model import (
     END, END_LABEL, UPDATED, WITHDRAWN, PulledCopy, cell_label, cell_status, newest_copy, notebook_options,
     plain_error, position_options, pull_summary, pulled_copies, snippet, source_diff, withdrawn_cells,
 )
+from .notices import NOTICES_CSS, notices_html
 from .outputs_render import OUTPUTS_CSS, outputs_html
 from .student_render import (
     LIGHTS, badge_html, cell_preview_html, diff_html, feed_item_html, light_html, message_html,
@@ -550,7 +551,7 @@ class StudentDashboard(pn.viewable.Viewer):
         pull_box = pn.Column(
             pn.widgets.Select.from_param(self.param.target_notebook, sizing_mode="stretch_width"),
             pn.widgets.Select.from_param(self.param.position, sizing_mode="stretch_width"),
-            pn.widgets.Checkbox.from_param(self.param.with_outputs, visible=pn.bind(
+            pn.widgets.Toggle.from_param(self.param.with_outputs, css_classes=["cs-with-outputs"], visible=pn.bind(
                 self._selected_has_outputs, self.param.selected_cell_id, self.param.cells)),
             pn.Row(pn.widgets.Button.from_param(self.param.pull, color="success",
                                                 disabled=self.param.busy),
@@ -559,10 +560,12 @@ class StudentDashboard(pn.viewable.Viewer):
                          sizing_mode="stretch_width", css_classes=["cs-pull-message"]),
             visible=self.param.selected_cell_id.rx.is_not(None), sizing_mode="stretch_width",
         )
-        return pn.Column(
-            light, form, self._feed_view, self._detail_view, pull_box,
+        notices = pn.pane.HTML(pn.bind(notices_html, self.param.notices), stylesheets=[NOTICES_CSS],
+                               sizing_mode="stretch_width", css_classes=["cs-notices-pane"])
+        return with_focus_ring(pn.Column(
+            light, notices, form, self._feed_view, self._detail_view, pull_box,
             sizing_mode="stretch_width", min_width=300, max_width=900, css_classes=["cs-student"],
-        )
+        ))
 
     @param.depends("cells", "copies", "selected_cell_id", "session_title", "configured")
     def _feed_view(self):
@@ -585,7 +588,7 @@ class StudentDashboard(pn.viewable.Viewer):
         if status != WITHDRAWN:  # a withdrawn cell has nothing to pull: the student's copy is all there is
             shown = cell["cell_id"] == self.selected_cell_id
             button = pn.widgets.Button(label="Shown" if shown else "Preview", color="primary", variant="outline",
-                                       width=80, align="center", description=f"Preview {cell_label(cell)}")
+                                       width=80, align="center", stylesheets=[FOCUS_CSS])
             button.on_click(lambda _event, cell_id=cell["cell_id"]: self.preview(cell_id))
             parts.append(button)
         return pn.Row(*parts, sizing_mode="stretch_width", css_classes=["cs-feed-item", f"cs-feed-item-{status}"],

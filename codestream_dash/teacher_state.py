@@ -64,7 +64,12 @@ class TeacherState(param.Parameterized):
     busy = param.Boolean(default=False, doc="A bulk publish/unpublish is running.")
     progress = param.Integer(default=0)
     progress_total = param.Integer(default=0)
-    last_error = param.String(default="", doc="The last error shown as a toast.")
+    last_error = param.String(default="", doc="The last error shown as a notice.")
+    notices = param.List(default=[], doc="Messages shown in this session, oldest first: (kind, text).")
+    confirming = param.Selector(default="", objects=["", "end", "unpublish_all"],
+                                doc="An action that waits for the teacher's 'yes' (End session, Unpublish all).")
+    confirm = param.Event(label="Yes, do it")
+    cancel = param.Event(label="Cancel")
     last_event_id = param.String(default=None, allow_None=True, doc="Where the event stream resumes.")
 
     start = param.Event(label="Start session")
@@ -113,10 +118,15 @@ class TeacherState(param.Parameterized):
     def _spawn(self, coro, name: str) -> asyncio.Task:
         return self._tasks.spawn(coro, name=name)
 
+    def _toast(self, kind: str, message: str, duration: int = 8000) -> None:
+        """A notice in the page (and the log); ``message`` is plain text."""
+        self.notices = [*self.notices[-19:], (kind, message)]
+        toast(kind, message, duration)
+
     def _report(self, exc: BaseException, doing: str) -> None:
         message = describe_error(exc, doing)
         self.last_error = message
-        toast("error", message)
+        self._toast("error", message)
         if not isinstance(exc, APIError):
             log.warning("codestream teacher dashboard: could not %s", doing, exc_info=exc)
 
@@ -147,7 +157,7 @@ class TeacherState(param.Parameterized):
     # -- session ------------------------------------------------------------------------------
     async def start_session(self) -> None:
         if self.session_code:
-            toast("info", f"Session {self.session_code} is already running; end it to start another.")
+            self._toast("info", f"Session {self.session_code} is already running; end it to start another.")
             return
         try:
             created = await self.client.create_session(self.title, self.notebook_path)
@@ -155,7 +165,7 @@ class TeacherState(param.Parameterized):
             self._report(exc, "start a session")
             return
         await self._adopt_session(created["code"], created["student_key"], created.get("join_link", ""))
-        toast("success", f"Session {created['code']} started.", duration=4000)
+        self._toast("success", f"Session {created['code']} started.", duration=4000)
 
     async def _adopt_session(self, code: str, student_key: str, join_link: str = "") -> None:
         self.param.update(session_code=code, student_key=student_key, join_link=join_link, last_event_id=None)
@@ -172,7 +182,7 @@ class TeacherState(param.Parameterized):
             self._report(exc, "rotate the student key")
             self._forget_session_if_gone(exc)
             return
-        toast("success", "New student key: students must enter it again.", duration=4000)
+        self._toast("success", "New student key: students must enter it again.", duration=4000)
 
     async def end_session(self) -> None:
         code = self.session_code
@@ -188,20 +198,20 @@ class TeacherState(param.Parameterized):
             self._report(exc, "end the session")
             return
         self._session_over(code)
-        toast("info", f"Session {code} ended.", duration=4000)
+        self._toast("info", f"Session {code} ended.", duration=4000)
 
     def _session_over(self, code: str) -> None:
         if self.session_code != code:
             return
         self._stop_listener()
         self.param.update(session_code="", student_key="", join_link="", students=0, other_published=0,
-                          last_event_id=None)
+                          last_event_id=None, confirming="")
         for row in self.rows:
             row.show_published(None)
 
     def _forget_session_if_gone(self, exc: BaseException) -> None:
         if isinstance(exc, APIError) and exc.code == "session_not_found" and self.session_code:
-            toast("warning", f"Session {self.session_code} no longer exists; start a new one.")
+            self._toast("warning", f"Session {self.session_code} no longer exists; start a new one.")
             self._session_over(self.session_code)
 
     async def refresh_students(self) -> None:
@@ -219,7 +229,7 @@ class TeacherState(param.Parameterized):
         self._students_failing = False
         mine = next((s for s in sessions if s["code"] == code), None)
         if mine is None:
-            toast("warning", f"Session {code} has ended.")
+            self._toast("warning", f"Session {code} has ended.")
             self._session_over(code)
         elif self.session_code == code:
             self.students = int(mine.get("students", 0))
@@ -291,7 +301,7 @@ class TeacherState(param.Parameterized):
                 message = (f"The notebook {path} is gone (deleted, moved or renamed). "
                            "Pick it again from the list once it is back, or pick another one.")
                 self.last_error = message
-                toast("error", message)
+                self._toast("error", message)
                 self._rows_by_id.clear()
                 self.rows = []
                 await self.refresh_notebooks()
@@ -359,11 +369,11 @@ class TeacherState(param.Parameterized):
         if row is None:
             return
         if not self.session_code:
-            toast("warning", "Start a session first: students can only get cells of a live session.")
+            self._toast("warning", "Start a session first: students can only get cells of a live session.")
             row.published = row.is_published
             return
         if not row.cell_id:
-            toast("warning", "This cell has no id; save the notebook in JupyterLab 4 to give it one.")
+            self._toast("warning", "This cell has no id; save the notebook in JupyterLab 4 to give it one.")
             row.published = row.is_published
             return
         if publish:
@@ -412,7 +422,7 @@ class TeacherState(param.Parameterized):
     async def _bulk(self, publish: bool) -> None:
         """Publish (or unpublish) every cell of the notebook, a few requests at a time, with progress."""
         if not self.session_code:
-            toast("warning", "Start a session first.")
+            self._toast("warning", "Start a session first.")
             return
         if self.busy:
             return
@@ -441,7 +451,7 @@ class TeacherState(param.Parameterized):
                 self._forget_session_if_gone(failures[0])
                 await self.refresh_cells()
             elif todo:
-                toast("success", f"{len(todo)} cell{'s' if len(todo) != 1 else ''} "
+                self._toast("success", f"{len(todo)} cell{'s' if len(todo) != 1 else ''} "
                                   f"{'published' if publish else 'unpublished'}.", duration=3000)
         finally:
             self.busy = False
@@ -469,7 +479,7 @@ class TeacherState(param.Parameterized):
                     failures = 0
                     if reported:
                         reported = False
-                        toast("success", "Following the session's events again.", duration=3000)
+                        self._toast("success", "Following the session's events again.", duration=3000)
                     if event.id:
                         self.last_event_id = event.id
                     if event.event == "session_ended":
@@ -505,7 +515,20 @@ class TeacherState(param.Parameterized):
 
     @param.depends("end", watch=True)
     def _on_end(self):
-        self._spawn(self.end_session(), name="end session")
+        if self.session_code:
+            self.confirming = "end"  # ending a class's session takes a second, explicit "yes"
+
+    @param.depends("confirm", watch=True)
+    def _on_confirm(self):
+        action, self.confirming = self.confirming, ""
+        if action == "end":
+            self._spawn(self.end_session(), name="end session")
+        elif action == "unpublish_all":
+            self._spawn(self.unpublish_all(), name="unpublish all")
+
+    @param.depends("cancel", watch=True)
+    def _on_cancel(self):
+        self.confirming = ""
 
     @param.depends("publish_all_cells", watch=True)
     def _on_publish_all(self):
@@ -513,7 +536,8 @@ class TeacherState(param.Parameterized):
 
     @param.depends("unpublish_all_cells", watch=True)
     def _on_unpublish_all(self):
-        self._spawn(self.unpublish_all(), name="unpublish all")
+        if self.session_code:
+            self.confirming = "unpublish_all"
 
     @param.depends("reload", watch=True)
     def _on_reload(self):

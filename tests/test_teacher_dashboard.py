@@ -456,3 +456,28 @@ async def test_join_link_and_qr_code(dashboard, cs_teacher):
     assert "<svg" in join_html(hub) and JoinPanel(join_link=hub).join_link == hub
     await dash.end_session()
     assert dash.join_link == ""
+
+
+async def test_end_session_and_unpublish_all_ask_first(dashboard, cs_teacher):
+    dash = dashboard
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await open_lesson(dash)
+    await dash.start_session()
+    await dash.set_published(ids[1], True)
+    dash.unpublish_all_cells = True  # the button only asks
+    await dash.settle()
+    assert dash.confirming == "unpublish_all" and ids[1] in published_cells(cs_teacher, dash.session_code)
+    dash.cancel = True
+    assert dash.confirming == ""
+    dash.unpublish_all_cells = True
+    dash.confirm = True
+    await dash.settle()
+    assert published_cells(cs_teacher, dash.session_code) == {} and dash.confirming == ""
+    code = dash.session_code
+    dash.end = True
+    await dash.settle()
+    assert dash.confirming == "end" and dash.session_code == code
+    dash.confirm = True
+    await dash.settle()
+    assert dash.session_code == "" and cs_teacher.client().get("codestream/api/sessions").json()["sessions"] == []
+    assert ("info", f"Session {code} ended.") in dash.notices
