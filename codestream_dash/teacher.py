@@ -30,6 +30,7 @@ from .teacher_render import (
     progress_text,
     students_html,
     title_html,
+    note_html,
     warning_html,
 )
 from .teacher_state import STUDENT_REFRESH_MS, TeacherState
@@ -93,9 +94,14 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
         )
 
     def _reachability(self):
-        return html_pane(pn.bind(warning_html, self.param.reachability_warning),
-                         visible=pn.bind(bool, self.param.reachability_warning),
-                         css_classes=["cs-reachability"], sizing_mode="stretch_width")
+        return pn.Column(
+            html_pane(pn.bind(warning_html, self.param.reachability_warning),
+                      visible=pn.bind(bool, self.param.reachability_warning),
+                      css_classes=["cs-reachability"], sizing_mode="stretch_width"),
+            html_pane(pn.bind(note_html, self.param.reachability_note),
+                      visible=pn.bind(bool, self.param.reachability_note),
+                      css_classes=["cs-reachability-note"], sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
 
     def _start_row(self):
         return pn.Row(

@@ -28,7 +28,7 @@ from .common import (
     notify,
 )
 from .teacher_cells import CellRow
-from .teacher_urls import PUBLIC_URL_ENV, advice_for
+from .teacher_urls import PUBLIC_URL_ENV, SAME_MACHINE_ENV, advice_for, same_machine_note
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ class TeacherState(param.Parameterized):
     public_url = param.String(default=None, allow_None=True, doc="URL students use, when not the server URL.")
     student_url = param.String(default="", doc="The URL students should enter.")
     reachability_warning = param.String(default="", doc="Why students cannot reach student_url, and the fix.")
+    reachability_note = param.String(default="", doc="Who can reach student_url, when that is fine as it is.")
+    students_on_this_machine = param.Boolean(default=False, doc="The students run on this computer (the demo).")
     notebook_path = param.Selector(default=None, objects=[], allow_None=True, doc="The notebook shown.")
     rows = param.List(default=[], item_type=CellRow, doc="The notebook's cells, in notebook order.")
     other_published = param.Integer(default=0, doc="Published cells of this session from other notebooks.")
@@ -95,7 +97,8 @@ class TeacherState(param.Parameterized):
     def from_environment(cls, environ: Mapping[str, str] | None = None):
         environ = os.environ if environ is None else environ
         return cls(client_from_environment(environ), server_url=environ.get(SERVER_URL_ENV, ""),
-                   public_url=environ.get(PUBLIC_URL_ENV) or None)
+                   public_url=environ.get(PUBLIC_URL_ENV) or None,
+                   students_on_this_machine=environ.get(SAME_MACHINE_ENV) == "1")
 
     # -- life cycle ---------------------------------------------------------------------------
     def _on_session_destroyed(self, _session_context) -> None:
@@ -149,10 +152,13 @@ class TeacherState(param.Parameterized):
             await self.refresh_cells()
 
     # -- URL students use ---------------------------------------------------------------------
-    @param.depends("server_url", "public_url", watch=True)
+    @param.depends("server_url", "public_url", "students_on_this_machine", watch=True)
     def _update_student_url(self):
         url, warning = advice_for(self.server_url, self.public_url)
-        self.param.update(student_url=url, reachability_warning=warning)
+        note = ""
+        if warning and self.students_on_this_machine:
+            warning, note = "", same_machine_note(url)  # a loopback server is right for them
+        self.param.update(student_url=url, reachability_warning=warning, reachability_note=note)
 
     # -- session ------------------------------------------------------------------------------
     async def start_session(self) -> None:

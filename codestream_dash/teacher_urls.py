@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from jupyter_ext.domain.join import is_loopback_host, students_base_url
 from jupyter_ext.services.join import PUBLIC_URL_ENV, lan_address, students_url
 
-__all__ = ["PUBLIC_URL_ENV", "advice_for", "is_loopback_host", "lan_address", "student_url_advice"]
+__all__ = ["PUBLIC_URL_ENV", "SAME_MACHINE_ENV", "advice_for", "same_machine_note", "is_loopback_host", "lan_address", "student_url_advice"]
 
 
 def student_url_advice(server_url: str, public_url: str | None = None, *,
@@ -39,3 +39,13 @@ def student_url_advice(server_url: str, public_url: str | None = None, *,
 def advice_for(server_url: str, public_url: str | None) -> tuple[str, str]:
     """The URL join links use (``services.join.students_url``), and the warning when it is loopback."""
     return student_url_advice(students_url(server_url, public_url))
+
+
+SAME_MACHINE_ENV = "CODESTREAM_STUDENTS_ON_THIS_MACHINE"  # set by `codestream demo`
+
+
+def same_machine_note(url: str) -> str:
+    """Instead of the loopback warning when the students run on this computer (the demo)."""
+    return (f"Students on this computer reach {url}. Students on other machines need your Jupyter server"
+            " started with `--ip=0.0.0.0` (or this computer's network address), or a relay"
+            f" (`codestream relay`) with {PUBLIC_URL_ENV} set to its URL.")

@@ -481,3 +481,14 @@ async def test_end_session_and_unpublish_all_ask_first(dashboard, cs_teacher):
     await dash.settle()
     assert dash.session_code == "" and cs_teacher.client().get("codestream/api/sessions").json()["sessions"] == []
     assert ("info", f"Session {code} ended.") in dash.notices
+
+
+def test_the_demos_students_on_this_machine_get_a_note_not_a_warning(cs_teacher):
+    env = {"CODESTREAM_SERVER_URL": "http://127.0.0.1:8888/", "CODESTREAM_TOKEN": "t",
+           "CODESTREAM_STUDENTS_ON_THIS_MACHINE": "1"}
+    dash = TeacherDashboard.from_environment(env)
+    assert dash.reachability_warning == ""
+    assert "Students on this computer reach http://127.0.0.1:8888/" in dash.reachability_note
+    assert "--ip=0.0.0.0" in dash.reachability_note  # and what students elsewhere would need
+    env.pop("CODESTREAM_STUDENTS_ON_THIS_MACHINE")
+    assert "--ip" in TeacherDashboard.from_environment(env).reachability_warning
