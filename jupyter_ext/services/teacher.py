@@ -23,6 +23,7 @@ from ..domain import (
     validate_notebook_path,
     validate_title,
 )
+from ..domain.join import join_link
 from ..domain.outputs import numbered
 from ..domain.urls import normalize_teacher_url
 from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
@@ -154,12 +155,13 @@ def validate_pull_report(body: object) -> tuple[int, str]:
 
 class TeacherService:
     def __init__(self, provider: RedisProvider, *, limits: CellLimits = CellLimits(),
-                 limiter: FailureLimiter | None = None, relay_url: str = "",
+                 limiter: FailureLimiter | None = None, relay_url: str = "", students_url: str = "",
                  log: logging.Logger | None = None):
         self.provider = provider
         self.limits = limits
         self.limiter = limiter or FailureLimiter()
         self.relay_url = validate_relay_url(relay_url)  # advertised to students of new sessions
+        self.students_url = students_url  # the teacher URL in join links (services/join.py)
         self.log = log or logging.getLogger(__name__)
 
     async def _store(self, *, start: bool = True) -> SessionStore:
@@ -199,7 +201,12 @@ class TeacherService:
 
     async def list_sessions(self, owner: str | None = None) -> list[dict]:
         store = await self.provider.store(start=False)
-        return await store.list_sessions(owner) if store is not None else []
+        sessions = await store.list_sessions(owner) if store is not None else []
+        return [{**session, "join_link": self.join_link(session["code"], None)} for session in sessions]
+
+    def join_link(self, code: str, student_key: str | None) -> str:
+        """The link a projector shows (contract: Join links); the key only when it is known."""
+        return join_link(self.students_url, code, student_key)
 
     async def delete_session(self, code: str, owner: str | None = None) -> None:
         store = await self._store(start=False)
