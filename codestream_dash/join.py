@@ -31,9 +31,12 @@ JOIN_CSS = """
 def qr_svg(link: str) -> str:
     """The link as an inline SVG QR code (segno; error correction M survives a smudged screen)."""
     qr = segno.make(link, error="m")
-    svg = qr.svg_inline(scale=8, border=3, dark="#000", light="#fff")
-    return svg.replace("<svg ", f'<svg role="img" aria-label="QR code of the join link" viewBox="0 0 '
-                               f'{qr.symbol_size(scale=1, border=3)[0]} {qr.symbol_size(scale=1, border=3)[1]}" ', 1)
+    # one unit per module and a viewBox of the same size: the stylesheet scales it to QR_PIXELS
+    # (with a transform, a viewBox would show only a corner of the code)
+    svg = qr.svg_inline(scale=1, border=3, dark="#000", light="#fff")
+    width, height = qr.symbol_size(scale=1, border=3)
+    return svg.replace("<svg ", f'<svg role="img" aria-label="QR code of the join link" viewBox="0 0 {width} {height}"'
+                                ' shape-rendering="crispEdges" ', 1)
 
 
 def join_html(link: str) -> str:

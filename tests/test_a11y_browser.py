@@ -93,6 +93,10 @@ def test_teacher_dashboard_accessible_by_keyboard_with_qr_and_counts(cs_teacher,
     qr.wait_for(timeout=UI_MS)
     box = qr.bounding_box()
     assert box["width"] >= 300 and box["height"] >= 300, box  # readable from the back of a room
+    # the whole code is drawn, not a corner of it: its dark modules span the picture
+    drawn = qr.evaluate("svg => { const b = svg.querySelector('path[stroke]').getBBox();"
+                        " const v = svg.viewBox.baseVal; return [b.width / v.width, b.height / v.height]; }")
+    assert all(0.7 < share < 1 for share in drawn), drawn
     assert code in page.locator(".cs-join-link").inner_text()
 
     page.locator("select").select_option("a11y.ipynb")
@@ -120,7 +124,9 @@ def test_teacher_dashboard_accessible_by_keyboard_with_qr_and_counts(cs_teacher,
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator(".cs-confirm-text")).to_be_hidden(timeout=UI_MS)
     page.get_by_role("button", name="Rotate key").click()
-    page.locator(".cs-qr svg").wait_for(timeout=UI_MS)
+    expect(page.locator(".cs-notice").first).to_contain_text("New student key", timeout=UI_MS)
+    new_key = page.locator(".cs-key").inner_text().strip()
+    expect(page.locator(".cs-join-link")).to_have_text(re.compile(rf"#{re.escape(new_key)}$"), timeout=UI_MS)
     page.screenshot(path=str(artifacts_dir() / "teacher-dashboard.png"), full_page=True)
     assert not problems, "\n".join(problems)
 
@@ -168,6 +174,7 @@ def test_student_sees_numbers_outputs_and_nothing_of_the_teacher_runs(cs_teacher
     assert page.locator("[onerror], [onload]").count() == 0
     problems += axe_problems(page, "a cell with outputs on show")
 
+    page.screenshot(path=str(artifacts_dir() / "student-dashboard-outputs.png"), full_page=True)
     page.get_by_role("button", name="Also insert the teacher's output").click()
     page.get_by_role("button", name="Pull this cell").click()
     page.locator(".cs-message", has_text="with the teacher's output").wait_for(timeout=UI_MS)
@@ -175,7 +182,6 @@ def test_student_sees_numbers_outputs_and_nothing_of_the_teacher_runs(cs_teacher
                what="the pulled cell in the file")
     pulled = nbformat.read(str(student.root_dir / "mine.ipynb"), as_version=4).cells[1]
     assert [o["output_type"] for o in pulled.outputs][:2] == ["stream", "display_data"]
-    page.screenshot(path=str(artifacts_dir() / "student-dashboard-outputs.png"), full_page=True)
 
     # the teacher withdraws it: the student's copy stays listed, marked
     assert teacher.delete(f"codestream/api/sessions/{code}/cells/plot").status_code == 204

@@ -23,7 +23,8 @@ DOCUMENT = load_document()
 OPERATIONS = documented_operations(DOCUMENT)
 ROUTES = {normalized(route.path): route for route in registered_routes()}
 BODY_OPERATIONS = sorted(key for key, op in OPERATIONS.items() if "requestBody" in op)
-WITH_CODE = sorted(key for key in OPERATIONS if "{code}" in key[0])
+# the public join page answers people in HTML (its 400/404 are in tests/test_join.py)
+WITH_CODE = sorted(key for key, op in OPERATIONS.items() if "{code}" in key[0] and {} not in op["security"])
 WITH_CELL = sorted(key for key in OPERATIONS if "{cell_id}" in key[0])
 CELL = "/codestream/api/sessions/{code}/cells/{cell_id}"
 PUSH, UPDATE, DELETE_1X = "/code_stream/{code}/push-cell", "/code_stream/{code}/update", "/code_stream/{code}/delete"
@@ -39,6 +40,7 @@ VALID_BODIES = {
     (UPDATE, "post"): {"cell_id": "c1", "cell_content": "x = 1"},
     (DELETE_1X, "post"): {"cell_id": "c1"},
     ("/code_stream/config", "post"): {"teacher_base_url": "http://127.0.0.1:9/"},
+    (CELL + "/pulled", "post"): {"version": 1, "client": "student-server-1"},
 }
 QUERIES = {(GET_CELL_1X, "get"): {"cell_id": "c1"}}
 

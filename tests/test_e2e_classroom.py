@@ -170,7 +170,7 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     dash.evaluate(RECORD_TOASTS)
     dash.locator("input[placeholder='http://teacher-host:8888/']").fill(teacher_url)
     dash.locator("input[placeholder='ABC234']").fill(code.lower())  # codes are case-insensitive
-    dash.locator("input[type=password]").fill(key)
+    dash.get_by_role("textbox", name="Session key").fill(key)  # the other password field is the join link
     shot(dash, 2, "student-connect-form")
     dash.get_by_role("button", name="Save").click()
     expect(dash.locator(".cs-light[data-state=connected]")).to_contain_text(f"Following session {code}",
