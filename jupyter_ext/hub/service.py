@@ -46,9 +46,10 @@ from ..domain import (
 from ..relay import ReadAuth, Reader, ReadRoutes, Relay, RelayConfig, RelayHandler, configure_logging
 from ..relay.core import CELL_ROUTE, CELLS_ROUTE, bearer_credential, student_presence_id
 from ..services.ratelimit import FailureLimiter
-from ..services.teacher import RedisProvider, TeacherService
+from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
 from ..store.connection import redis_url_from_env
+from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
 from .config import (
     SERVICE_BIND_ENV,
     SERVICE_DATA_DIR_ENV,
@@ -96,8 +97,17 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
                              " (or per address without one) per minute before 429. Default: 20.")
     parser.add_argument("--hub-timeout", type=float, default=5.0,
                         help="Seconds to wait for the hub to say who a token is. Default: 5.")
+    parser.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
+                        help="Open event streams this service process serves in all; beyond it a"
+                             f" new stream is 503 too_many_streams. Default: {DEFAULT_MAX_STREAMS}.")
+    parser.add_argument("--max-streams-per-session", type=int, default=DEFAULT_MAX_STREAMS_PER_SESSION,
+                        help="Open event streams one session may have on this service process;"
+                             " beyond it a new stream is 503 too_many_streams."
+                             f" Default: {DEFAULT_MAX_STREAMS_PER_SESSION}.")
     parser.add_argument("--log-format", choices=("json", "text"), default="text")
     args = parser.parse_args(argv)
+    if args.max_streams < 1 or args.max_streams_per_session < 1:
+        parser.error("--max-streams and --max-streams-per-session must be at least 1")
     if not environ.get("JUPYTERHUB_API_TOKEN"):
         parser.error("JUPYTERHUB_API_TOKEN is not set: this service is started by JupyterHub")
     parts = urlsplit(environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10101")
@@ -108,7 +118,8 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
         base_url=_slashed(environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/codestream/"),
         xheaders=True,  # behind the hub's proxy: X-Forwarded-For is a guest's address
         heartbeat_seconds=min(max(args.heartbeat_seconds, 0.1), 15.0),
-        key_failures_per_minute=max(args.failures_per_minute, 1), log_format=args.log_format)
+        key_failures_per_minute=max(args.failures_per_minute, 1), log_format=args.log_format,
+        max_streams=args.max_streams, max_streams_per_session=args.max_streams_per_session)
     return HubServiceConfig(
         relay=relay,
         data_dir=environ.get(SERVICE_DATA_DIR_ENV) or str(Path.cwd() / "codestream-service"),
@@ -375,7 +386,9 @@ class HubService(Relay):
                                      log=log)
         provider = RedisProvider(relay.redis_url or None, embedded, max_connections=relay.redis_max_connections,
                                  blocking_max_connections=relay.redis_stream_connections,
-                                 socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms, log=log)
+                                 socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms,
+                                 stream_caps=StreamCaps(relay.max_streams, relay.max_streams_per_session,
+                                                        relay.heartbeat_seconds), log=log)
         service = TeacherService(provider, log=log)
         identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout, log=log)
         self.context = HubContext(config, service, identities)
