@@ -276,3 +276,32 @@ def _opens(stream, user, code) -> bool:
     reader = stream(user, code)
     reader.close()
     return reader.status == 200
+
+
+def test_pull_reports_count_for_the_owner_only(cs_hub, teacher1):
+    """``POST …/cells/{id}/pulled`` is authorized like a read (a member by hub identity, a guest
+    by the student key); the owner's cell list carries ``pulls``, nobody else's does."""
+    session = create(teacher1, title="Pulled", group="algebra")
+    code = session["code"]
+    publish(teacher1, code, "c1", "p = 1")
+    path = f"codestream/api/sessions/{code}/cells/c1/pulled"
+    for reader, client in (("student1", "server-a"), ("student2", "server-b"), ("student1", "server-a")):
+        response = cs_hub.service(reader).post(path, json={"version": 1, "client": client})
+        assert response.status_code == 204, response.text
+    guest = cs_hub.service(token=session["student_key"])
+    assert guest.post(path, json={"version": 1, "client": "guest"}).status_code == 204
+    for reader in ("outsider", "teacher2"):
+        response = cs_hub.service(reader).post(path, json={"version": 1, "client": "nosy"})
+        assert response.status_code == 403 and error_code(response) == "forbidden"
+    assert cs_hub.service(token=None).post(path, json={"version": 1, "client": "x"}).status_code == 401
+    for body in ({"version": 2, "client": "ahead"}, {"version": "1", "client": "x"}, {"version": 1}):
+        response = cs_hub.service("student1").post(path, json=body)
+        assert response.status_code == 400, (body, response.text)
+    missing = cs_hub.service("student1").post(f"codestream/api/sessions/{code}/cells/nope/pulled",
+                                              json={"version": 1, "client": "x"})
+    assert missing.status_code == 404 and error_code(missing) == "cell_not_found"
+    cells = teacher1.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+    assert [(c["cell_id"], c["pulls"]) for c in cells] == [("c1", {"1": 3})]  # distinct clients
+    for client in (cs_hub.service("student1"), guest):
+        listed = client.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+        assert listed and all("pulls" not in c for c in listed)

@@ -111,6 +111,25 @@ def test_a_student_joins_by_hub_identity_reads_and_pulls(servers, lesson):
     content = student.get("api/contents/mine.ipynb").json()["content"]
     assert [c["source"] for c in content["cells"]] == ["b = 2"]
     assert content["cells"][0]["metadata"]["codestream"]["session"] == code
+    # the student's server reported the pull to the service by its hub identity: the teacher's
+    # own server (forwarding to the service as the owner) shows the count, the student's does not
+    teacher = servers.server("teacher1")
+
+    def teacher_pulls():
+        cells = teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+        return {c["cell_id"]: c.get("pulls") for c in cells}
+
+    wait_until(lambda: teacher_pulls().get("c2") == {"1": 1}, 20, what="the pull report")
+    assert all("pulls" not in c for c in student.get(f"codestream/api/sessions/{code}/cells").json()["cells"])
+    # a pull report sent to one's own server goes on to the service as this hub user
+    forwarded = student.post(f"codestream/api/sessions/{code}/cells/c1/pulled",
+                             json={"version": 1, "client": "another-server"})
+    assert forwarded.status_code == 204, forwarded.text
+    assert teacher_pulls()["c1"] == {"1": 1}
+    refused = servers.server("outsider").post(f"codestream/api/sessions/{code}/cells/c1/pulled",
+                                              json={"version": 1, "client": "nosy"})
+    assert refused.status_code == 403 and error_code(refused) == "forbidden"
+    assert teacher_pulls()["c1"] == {"1": 1}
     # the join link works in place of the code, too
     again = student.put("codestream/api/student/config", json={"join_link": lesson["join_link"]})
     assert again.status_code == 200 and again.json()["session_code"] == code

@@ -9,7 +9,9 @@ routes only, a session's student key (guests). It serves
   made it (anyone else: ``403 forbidden``);
 - the read routes (cells, one cell, events) to the owner, to members of the session's course
   group (any hub user when it has none), or with the student key;
-- ``GET codestream/api/student/sessions``: what this hub user may join.
+- ``GET codestream/api/student/sessions``: what this hub user may join;
+- ``POST …/cells/{cell_id}/pulled``: a student's server reports a pull, authorized like a read
+  (the owner's cell list then carries ``pulls``).
 
 It keeps nothing another replica needs (sessions, ownership and events are in Redis), so any
 number of replicas can run behind the hub's proxy over one Redis or Redis Cluster. With no
@@ -44,7 +46,7 @@ from ..domain import (
     validate_cell_id,
 )
 from ..relay import ReadAuth, Reader, ReadRoutes, Relay, RelayConfig, RelayHandler, configure_logging
-from ..relay.core import CELL_ROUTE, CELLS_ROUTE, bearer_credential, student_presence_id
+from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential, student_presence_id
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
@@ -65,6 +67,7 @@ LOG_NAME = "codestream.hub"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_GROUP_LENGTH = 255
 STUDENT_DASHBOARD = "codestream-student"
+PULLED_ROUTE = rf"codestream/api/sessions/{CODE}/cells/{CELL}/pulled/?"  # as on a teacher's server
 
 
 @dataclass
@@ -316,12 +319,14 @@ class HubCellsHandler(ReadRoutes, HubHandler):
             self.set_header("Content-Type", "application/json")
             self.finish(await self.hub.service.list_cells_json(code))
             return
-        # the owner also sees where each cell came from (publish on save)
+        # the owner also sees who pulled what (``pulls``) and where each cell came from
+        # (``notebook_path``, for publish on save)
         store = await self.hub.service.provider.store()
         record, cells, last_event_id = await store.list_cells(code)
+        listed = json.loads(await self.hub.service._teacher_cells_json(store, code, cells))
         self.write_json({"session": record.code, "title": record.title,
-                         "cells": [{**cell.public_dict(), "notebook_path": cell.notebook_path}
-                                   for cell in cells], "last_event_id": last_event_id})
+                         "cells": [{**public, "notebook_path": cell.notebook_path}
+                                   for public, cell in zip(listed, cells)], "last_event_id": last_event_id})
 
 
 class HubCellHandler(ReadRoutes, HubHandler):
@@ -339,6 +344,18 @@ class HubCellHandler(ReadRoutes, HubHandler):
         code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
         await self.owned(code)
         await self.hub.service.unpublish_cell(code, cell_id)
+        self.set_status(204)
+        self.finish()
+
+
+class HubPulledHandler(ReadRoutes, HubHandler):
+    """``POST …/cells/{cell_id}/pulled``: a student's server (by its hub identity, or with the
+    student key) says it pulled a version; the owner's cell list counts it, once per client."""
+
+    async def post(self, code, cell_id):
+        code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
+        await self.read_auth.authorize(self, code)
+        await self.hub.service.record_pull(code, cell_id, self.json_body())
         self.set_status(204)
         self.finish()
 
@@ -405,6 +422,7 @@ class HubService(Relay):
             (base + r"codestream/api/sessions/(?P<code>[^/]+)/key/?", HubSessionKeyHandler, services),
             (base + CELLS_ROUTE, HubCellsHandler, services),
             (base + CELL_ROUTE, HubCellHandler, services),
+            (base + PULLED_ROUTE, HubPulledHandler, services),
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
             (base + r"codestream/api/hub/me/?", HubMeHandler, services),
             # the relay's own: events (with HubReadAuth), the probes; its cells routes are shadowed
