@@ -1,5 +1,6 @@
-"""The dashboards under JupyterHub: a course-group selector for the teacher, a list of joinable
-sessions (one click joins) and ``?session=CODE`` for the student.
+"""The dashboards under JupyterHub: a course-group selector, the session code, the join link and
+a projector-sized QR code of it for the teacher (no URL or key: students join by hub identity);
+a list of joinable sessions (one click joins) and ``?session=CODE`` for the student.
 
 Small subclasses of the laptop dashboards, chosen by the app files when the server runs under a
 hub with the codestream service (``CODESTREAM_HUB_SERVICE_URL`` in its environment). They stay
@@ -15,15 +16,51 @@ from html import escape
 
 import panel as pn
 import param
+import segno
 
 from jupyter_ext.clients import APIError, ServerClient
 
+from .clipboard import copy_button
 from .common import SERVER_URL_ENV, TOKEN_ENV, client_from_environment
 from .student import StudentDashboard
 from .teacher import TeacherDashboard
+from .teacher_render import TEACHER_CSS, code_html, html_pane
 
 HUB_SERVICE_URL_ENV = "CODESTREAM_HUB_SERVICE_URL"  # jupyter_ext.hub.config sets it on the spawner
 ANYONE = "Anyone on the hub who has the code"
+QR_MIN_PIXELS = 420  # the QR code's side: scannable from the back of a classroom on a projector
+QR_BORDER = 4  # modules of quiet zone, as the QR standard asks
+HUB_CSS = """
+.cs-join-label { font-size: 22px; margin-bottom: 6px; }
+.cs-join-link { font-size: 18px; overflow-wrap: anywhere; color: var(--cs-muted, #555); }
+.cs-qr-box { background: #fff; display: inline-block; margin-top: 10px; }
+.cs-qr-box svg { display: block; }
+"""
+
+
+def join_qr_svg(link: str) -> str:
+    """The join link as an inline SVG QR code at least ``QR_MIN_PIXELS`` wide ("" without a link)."""
+    if not link:
+        return ""
+    qr = segno.make(link, error="m")
+    side, _ = qr.symbol_size(scale=1, border=QR_BORDER)
+    scale = max(4, -(-QR_MIN_PIXELS // side))
+    return qr.svg_inline(scale=scale, border=QR_BORDER, dark="#000", light="#fff", svgclass="cs-qr",
+                         title="QR code of the join link")
+
+
+def join_html(code: str, link: str) -> str:
+    """Where students go (they join by hub identity: nothing to type), and the link to post."""
+    if not code or not link:
+        return ""
+    return (f"<div class='cs-label cs-join-label'>Students: scan the QR code, or pick session"
+            f" {escape(code)} in Code Stream — Student. Nothing to type.</div>"
+            f"<div class='cs-join-link'>{escape(link)}</div>")
+
+
+def qr_html(link: str) -> str:
+    """The projector-sized QR code of the join link, with its white quiet zone."""
+    return f"<div class='cs-qr-box'>{join_qr_svg(link)}</div>" if link else ""
 
 
 def under_hub(environ: Mapping[str, str] | None = None) -> bool:
@@ -41,25 +78,41 @@ def session_arg() -> str | None:
 
 
 class GroupedServerClient(ServerClient):
-    """The teacher's own server, with the course group of the next session."""
+    """The teacher's own server, with the course group of the next session; it keeps the join
+    link of every session its answers named (the dashboard shows it)."""
 
     group: str = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.join_links: dict[str, str] = {}
+
+    def _keep_join_link(self, session: dict) -> dict:
+        if session.get("code") and session.get("join_link"):
+            self.join_links[session["code"]] = str(session["join_link"])
+        return session
 
     async def create_session(self, title: str = "", notebook_path: str | None = None) -> dict:
         body = {"title": title, **({"notebook_path": notebook_path} if notebook_path else {}),
                 **({"group": self.group} if self.group else {})}
-        return await self.request("POST", "codestream/api/sessions", json_body=body)
+        return self._keep_join_link(await self.request("POST", "codestream/api/sessions", json_body=body))
+
+    async def list_sessions(self) -> list[dict]:
+        return [self._keep_join_link(session) for session in await super().list_sessions()]
 
     async def hub_me(self) -> dict:
         return await self.request("GET", "codestream/api/hub/me")
 
 
 class HubTeacherDashboard(TeacherDashboard):
-    """The teacher dashboard plus "which course group may follow": the teacher's own hub groups."""
+    """The teacher dashboard plus "which course group may follow" (the teacher's own hub groups);
+    its session card shows the code, the join link and its QR code, never a URL or key to type
+    (students join by hub identity), and no advice about the server's reachability."""
 
     group = param.Selector(default="", objects={ANYONE: ""}, label="Course group",
                            doc="Only members of this hub group (and you) can follow the session.")
     hub_user = param.String(default="")
+    join_link = param.String(default="", doc="The live session's hub join link (QR code on the card).")
 
     @classmethod
     def from_environment(cls, **params) -> HubTeacherDashboard:
@@ -84,9 +137,37 @@ class HubTeacherDashboard(TeacherDashboard):
     def _on_group(self):
         self.client.group = self.group or ""
 
+    @param.depends("session_code", watch=True)
+    def _show_join_link(self):
+        self.join_link = self.client.join_links.get(self.session_code, "") if self.session_code else ""
+
     def __panel__(self):
         selector = pn.widgets.Select.from_param(self.param.group, name="Course group (JupyterHub)")
         return pn.Column(selector, super().__panel__())
+
+    def _reachability(self):
+        """Students reach the hub, not this server: no advice about its address."""
+        return pn.Spacer(height=0, visible=False)
+
+    def _session_card(self):
+        code_column = pn.Column(
+            html_pane("<div class='cs-label'>Session code</div>", margin=(0, 10)),
+            html_pane(pn.bind(code_html, self.param.session_code), css_classes=["cs-code"]),
+            pn.pane.HTML(pn.bind(qr_html, self.param.join_link), stylesheets=[TEACHER_CSS, HUB_CSS],
+                         css_classes=["cs-qr-pane"]),
+            width=560,
+        )
+        join_column = pn.Column(
+            pn.pane.HTML(pn.bind(join_html, self.param.session_code, self.param.join_link),
+                         stylesheets=[TEACHER_CSS, HUB_CSS], sizing_mode="stretch_width",
+                         css_classes=["cs-join"]),
+            pn.bind(copy_button, self.param.join_link, "join link"),
+            pn.widgets.Button.from_param(self.param.end, color="danger", variant="outline", width=140,
+                                         margin=(15, 10)),
+            sizing_mode="stretch_width",
+        )
+        return pn.Row(code_column, join_column, visible=pn.bind(bool, self.param.session_code),
+                      sizing_mode="stretch_width", css_classes=["cs-session", "cs-hub-session"])
 
 
 class HubStudentDashboard(StudentDashboard):
