@@ -10,7 +10,7 @@ import panel as pn
 from codestream_dash.common import serve_dashboard
 from codestream_dash.hub import student_dashboard_class  # the hub variant under JupyterHub
 
-pn.extension(notifications=True, sizing_mode="stretch_width")
+pn.extension(sizing_mode="stretch_width")  # messages are in the page (codestream_dash/notices.py)
 
 if pn.state.served:
     serve_dashboard(student_dashboard_class(), "Code Stream — Student", "apps/student.py")

@@ -10,7 +10,7 @@ import panel as pn
 from codestream_dash.common import serve_dashboard
 from codestream_dash.hub import teacher_dashboard_class  # the hub variant under JupyterHub
 
-pn.extension(notifications=True)
+pn.extension()  # messages are in the page (codestream_dash/notices.py), not floating toasts
 
 if pn.state.served:
     serve_dashboard(teacher_dashboard_class(), "Code Stream — Teacher", "apps/teacher.py")

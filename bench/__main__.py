@@ -92,20 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the servers' folders and logs")
     args = parser.parse_args(argv)
     size = Size.quick() if args.quick else Size()
-    if args.streams:
-        size.streams = args.streams
-    if args.students:
-        size.students = args.students
-    if args.rounds:
-        size.fanout_rounds = args.rounds
     if args.rtc_peers:
-        size.rtc_peers = tuple(int(x) for x in args.rtc_peers.split(",") if x.strip())
-    if args.scale_streams:
-        size.scale_streams = args.scale_streams
-    if args.scale_replicas:
-        size.scale_replicas = args.scale_replicas
-    if args.idle_seconds:
-        size.idle_seconds = args.idle_seconds
+        args.rtc_peers = tuple(int(x) for x in args.rtc_peers.split(",") if x.strip())
+    for option, field in (("streams", "streams"), ("students", "students"), ("rounds", "fanout_rounds"),
+                          ("rtc_peers", "rtc_peers"), ("scale_streams", "scale_streams"),
+                          ("scale_replicas", "scale_replicas"), ("idle_seconds", "idle_seconds")):
+        if getattr(args, option):
+            setattr(size, field, getattr(args, option))
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(FIGURES)
     skipped = {n.strip() for n in args.skip.split(",") if n.strip()}
     unknown = [n for n in [*names, *skipped] if n not in FIGURES]

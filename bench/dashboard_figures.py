@@ -19,7 +19,7 @@ import time
 
 import httpx
 
-from jupyter_ext.pytest_plugin import CHROMIUM_ARGS, find_chromium, free_port, wait_until, write_notebook
+from jupyter_ext.testing import CHROMIUM_ARGS, find_chromium, free_port, wait_until, write_notebook
 
 from .harness import REPO_ROOT, Lab, Row, mb, ms, rss_bytes, timed
 from .student_figures import ensure_students

@@ -1,6 +1,6 @@
 """What every benchmark shares: real processes on loopback, a few statistics, the result rows.
 
-Processes come from ``jupyter_ext.pytest_plugin`` (``RedisServerProcess``,
+Processes come from ``jupyter_ext.testing`` (``RedisServerProcess``,
 ``JupyterServerProcess``, ``free_port``): the same real redis-server and ``jupyter server``
 subprocesses the integration tests start, used here outside pytest.
 """
@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess, RedisServerProcess, free_port, stop_processes, wait_until
+from jupyter_ext.testing import JupyterServerProcess, RedisServerProcess, free_port, stop_processes, wait_until
 
 from .loadgen import HTTPConnection, split_url
 
@@ -62,6 +62,18 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (independent of how busy the machine is)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds_fine(pid: int) -> float:
+    """CPU time of all the process's current threads, in ns resolution (``schedstat``), where
+    ``cpu_seconds``' clock ticks (10 ms) are too coarse: an idle server's minute."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue  # a thread that just ended
+    return total / 1e9
 
 
 def raise_fd_limit(wanted: int = 65536) -> int:

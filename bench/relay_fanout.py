@@ -32,7 +32,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess, RedisServerProcess, free_port, stop_processes, wait_until
+from jupyter_ext.testing import JupyterServerProcess, RedisServerProcess, free_port, stop_processes, wait_until
 from jupyter_ext.store import SessionStore
 from jupyter_ext.store.connection import make_clients
 

@@ -2,8 +2,8 @@
 
 Run by the driver as ``python -m bench.relay_subscribers --spec JSON``. It opens every stream
 (HTTP/1.0, so the body is the plain ``text/event-stream`` with no chunk framing to undo),
-prints ``READY`` once each has its ``: connected`` comment, then records when every ``id:`` line
-arrives, until each stream has ``events`` of them or ``timeout`` passes, and prints one JSON line.
+prints ``READY`` once each has its ``: connected`` comment, then records when every event
+(with its id) arrives, parsed by the client's own parser (``clients/sse.py``), until each stream has ``events`` of them or ``timeout`` passes, and prints one JSON line.
 
 Why raw asyncio and several worker processes: the client's own CPU is part of every figure on
 a small machine; a bare ``StreamReader`` costs microseconds per event, and the driver splits
@@ -19,6 +19,8 @@ import resource
 import sys
 import time
 from urllib.parse import urlsplit
+
+from jupyter_ext.clients.sse import SSEParser
 
 
 async def subscribe(url: str, headers: dict, expected: int, ready: asyncio.Event,
@@ -41,7 +43,7 @@ async def subscribe(url: str, headers: dict, expected: int, ready: asyncio.Event
     while (await asyncio.wait_for(reader.readline(), 30)) not in (b"\r\n", b"\n", b""):
         pass  # response headers
     arrivals: list[tuple[str, float]] = []
-    buffer = b""
+    parser = SSEParser(lambda text: ready.set() if text == "connected" else None)
     try:
         while len(arrivals) < expected:
             remaining = deadline - time.monotonic()
@@ -51,13 +53,7 @@ async def subscribe(url: str, headers: dict, expected: int, ready: asyncio.Event
             if not chunk:
                 break
             now = time.time()
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line.startswith(b"id: "):
-                    arrivals.append((line[4:].decode(), now))
-                elif line.startswith(b": connected"):
-                    ready.set()
+            arrivals.extend((event.id, now) for event in parser.feed(chunk) if event.id)
     except asyncio.TimeoutError:
         pass
     finally:

@@ -8,8 +8,9 @@ window (nothing published in it: heartbeats and presence only):
 
 - RSS increment: the follower's RSS after following minus its own RSS before (the control's
   drift over the same time is reported next to it);
-- idle CPU per minute: CPU time each process used in the window, scaled to a minute; the
-  figure is the follower's minus the control's (what following adds).
+- idle CPU per minute: CPU time each process used in the window (``schedstat``, ns: clock
+  ticks of 10 ms are too coarse for an idle minute), scaled to a minute; the figure is the
+  follower's minus the control's (what following adds).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from .harness import Lab, Row, cpu_seconds, rss_bytes, timed
+from .harness import Lab, Row, cpu_seconds_fine, rss_bytes, timed
 from .loadgen import SSEConnection, split_url
 from .teacher_figures import Size, put_cell
 
@@ -50,10 +51,10 @@ async def student_cost(lab: Lab, size: Size) -> list[Row]:
             raise RuntimeError("the following student server never relayed the warm-up event")
         await asyncio.sleep(2.0)
         window = size.idle_seconds
-        cpu = {name: cpu_seconds(s.process.pid) for name, s in (("follower", follower), ("control", control))}
+        cpu = {name: cpu_seconds_fine(s.process.pid) for name, s in (("follower", follower), ("control", control))}
         with timed(f"idle window of {window:.0f} s"):
             await asyncio.sleep(window)
-        cpu = {name: cpu_seconds(s.process.pid) - cpu[name]
+        cpu = {name: cpu_seconds_fine(s.process.pid) - cpu[name]
                for name, s in (("follower", follower), ("control", control))}
         rss_after = rss_bytes(follower.process.pid)
         control_after = rss_bytes(control.process.pid)
@@ -71,7 +72,7 @@ async def student_cost(lab: Lab, size: Size) -> list[Row]:
     detail = {"idle_seconds": window, "rss_before_mb": rss_before / MB, "rss_after_mb": rss_after / MB,
               "control_rss_before_mb": control_before / MB, "control_rss_after_mb": control_after / MB,
               "follower_cpu_ms_per_min": per_minute["follower"], "control_cpu_ms_per_min": per_minute["control"],
-              "cpu_clock_tick_ms": 10}
+              "cpu_source": "/proc/<pid>/task/*/schedstat (ns)"}
     return [
         Row("a student's server following a session: RSS increment (configured, its dashboard's"
             " event stream open)", f"{added_rss / MB:.1f} MB",

@@ -12,7 +12,7 @@ import json
 import statistics
 import time
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess, write_notebook
+from jupyter_ext.testing import JupyterServerProcess, write_notebook
 
 from .harness import Lab, Row, ms, percentile, rss_bytes, timed
 from .loadgen import SSEConnection, close_streams, open_streams, split_url

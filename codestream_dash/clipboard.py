@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import panel as pn
 
+from .common import FOCUS_CSS
+
 COPY_JS = """
 const text = String(value);
 function fallback() {
@@ -27,6 +29,7 @@ def copy_button(value: str, what: str, **params) -> pn.widgets.Button:
     """A button that copies ``value``; disabled while there is nothing to copy."""
     button = pn.widgets.Button(label=f"Copy {what}", color="primary", variant="outline",
                                width=200, disabled=not value,
-                               css_classes=[f"cs-copy-{what.replace(' ', '-')}"], **params)
+                               css_classes=[f"cs-copy-{what.replace(' ', '-')}"], stylesheets=[FOCUS_CSS],
+                               **params)
     button.js_on_click(args={"value": value}, code=COPY_JS)
     return button

@@ -143,3 +143,26 @@ def _formatter() -> HtmlFormatter:
 
 def escape(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+# A focus ring everyone can see (Bokeh's own is a 1 px dotted line): keyboard users must see
+# where they are; and button colours with text at 4.5:1 or more (Panel's yellow "warning" outline
+# was 1.6:1, its green 2.5:1). Given to every widget of the dashboards (styles live in shadow roots).
+FOCUS_CSS = """
+:host { --success-bg-color: #1a7f37; --warning-bg-color: #7d4e00; --danger-bg-color: #b42318;
+        --design-primary-color: #0969da; --panel-primary-color: #0969da; }
+:host(.solid) .bk-btn.bk-btn-primary { background-color: #0969da; border-color: #0969da; color: #fff; }
+:host(.solid) .bk-btn.bk-btn-success { background-color: #1a7f37; border-color: #1a7f37; color: #fff; }
+:host(.solid) .bk-btn.bk-btn-warning { background-color: #7d4e00; border-color: #7d4e00; color: #fff; }
+:host(.solid) .bk-btn.bk-btn-danger { background-color: #b42318; border-color: #b42318; color: #fff; }
+.bk-btn:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible {
+  outline: 3px solid #0969da !important; outline-offset: 2px; }
+"""
+
+
+def with_focus_ring(layout):
+    """Add ``FOCUS_CSS`` to every widget in ``layout`` (and return it)."""
+    for widget in layout.select(pn.widgets.Widget):
+        if FOCUS_CSS not in widget.stylesheets:
+            widget.stylesheets = [*widget.stylesheets, FOCUS_CSS]
+    return layout

@@ -1,5 +1,5 @@
-"""The dashboards under JupyterHub: a course-group selector, the session code, the join link and
-a projector-sized QR code of it for the teacher (no URL or key: students join by hub identity);
+"""The dashboards under JupyterHub: a course-group selector, the session code and the join panel
+(link + QR code) for the teacher, no URL or key (students join by hub identity);
 a list of joinable sessions (one click joins) and ``?session=CODE`` for the student.
 
 Small subclasses of the laptop dashboards, chosen by the app files when the server runs under a
@@ -16,51 +16,18 @@ from html import escape
 
 import panel as pn
 import param
-import segno
 
 from jupyter_ext.clients import APIError, ServerClient
 
-from .clipboard import copy_button
 from .common import SERVER_URL_ENV, TOKEN_ENV, client_from_environment
 from .student import StudentDashboard
 from .teacher import TeacherDashboard
-from .teacher_render import TEACHER_CSS, code_html, html_pane
+from .teacher_render import code_html, html_pane
 
 HUB_SERVICE_URL_ENV = "CODESTREAM_HUB_SERVICE_URL"  # jupyter_ext.hub.config sets it on the spawner
 ANYONE = "Anyone on the hub who has the code"
-QR_MIN_PIXELS = 420  # the QR code's side: scannable from the back of a classroom on a projector
-QR_BORDER = 4  # modules of quiet zone, as the QR standard asks
-HUB_CSS = """
-.cs-join-label { font-size: 22px; margin-bottom: 6px; }
-.cs-join-link { font-size: 18px; overflow-wrap: anywhere; color: var(--cs-muted, #555); }
-.cs-qr-box { background: #fff; display: inline-block; margin-top: 10px; }
-.cs-qr-box svg { display: block; }
-"""
-
-
-def join_qr_svg(link: str) -> str:
-    """The join link as an inline SVG QR code at least ``QR_MIN_PIXELS`` wide ("" without a link)."""
-    if not link:
-        return ""
-    qr = segno.make(link, error="m")
-    side, _ = qr.symbol_size(scale=1, border=QR_BORDER)
-    scale = max(4, -(-QR_MIN_PIXELS // side))
-    return qr.svg_inline(scale=scale, border=QR_BORDER, dark="#000", light="#fff", svgclass="cs-qr",
-                         title="QR code of the join link")
-
-
-def join_html(code: str, link: str) -> str:
-    """Where students go (they join by hub identity: nothing to type), and the link to post."""
-    if not code or not link:
-        return ""
-    return (f"<div class='cs-label cs-join-label'>Students: scan the QR code, or pick session"
-            f" {escape(code)} in Code Stream — Student. Nothing to type.</div>"
-            f"<div class='cs-join-link'>{escape(link)}</div>")
-
-
-def qr_html(link: str) -> str:
-    """The projector-sized QR code of the join link, with its white quiet zone."""
-    return f"<div class='cs-qr-box'>{join_qr_svg(link)}</div>" if link else ""
+HUB_JOIN_HINT = ("<div class='cs-label'>Students</div><div class='cs-hub-hint'>scan the QR code, or pick this"
+                 " session in Code Stream — Student: they join by their hub login, nothing to type.</div>")
 
 
 def under_hub(environ: Mapping[str, str] | None = None) -> bool:
@@ -78,27 +45,14 @@ def session_arg() -> str | None:
 
 
 class GroupedServerClient(ServerClient):
-    """The teacher's own server, with the course group of the next session; it keeps the join
-    link of every session its answers named (the dashboard shows it)."""
+    """The teacher's own server, with the course group of the next session."""
 
     group: str = ""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.join_links: dict[str, str] = {}
-
-    def _keep_join_link(self, session: dict) -> dict:
-        if session.get("code") and session.get("join_link"):
-            self.join_links[session["code"]] = str(session["join_link"])
-        return session
 
     async def create_session(self, title: str = "", notebook_path: str | None = None) -> dict:
         body = {"title": title, **({"notebook_path": notebook_path} if notebook_path else {}),
                 **({"group": self.group} if self.group else {})}
-        return self._keep_join_link(await self.request("POST", "codestream/api/sessions", json_body=body))
-
-    async def list_sessions(self) -> list[dict]:
-        return [self._keep_join_link(session) for session in await super().list_sessions()]
+        return await self.request("POST", "codestream/api/sessions", json_body=body)
 
     async def hub_me(self) -> dict:
         return await self.request("GET", "codestream/api/hub/me")
@@ -112,7 +66,6 @@ class HubTeacherDashboard(TeacherDashboard):
     group = param.Selector(default="", objects={ANYONE: ""}, label="Course group",
                            doc="Only members of this hub group (and you) can follow the session.")
     hub_user = param.String(default="")
-    join_link = param.String(default="", doc="The live session's hub join link (QR code on the card).")
 
     @classmethod
     def from_environment(cls, **params) -> HubTeacherDashboard:
@@ -137,10 +90,6 @@ class HubTeacherDashboard(TeacherDashboard):
     def _on_group(self):
         self.client.group = self.group or ""
 
-    @param.depends("session_code", watch=True)
-    def _show_join_link(self):
-        self.join_link = self.client.join_links.get(self.session_code, "") if self.session_code else ""
-
     def __panel__(self):
         selector = pn.widgets.Select.from_param(self.param.group, name="Course group (JupyterHub)")
         return pn.Column(selector, super().__panel__())
@@ -150,23 +99,20 @@ class HubTeacherDashboard(TeacherDashboard):
         return pn.Spacer(height=0, visible=False)
 
     def _session_card(self):
+        """The code and the join panel (link + QR code); no student URL, no key, no rotate."""
         code_column = pn.Column(
             html_pane("<div class='cs-label'>Session code</div>", margin=(0, 10)),
             html_pane(pn.bind(code_html, self.param.session_code), css_classes=["cs-code"]),
-            pn.pane.HTML(pn.bind(qr_html, self.param.join_link), stylesheets=[TEACHER_CSS, HUB_CSS],
-                         css_classes=["cs-qr-pane"]),
+            self._join,
             width=560,
         )
-        join_column = pn.Column(
-            pn.pane.HTML(pn.bind(join_html, self.param.session_code, self.param.join_link),
-                         stylesheets=[TEACHER_CSS, HUB_CSS], sizing_mode="stretch_width",
-                         css_classes=["cs-join"]),
-            pn.bind(copy_button, self.param.join_link, "join link"),
+        hint_column = pn.Column(
+            html_pane(HUB_JOIN_HINT, sizing_mode="stretch_width", css_classes=["cs-hub-join"]),
             pn.widgets.Button.from_param(self.param.end, color="danger", variant="outline", width=140,
                                          margin=(15, 10)),
             sizing_mode="stretch_width",
         )
-        return pn.Row(code_column, join_column, visible=pn.bind(bool, self.param.session_code),
+        return pn.Row(code_column, hint_column, visible=pn.bind(bool, self.param.session_code),
                       sizing_mode="stretch_width", css_classes=["cs-session", "cs-hub-session"])
 
 

@@ -67,7 +67,10 @@ def _dashboard(name: str, title: str) -> dict:
             "enabled": True,
             "title": title,
             "icon_path": str(HERE / "icons" / f"{name}.svg"),
-            "category": "Other",
+            # JupyterLab's launcher draws an entry's icon_url (an <img>) only in the kernel
+            # sections, "Notebook" and "Console"; in any other category it asks the command for a
+            # LabIcon, which jupyter-server-proxy does not give, and the tile stays blank.
+            "category": "Notebook",
         },
     }
 

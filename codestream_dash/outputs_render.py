@@ -75,7 +75,8 @@ def rich_html(data: dict) -> str:
             continue
         value = data[mime]
         if mime == "text/html":
-            return f'<div class="cs-out cs-out-html">{nh3.clean(_text(value))}</div>'
+            clean = nh3.clean(_text(value), set_tag_attribute_values={"img": {"alt": "an image in the teacher's output"}})
+            return f'<div class="cs-out cs-out-html">{clean}</div>'
         if mime == "image/svg+xml":
             return svg_img(_text(value))
         if mime in BITMAPS:

@@ -28,11 +28,12 @@ from jupyter_ext.domain.events import (
     TEACHER_UNREACHABLE,
 )
 
-from .common import BackgroundTasks, client_from_environment, notify
+from .common import FOCUS_CSS, BackgroundTasks, client_from_environment, notify, with_focus_ring
 from .student_model import (
     END, END_LABEL, UPDATED, WITHDRAWN, PulledCopy, cell_label, cell_status, newest_copy, notebook_options,
     plain_error, position_options, pull_summary, pulled_copies, snippet, source_diff, withdrawn_cells,
 )
+from .notices import NOTICES_CSS, notices_html
 from .outputs_render import OUTPUTS_CSS, outputs_html
 from .student_render import (
     LIGHTS, badge_html, cell_preview_html, diff_html, feed_item_html, light_html, message_html,
@@ -56,6 +57,11 @@ class StudentDashboard(pn.viewable.Viewer):
     session_code = param.String(default="", label="Session code", doc="Six characters, as the teacher shows them.")
     student_key = param.String(default="", label="Session key",
                                doc="Sent once to your own Jupyter server on Save, then cleared here.")
+    join_link = param.String(default="", label="Join link",
+                             doc="The link your teacher shows (or the QR code's); it holds address, code and key.")
+    join = param.Event(label="Join")
+    saved_teacher_url = param.String(default="", doc="The teacher URL your server holds (what Test tests).")
+    saved_session_code = param.String(default="", doc="The session code your server holds.")
     has_key = param.Boolean(default=False, doc="Your server holds a key for this session.")
     configured = param.Boolean(default=False, doc="Your server has a saved teacher configuration.")
     save = param.Event(label="Save")
@@ -96,6 +102,7 @@ class StudentDashboard(pn.viewable.Viewer):
         self._last_event_id: str | None = None
         self._pulled_here: dict[tuple[str, str], int] = {}  # (notebook, cell_id) -> version
         self._numbers: dict[str, int] = {}  # teacher cell id -> "Cell n", kept after a withdrawal
+        self._reached_teacher = False  # the teacher answered since this configuration was saved
 
     @classmethod
     def from_environment(cls, **params) -> StudentDashboard:
@@ -150,13 +157,20 @@ class StudentDashboard(pn.viewable.Viewer):
             self.param.update(configured=False, has_key=False, connection="not_configured",
                               connection_message=plain_error("not_configured"))
             return
-        self.param.update(teacher_url=config.get("teacher_url", ""), session_code=config.get("session_code", ""),
+        url, code = config.get("teacher_url", "") or "", config.get("session_code", "") or ""
+        if (url, code) != (self.saved_teacher_url, self.saved_session_code):
+            self._reached_teacher = False  # another teacher or session: not reached yet
+        self.param.update(teacher_url=url, session_code=code, saved_teacher_url=url, saved_session_code=code,
                           has_key=bool(config.get("has_key")), configured=True)
 
     # -- actions (widgets fire the Events; each runs as a kept background task) ----------
     @param.depends("save", watch=True)
     def _on_save(self):
         self._tasks.spawn(self.save_config(), name="codestream-student-save")
+
+    @param.depends("join", watch=True)
+    def _on_join(self):
+        self._tasks.spawn(self.join_session(), name="codestream-student-join")
 
     @param.depends("test", watch=True)
     def _on_test(self):
@@ -184,20 +198,35 @@ class StudentDashboard(pn.viewable.Viewer):
 
     async def save_config(self) -> bool:
         """Send URL, code and (if typed) key to the student's own server; the key is then forgotten here."""
+        return await self._save(self.client.save_student_config(
+            self.teacher_url.strip(), self.session_code.strip(), self.student_key or None))
+
+    async def join_session(self) -> bool:
+        """The pasted join link goes to the student's own server, which takes URL, code and key from it."""
+        if not self.join_link.strip():
+            self.param.update(form_ok=False, form_message="Paste the join link your teacher shows first.")
+            return False
+        joined = await self._save(self.client.join_with_link(self.join_link.strip()))
+        if joined:
+            self.join_link = ""  # it holds the key: gone from the page once the server has it
+        return joined
+
+    async def _save(self, request) -> bool:
         self.busy = True
         try:
-            saved = await self.client.save_student_config(self.teacher_url.strip(), self.session_code.strip(),
-                                                          self.student_key or None)
+            saved = await request
         except APIError as exc:
-            self.param.update(form_ok=False, form_message=self._plain(exc.code, exc.message))
+            # the message names what was typed and refused; the saved configuration is unchanged
+            self.param.update(form_ok=False, form_message=plain_error(
+                exc.code, exc.message, url=self.teacher_url, session_code=self.session_code))
             return False
         finally:
             self.busy = False
-        previous = (self.configured, self.session_code.upper())
+        previous = (self.configured, self.saved_session_code.upper())
         self.student_key = ""
         self._apply_config(saved)
         self.param.update(form_ok=True, form_message="Saved. Use Test connection to check it.")
-        if previous != (True, self.session_code.upper()):
+        if previous != (True, self.saved_session_code.upper()):
             self._last_event_id = None  # another session: its events start afresh
         self._config_changed.set()
         await self.refresh_cells(resync=True)
@@ -214,8 +243,10 @@ class StudentDashboard(pn.viewable.Viewer):
             self.busy = False
         if result.get("ok"):
             count = int(result.get("cells", 0))
+            self._reached_teacher = True
             self.param.update(form_ok=True, form_message=(
-                f"Connected to session {self.session_code}: {count} cell{'s' if count != 1 else ''} published."))
+                f"Connected to session {self.saved_session_code} at {self.saved_teacher_url}: {count}"
+                f" cell{'s' if count != 1 else ''} published."))
             return True
         error = result.get("error") or {}
         self.param.update(form_ok=False, form_message=self._plain(error.get("code", ""), error.get("message", "")))
@@ -243,12 +274,16 @@ class StudentDashboard(pn.viewable.Viewer):
 
     async def _fetch_cells(self) -> dict | None:
         try:
-            return await self.client.student_cells()
+            listing = await self.client.student_cells()
         except APIError as exc:
             if exc.code in NEEDS_NEW_CONFIG:
                 self.param.update(connection="error", connection_message=self._plain(exc.code, exc.message))
+            elif exc.code in ("unreachable", "timeout") and not self._reached_teacher:
+                self._show_unreachable()
             log.info("codestream student: cell list failed: %s", exc.code)
             return None
+        self._reached_teacher = True
+        return listing
 
     def _apply_cells(self, listing: dict, resync: bool = False) -> None:
         if resync and self._last_event_id is None and listing.get("last_event_id"):
@@ -402,15 +437,16 @@ class StudentDashboard(pn.viewable.Viewer):
                     if self.connection == "error":  # the session ended: wait for a new configuration
                         await self._wait_for_config()
                         continue
-                    problem = "The connection to the teacher closed; reconnecting."
+                    problem, problem_code = "The connection to the teacher closed; reconnecting.", ""
                 except APIError as exc:
-                    problem = self._plain(exc.code, exc.message)
+                    problem, problem_code = self._plain(exc.code, exc.message), exc.code
                     if exc.code in NEEDS_NEW_CONFIG:
                         self.param.update(connection="error", connection_message=problem)
                         await self._wait_for_config(timeout=RETRY_SECONDS[-1])
                         continue
                 failures += 1
-                self.param.update(connection="reconnecting", connection_message=problem)
+                never = not self._reached_teacher and problem_code in ("unreachable", "timeout")
+                self.param.update(connection="unreachable" if never else "reconnecting", connection_message=problem)
                 await self._wait_for_config(timeout=RETRY_SECONDS[min(failures, len(RETRY_SECONDS)) - 1])
         finally:
             await self.client.aclose()
@@ -432,13 +468,19 @@ class StudentDashboard(pn.viewable.Viewer):
         """The student server's relay says when the teacher stops and starts answering: the
         stream to the student's own server stays open meanwhile, so only it can tell."""
         if text == TEACHER_UNREACHABLE:
-            self.param.update(connection="reconnecting", connection_message=(
-                self._plain("unreachable", "") + " Retrying; new cells arrive when it answers again."))
+            self._show_unreachable()
         elif text == TEACHER_REACHABLE:
+            self._reached_teacher = True
             self._stream_opened()
         elif text.startswith(TEACHER_STREAM_REFUSED):  # the reason follows: show it as it is
             self.param.update(connection="reconnecting", connection_message=(
                 text[len(TEACHER_STREAM_REFUSED):].strip() + " Retrying."))
+
+    def _show_unreachable(self) -> None:
+        """Never reached since this configuration: "cannot reach"; lost after it answered: "reconnecting"."""
+        state = "reconnecting" if self._reached_teacher else "unreachable"
+        self.param.update(connection=state, connection_message=(
+            self._plain("unreachable", "") + " Retrying; new cells arrive when it answers again."))
 
     async def _handle_event(self, event) -> None:
         if event.id:
@@ -471,7 +513,8 @@ class StudentDashboard(pn.viewable.Viewer):
 
     # -- helpers --------------------------------------------------------------------------
     def _plain(self, code: str, message: str) -> str:
-        return plain_error(code, message, url=self.teacher_url, session_code=self.session_code)
+        """Words for an error of the *saved* configuration (what the server tested), not the form."""
+        return plain_error(code, message, url=self.saved_teacher_url, session_code=self.saved_session_code)
 
     def _toast(self, kind: str, message: str) -> None:
         """A toast in the page (notifications render HTML, so the text goes escaped)."""
@@ -485,6 +528,13 @@ class StudentDashboard(pn.viewable.Viewer):
         key_input = pn.widgets.PasswordInput.from_param(
             self.param.student_key, placeholder="Key from your teacher", sizing_mode="stretch_width")
         form = pn.Card(
+            pn.Row(pn.widgets.PasswordInput.from_param(self.param.join_link, sizing_mode="stretch_width",
+                                                       placeholder="http://teacher-host:8888/codestream/join/…"),
+                   pn.widgets.Button.from_param(self.param.join, color="primary", align="end",
+                                                disabled=self.param.busy, css_classes=["cs-join-button"]),
+                   sizing_mode="stretch_width"),
+            pn.pane.HTML("<div class='cs-or' style='font-size:13px;color:#57606a'>or enter the three parts:</div>",
+                         sizing_mode="stretch_width"),
             pn.widgets.TextInput.from_param(self.param.teacher_url, placeholder="http://teacher-host:8888/",
                                             sizing_mode="stretch_width"),
             pn.widgets.TextInput.from_param(self.param.session_code, placeholder="ABC234",
@@ -508,7 +558,7 @@ class StudentDashboard(pn.viewable.Viewer):
         pull_box = pn.Column(
             pn.widgets.Select.from_param(self.param.target_notebook, sizing_mode="stretch_width"),
             pn.widgets.Select.from_param(self.param.position, sizing_mode="stretch_width"),
-            pn.widgets.Checkbox.from_param(self.param.with_outputs, visible=pn.bind(
+            pn.widgets.Toggle.from_param(self.param.with_outputs, css_classes=["cs-with-outputs"], visible=pn.bind(
                 self._selected_has_outputs, self.param.selected_cell_id, self.param.cells)),
             pn.Row(pn.widgets.Button.from_param(self.param.pull, color="success",
                                                 disabled=self.param.busy),
@@ -517,10 +567,12 @@ class StudentDashboard(pn.viewable.Viewer):
                          sizing_mode="stretch_width", css_classes=["cs-pull-message"]),
             visible=self.param.selected_cell_id.rx.is_not(None), sizing_mode="stretch_width",
         )
-        return pn.Column(
-            light, form, self._feed_view, self._detail_view, pull_box,
+        notices = pn.pane.HTML(pn.bind(notices_html, self.param.notices), stylesheets=[NOTICES_CSS],
+                               sizing_mode="stretch_width", css_classes=["cs-notices-pane"])
+        return with_focus_ring(pn.Column(
+            light, notices, form, self._feed_view, self._detail_view, pull_box,
             sizing_mode="stretch_width", min_width=300, max_width=900, css_classes=["cs-student"],
-        )
+        ))
 
     @param.depends("cells", "copies", "selected_cell_id", "session_title", "configured")
     def _feed_view(self):
@@ -543,7 +595,7 @@ class StudentDashboard(pn.viewable.Viewer):
         if status != WITHDRAWN:  # a withdrawn cell has nothing to pull: the student's copy is all there is
             shown = cell["cell_id"] == self.selected_cell_id
             button = pn.widgets.Button(label="Shown" if shown else "Preview", color="primary", variant="outline",
-                                       width=80, align="center", description=f"Preview {cell_label(cell)}")
+                                       width=80, align="center", stylesheets=[FOCUS_CSS])
             button.on_click(lambda _event, cell_id=cell["cell_id"]: self.preview(cell_id))
             parts.append(button)
         return pn.Row(*parts, sizing_mode="stretch_width", css_classes=["cs-feed-item", f"cs-feed-item-{status}"],

@@ -36,6 +36,7 @@ LIGHTS = {
     "connecting": ("#fbc02d", "connecting…"),
     "connected": ("#43a047", "connected"),
     "reconnecting": ("#fb8c00", "reconnecting…"),
+    "unreachable": ("#c62828", "cannot reach the teacher"),  # never reached since this configuration
     "error": ("#e53935", "error"),
 }
 

@@ -14,11 +14,15 @@ import panel as pn
 import param
 
 from .clipboard import copy_button
-from .common import escape
+from .common import with_focus_ring
+from .join import JoinPanel
+from .notices import NOTICES_CSS, notices_html
 from .teacher_cells import CellList, CellRow, row_view_state
 from .teacher_render import (
     TEACHER_CSS,
     code_html,
+    confirm_html,
+    confirm_label,
     html_pane,
     key_html,
     labelled_html,
@@ -26,6 +30,8 @@ from .teacher_render import (
     progress_text,
     students_html,
     title_html,
+    note_html,
+    warning_html,
 )
 from .teacher_state import STUDENT_REFRESH_MS, TeacherState
 from .teacher_urls import student_url_advice
@@ -42,6 +48,8 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
         self._cell_lists: list[CellList] = []
         self._push_scheduled = False
         super().__init__(client, **params)
+        self._join = JoinPanel(join_link=self.join_link)
+        self.param.watch(lambda event: setattr(self._join, "join_link", event.new), "join_link")
 
     def attach_to_served_session(self) -> None:
         """Start loading, the student count refresh and the cleanup of this browser session."""
@@ -51,13 +59,14 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
 
     # -- view ---------------------------------------------------------------------------------
     def __panel__(self):
-        return pn.Column(
-            self._header(), self._reachability(), self._start_row(), self._session_card(),
+        return with_focus_ring(pn.Column(
+            self._header(), self._notices(), self._confirmation(), self._reachability(), self._start_row(),
+            self._session_card(),
             pn.layout.Divider(), self._notebook_bar(), self._progress(),
             html_pane(pn.bind(others_html, self.param.other_published)),
             self._new_cell_list(),
             sizing_mode="stretch_width", css_classes=["cs-teacher"], stylesheets=[TEACHER_CSS],
-        )
+        ))
 
     def _header(self):
         return pn.Row(
@@ -67,10 +76,32 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
 
+    def _notices(self):
+        return pn.pane.HTML(pn.bind(notices_html, self.param.notices), stylesheets=[NOTICES_CSS],
+                            sizing_mode="stretch_width", css_classes=["cs-notices-pane"])
+
+    def _confirmation(self):
+        """The second step of End session and Unpublish all."""
+        return pn.Row(
+            html_pane(pn.bind(confirm_html, self.param.confirming, self.param.session_code),
+                      sizing_mode="stretch_width"),
+            pn.widgets.Button.from_param(self.param.confirm, label=pn.bind(confirm_label, self.param.confirming),
+                                         color="danger", width=220, css_classes=["cs-confirm"]),
+            pn.widgets.Button.from_param(self.param.cancel, variant="outline", width=120),
+            visible=pn.bind(bool, self.param.confirming), sizing_mode="stretch_width",
+            css_classes=["cs-confirm-bar"], styles={"border": "2px solid #cf222e", "border-radius": "6px",
+                                                    "padding": "6px"},
+        )
+
     def _reachability(self):
-        return pn.pane.Alert(pn.bind(escape, self.param.reachability_warning), alert_type="warning",
-                             visible=pn.bind(bool, self.param.reachability_warning),
-                             css_classes=["cs-reachability"], sizing_mode="stretch_width")
+        return pn.Column(
+            html_pane(pn.bind(warning_html, self.param.reachability_warning),
+                      visible=pn.bind(bool, self.param.reachability_warning),
+                      css_classes=["cs-reachability"], sizing_mode="stretch_width"),
+            html_pane(pn.bind(note_html, self.param.reachability_note),
+                      visible=pn.bind(bool, self.param.reachability_note),
+                      css_classes=["cs-reachability-note"], sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
 
     def _start_row(self):
         return pn.Row(
@@ -86,6 +117,7 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
             html_pane("<div class='cs-label'>Session code</div>", margin=(0, 10)),
             html_pane(pn.bind(code_html, self.param.session_code), css_classes=["cs-code"]),
             pn.bind(copy_button, self.param.session_code, "session code"),
+            self._join,
             width=560,
         )
         access_column = pn.Column(

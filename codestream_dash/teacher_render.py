@@ -23,6 +23,12 @@ h1 { margin: 0; font-size: 28px; }
 .cs-key-hidden { font-size: 18px; color: var(--cs-text); }
 .cs-students-line { font-size: 22px; text-align: right; color: var(--cs-text); }
 .cs-others { color: var(--cs-muted); }
+.cs-warning { border: 1px solid #9a6700; border-left-width: 6px; background: #fff8c5; color: #1f2328;
+              padding: 8px 12px; border-radius: 4px; font-size: 15px; }
+.cs-note { border: 1px solid #0969da; border-left-width: 6px; background: #ddf4ff; color: #1f2328;
+           padding: 8px 12px; border-radius: 4px; font-size: 15px; }
+.cs-note code, .cs-warning code { font-family: var(--cs-mono); background: #ffffff; padding: 0 3px; }
+.cs-confirm-text { font-size: 18px; font-weight: 600; color: var(--cs-text); }
 """
 
 
@@ -68,3 +74,40 @@ def others_html(count: int) -> str:
 
 def progress_text(done: int, total: int) -> str:
     return f"{done} / {total}"
+
+
+CONFIRM_LABELS = {"end": "Yes, end the session", "unpublish_all": "Yes, unpublish all"}
+
+
+def confirm_html(action: str, code: str) -> str:
+    """The question an irreversible button asks before it acts."""
+    if action == "end":
+        text = (f"End session {code} for everyone? Students stop getting cells; what they pulled stays in"
+                " their notebooks.")
+    elif action == "unpublish_all":
+        text = "Unpublish every cell of this notebook? Students keep what they pulled, marked as withdrawn."
+    else:
+        return ""
+    return f"<div class='cs-confirm-text'>{escape(text)}</div>"
+
+
+def confirm_label(action: str) -> str:
+    return CONFIRM_LABELS.get(action, "Yes")
+
+
+def warning_html(text: str) -> str:
+    """A warning the teacher must act on; `backticks` become code, everything escaped."""
+    return _boxed(text, "cs-warning")
+
+
+def note_html(text: str) -> str:
+    """Something to know, no action needed (same look as a warning, calmer colours)."""
+    return _boxed(text, "cs-note")
+
+
+def _boxed(text: str, css_class: str) -> str:
+    if not text:
+        return ""
+    parts = escape(text).split("`")
+    shown = "".join(f"<code>{part}</code>" if i % 2 else part for i, part in enumerate(parts))
+    return f"<div class='{css_class}' role='note'>{shown}</div>"

@@ -28,7 +28,7 @@ from .common import (
     notify,
 )
 from .teacher_cells import CellRow
-from .teacher_urls import PUBLIC_URL_ENV, advice_for
+from .teacher_urls import PUBLIC_URL_ENV, SAME_MACHINE_ENV, advice_for, same_machine_note
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +52,25 @@ class TeacherState(param.Parameterized):
     student_key = param.String(
         default="", doc="The session's student key; empty for a resumed session until the key is rotated.")
     students = param.Integer(default=0, doc="Student servers following the session.")
+    join_link = param.String(default="", doc="The session's join link from the API (with the key when known).")
     server_url = param.String(default="", doc="The Jupyter server this dashboard belongs to.")
     public_url = param.String(default=None, allow_None=True, doc="URL students use, when not the server URL.")
     student_url = param.String(default="", doc="The URL students should enter.")
     reachability_warning = param.String(default="", doc="Why students cannot reach student_url, and the fix.")
+    reachability_note = param.String(default="", doc="Who can reach student_url, when that is fine as it is.")
+    students_on_this_machine = param.Boolean(default=False, doc="The students run on this computer (the demo).")
     notebook_path = param.Selector(default=None, objects=[], allow_None=True, doc="The notebook shown.")
     rows = param.List(default=[], item_type=CellRow, doc="The notebook's cells, in notebook order.")
     other_published = param.Integer(default=0, doc="Published cells of this session from other notebooks.")
     busy = param.Boolean(default=False, doc="A bulk publish/unpublish is running.")
     progress = param.Integer(default=0)
     progress_total = param.Integer(default=0)
-    last_error = param.String(default="", doc="The last error shown as a toast.")
+    last_error = param.String(default="", doc="The last error shown as a notice.")
+    notices = param.List(default=[], doc="Messages shown in this session, oldest first: (kind, text).")
+    confirming = param.Selector(default="", objects=["", "end", "unpublish_all"],
+                                doc="An action that waits for the teacher's 'yes' (End session, Unpublish all).")
+    confirm = param.Event(label="Yes, do it")
+    cancel = param.Event(label="Cancel")
     last_event_id = param.String(default=None, allow_None=True, doc="Where the event stream resumes.")
 
     start = param.Event(label="Start session")
@@ -88,7 +96,8 @@ class TeacherState(param.Parameterized):
     def from_environment(cls, environ: Mapping[str, str] | None = None):
         environ = os.environ if environ is None else environ
         return cls(client_from_environment(environ), server_url=environ.get(SERVER_URL_ENV, ""),
-                   public_url=environ.get(PUBLIC_URL_ENV) or None)
+                   public_url=environ.get(PUBLIC_URL_ENV) or None,
+                   students_on_this_machine=environ.get(SAME_MACHINE_ENV) == "1")
 
     # -- life cycle ---------------------------------------------------------------------------
     def _on_session_destroyed(self, _session_context) -> None:
@@ -111,10 +120,15 @@ class TeacherState(param.Parameterized):
     def _spawn(self, coro, name: str) -> asyncio.Task:
         return self._tasks.spawn(coro, name=name)
 
+    def _toast(self, kind: str, message: str, duration: int = 8000) -> None:
+        """A notice in the page (and the log); ``message`` is plain text."""
+        self.notices = [*self.notices[-19:], (kind, message)]
+        toast(kind, message, duration)
+
     def _report(self, exc: BaseException, doing: str) -> None:
         message = describe_error(exc, doing)
         self.last_error = message
-        toast("error", message)
+        self._toast("error", message)
         if not isinstance(exc, APIError):
             log.warning("codestream teacher dashboard: could not %s", doing, exc_info=exc)
 
@@ -132,31 +146,34 @@ class TeacherState(param.Parameterized):
             if path and path in self.param.notebook_path.objects:
                 self.notebook_path = path
             self.param.update(title=newest.get("title") or "", students=int(newest.get("students", 0)))
-            await self._adopt_session(newest["code"], student_key="")
+            await self._adopt_session(newest["code"], student_key="", join_link=newest.get("join_link", ""))
         elif self.notebook_path:
             await self.refresh_cells()
 
     # -- URL students use ---------------------------------------------------------------------
-    @param.depends("server_url", "public_url", watch=True)
+    @param.depends("server_url", "public_url", "students_on_this_machine", watch=True)
     def _update_student_url(self):
         url, warning = advice_for(self.server_url, self.public_url)
-        self.param.update(student_url=url, reachability_warning=warning)
+        note = ""
+        if warning and self.students_on_this_machine:
+            warning, note = "", same_machine_note(url)  # a loopback server is right for them
+        self.param.update(student_url=url, reachability_warning=warning, reachability_note=note)
 
     # -- session ------------------------------------------------------------------------------
     async def start_session(self) -> None:
         if self.session_code:
-            toast("info", f"Session {self.session_code} is already running; end it to start another.")
+            self._toast("info", f"Session {self.session_code} is already running; end it to start another.")
             return
         try:
             created = await self.client.create_session(self.title, self.notebook_path)
         except APIError as exc:
             self._report(exc, "start a session")
             return
-        await self._adopt_session(created["code"], created["student_key"])
-        toast("success", f"Session {created['code']} started.", duration=4000)
+        await self._adopt_session(created["code"], created["student_key"], created.get("join_link", ""))
+        self._toast("success", f"Session {created['code']} started.", duration=4000)
 
-    async def _adopt_session(self, code: str, student_key: str) -> None:
-        self.param.update(session_code=code, student_key=student_key, last_event_id=None)
+    async def _adopt_session(self, code: str, student_key: str, join_link: str = "") -> None:
+        self.param.update(session_code=code, student_key=student_key, join_link=join_link, last_event_id=None)
         await self.refresh_cells()
         self._start_listener(code)
 
@@ -164,12 +181,13 @@ class TeacherState(param.Parameterized):
         if not self.session_code:
             return
         try:
-            self.student_key = await self.client.rotate_key(self.session_code)
+            rotated = await self.client.rotate_key_with_link(self.session_code)
+            self.param.update(student_key=rotated["student_key"], join_link=rotated.get("join_link", ""))
         except APIError as exc:
             self._report(exc, "rotate the student key")
             self._forget_session_if_gone(exc)
             return
-        toast("success", "New student key: students must enter it again.", duration=4000)
+        self._toast("success", "New student key: students must enter it again.", duration=4000)
 
     async def end_session(self) -> None:
         code = self.session_code
@@ -182,19 +200,20 @@ class TeacherState(param.Parameterized):
                 self._report(exc, "end the session")
                 return
         self._session_over(code)
-        toast("info", f"Session {code} ended.", duration=4000)
+        self._toast("info", f"Session {code} ended.", duration=4000)
 
     def _session_over(self, code: str) -> None:
         if self.session_code != code:
             return
         self._stop_listener()
-        self.param.update(session_code="", student_key="", students=0, other_published=0, last_event_id=None)
+        self.param.update(session_code="", student_key="", join_link="", students=0, other_published=0,
+                          last_event_id=None, confirming="")
         for row in self.rows:
             row.show_published(None)
 
     def _forget_session_if_gone(self, exc: BaseException) -> None:
         if isinstance(exc, APIError) and exc.code == "session_not_found" and self.session_code:
-            toast("warning", f"Session {self.session_code} no longer exists; start a new one.")
+            self._toast("warning", f"Session {self.session_code} no longer exists; start a new one.")
             self._session_over(self.session_code)
 
     async def refresh_students(self) -> None:
@@ -212,7 +231,7 @@ class TeacherState(param.Parameterized):
         self._students_failing = False
         mine = next((s for s in sessions if s["code"] == code), None)
         if mine is None:
-            toast("warning", f"Session {code} has ended.")
+            self._toast("warning", f"Session {code} has ended.")
             self._session_over(code)
         elif self.session_code == code:
             self.students = int(mine.get("students", 0))
@@ -284,7 +303,7 @@ class TeacherState(param.Parameterized):
                 message = (f"The notebook {path} is gone (deleted, moved or renamed). "
                            "Pick it again from the list once it is back, or pick another one.")
                 self.last_error = message
-                toast("error", message)
+                self._toast("error", message)
                 self._rows_by_id.clear()
                 self.rows = []
                 await self.refresh_notebooks()
@@ -349,11 +368,11 @@ class TeacherState(param.Parameterized):
         if row is None:
             return
         if not self.session_code:
-            toast("warning", "Start a session first: students can only get cells of a live session.")
+            self._toast("warning", "Start a session first: students can only get cells of a live session.")
             row.published = row.is_published
             return
         if not row.cell_id:
-            toast("warning", "This cell has no id; save the notebook in JupyterLab 4 to give it one.")
+            self._toast("warning", "This cell has no id; save the notebook in JupyterLab 4 to give it one.")
             row.published = row.is_published
             return
         if publish:
@@ -402,7 +421,7 @@ class TeacherState(param.Parameterized):
     async def _bulk(self, publish: bool) -> None:
         """Publish (or unpublish) every cell of the notebook, a few requests at a time, with progress."""
         if not self.session_code:
-            toast("warning", "Start a session first.")
+            self._toast("warning", "Start a session first.")
             return
         if self.busy:
             return
@@ -431,7 +450,7 @@ class TeacherState(param.Parameterized):
                 self._forget_session_if_gone(failures[0])
                 await self.refresh_cells()
             elif todo:
-                toast("success", f"{len(todo)} cell{'s' if len(todo) != 1 else ''} "
+                self._toast("success", f"{len(todo)} cell{'s' if len(todo) != 1 else ''} "
                                   f"{'published' if publish else 'unpublished'}.", duration=3000)
         finally:
             self.busy = False
@@ -459,7 +478,7 @@ class TeacherState(param.Parameterized):
                     failures = 0
                     if reported:
                         reported = False
-                        toast("success", "Following the session's events again.", duration=3000)
+                        self._toast("success", "Following the session's events again.", duration=3000)
                     if event.id:
                         self.last_event_id = event.id
                     if event.event == EVENT_SESSION_ENDED:
@@ -491,7 +510,20 @@ class TeacherState(param.Parameterized):
 
     @param.depends("end", watch=True)
     def _on_end(self):
-        self._spawn(self.end_session(), name="end session")
+        if self.session_code:
+            self.confirming = "end"  # ending a class's session takes a second, explicit "yes"
+
+    @param.depends("confirm", watch=True)
+    def _on_confirm(self):
+        action, self.confirming = self.confirming, ""
+        if action == "end":
+            self._spawn(self.end_session(), name="end session")
+        elif action == "unpublish_all":
+            self._spawn(self.unpublish_all(), name="unpublish all")
+
+    @param.depends("cancel", watch=True)
+    def _on_cancel(self):
+        self.confirming = ""
 
     @param.depends("publish_all_cells", watch=True)
     def _on_publish_all(self):
@@ -499,7 +531,8 @@ class TeacherState(param.Parameterized):
 
     @param.depends("unpublish_all_cells", watch=True)
     def _on_unpublish_all(self):
-        self._spawn(self.unpublish_all(), name="unpublish all")
+        if self.session_code:
+            self.confirming = "unpublish_all"
 
     @param.depends("reload", watch=True)
     def _on_reload(self):

@@ -1,26 +1,17 @@
 """Which URL students should type to reach the teacher's server, and why they might not.
 
-Pure, apart from ``lan_address`` (a UDP socket that sends nothing): the teacher dashboard
-shows the advice, tests check it without a server.
+The URL itself is worked out as for join links (``jupyter_ext.domain.join``); this adds the
+warning the teacher dashboard shows when students cannot reach it.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-PUBLIC_URL_ENV = "CODESTREAM_PUBLIC_URL"
+from jupyter_ext.domain.join import is_loopback_host, students_base_url
+from jupyter_ext.services.join import PUBLIC_URL_ENV, lan_address, students_url
 
-
-def is_loopback_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["PUBLIC_URL_ENV", "SAME_MACHINE_ENV", "advice_for", "same_machine_note", "is_loopback_host", "lan_address", "student_url_advice"]
 
 
 def student_url_advice(server_url: str, public_url: str | None = None, *,
@@ -42,26 +33,19 @@ def student_url_advice(server_url: str, public_url: str | None = None, *,
             f"(`codestream relay`) and set {PUBLIC_URL_ENV} to its URL."
         )
         return url, warning
-    if not public_url and lan_address and local_hostname and host == local_hostname.lower():
-        netloc = lan_address + (f":{parts.port}" if parts.port else "")
-        url = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    return url, ""
-
-
-def lan_address() -> str | None:
-    """This machine's address on its default route (a UDP connect sends no packet)."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere
-            address = sock.getsockname()[0]
-    except OSError:
-        return None
-    return None if is_loopback_host(address) else address
+    return students_base_url(server_url, public_url, local_hostname=local_hostname, lan_address=lan_address), ""
 
 
 def advice_for(server_url: str, public_url: str | None) -> tuple[str, str]:
-    """``student_url_advice`` with this machine's host name and LAN address filled in."""
-    host = (urlsplit(public_url or server_url).hostname or "").lower()
-    local = socket.gethostname().lower()
-    lan = lan_address() if host and host == local else None
-    return student_url_advice(server_url, public_url, local_hostname=local, lan_address=lan)
+    """The URL join links use (``services.join.students_url``), and the warning when it is loopback."""
+    return student_url_advice(students_url(server_url, public_url))
+
+
+SAME_MACHINE_ENV = "CODESTREAM_STUDENTS_ON_THIS_MACHINE"  # set by `codestream demo`
+
+
+def same_machine_note(url: str) -> str:
+    """Instead of the loopback warning when the students run on this computer (the demo)."""
+    return (f"Students on this computer reach {url}. Students on other machines need your Jupyter server"
+            " started with `--ip=0.0.0.0` (or this computer's network address), or a relay"
+            f" (`codestream relay`) with {PUBLIC_URL_ENV} set to its URL.")

@@ -13,6 +13,7 @@ from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
+from .handlers.join import join_handlers
 from .handlers.pulls import pull_report_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.collab_save import track_collaborative_saves
@@ -114,6 +115,13 @@ class CodeStreamApp(ExtensionApp):
         except InvalidUrl as exc:
             raise TraitError(exc.message) from None
 
+    public_url = Unicode(
+        "", config=True,
+        help="The URL students use to reach this server (a reverse proxy, a relay), put in join"
+             " links. Default: CODESTREAM_PUBLIC_URL, else this server's own URL (its LAN address"
+             " when it listens on all interfaces).",
+    )
+
     key_failures_per_minute = Int(
         20, config=True,
         help="Wrong student keys answered 401 per client address and session per minute; further"
@@ -157,7 +165,7 @@ class CodeStreamApp(ExtensionApp):
             url, embedded, max_connections=self.redis_max_connections,
             socket_timeout=self.redis_socket_timeout, block_ms=self.event_block_ms,
             stream_maxlen=self.stream_maxlen, freeze_startup_objects=self.freeze_startup_objects,
-            stream_caps=StreamCaps(self.max_streams, self.max_streams_per_session, self.heartbeat_seconds),
+            stream_caps=StreamCaps.of(self),
             log=self.cs_log,
         )
         self.teacher_service = TeacherService(
@@ -165,6 +173,7 @@ class CodeStreamApp(ExtensionApp):
                                         max_output_bytes=self.max_output_bytes),
             limiter=FailureLimiter(self.key_failures_per_minute, 60.0,
                                    penalty_seconds=self.key_failure_penalty_seconds), relay_url=self.relay_url,
+            students_url=self._students_url(),
             log=self.cs_log,
         )
         self.owner_id = load_owner_id(Path(self.owner_id_file), log=self.cs_log)
@@ -176,6 +185,12 @@ class CodeStreamApp(ExtensionApp):
             self.serverapp.event_logger.add_listener(
                 schema_id=CONTENTS_SCHEMA_ID, listener=self.publish_on_save_listener.on_contents_event)
         self.cs_log.info("codestream: using %s", "the configured Redis" if url else "an embedded redis-server")
+
+    def _students_url(self) -> str:
+        from .services.join import PUBLIC_URL_ENV, students_url
+
+        public = self.public_url or os.environ.get(PUBLIC_URL_ENV) or None
+        return students_url(self.serverapp.connection_url, public)
 
     def _make_student_service(self):
         """The student side (config, proxy, relay, pull); None until that layer is present."""
@@ -201,6 +216,7 @@ class CodeStreamApp(ExtensionApp):
         self.handlers.extend(teacher_handlers(**services))
         self.handlers.extend(read_handlers(**services))
         self.handlers.extend(pull_report_handlers(**services))
+        self.handlers.extend(join_handlers(**services))
         self.handlers.extend(compat_handlers(**services))
         self.handlers.extend(openapi_handlers(**services))
         if self.student_service is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import webbrowser
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +34,16 @@ READY_TIMEOUT = 90.0
 
 
 # Installing Panel enables its JupyterLab-preview server extension, which imports all of Panel
-# and Bokeh into the Jupyter server (~40 MB, over a quarter of a teacher's server). Code Stream's
+# and Bokeh into the Jupyter server (what it costs: docs/performance.md). Code Stream's
 # dashboards run in their own `panel serve` processes and never use it.
 WITHOUT_PANEL_PREVIEW = "--ServerApp.jpserver_extensions=panel.io.jupyter_server_extension=False"
+# ... and its JupyterLab half, which asks that server extension for a preview layout on every
+# notebook save (a 404 in the browser console each time).
+PANEL_LAB_EXTENSION = "@pyviz/jupyterlab_pyviz"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+STOP_GRACE_SECONDS = 6.0  # SIGTERM to both classrooms at once, then SIGKILL: Ctrl-C is done in < 10 s
+# Told to the teacher's dashboard: its student is on this machine, so a loopback server is fine
+SAME_MACHINE_ENV = "CODESTREAM_STUDENTS_ON_THIS_MACHINE"
 
 
 def sample_lesson() -> nbformat.NotebookNode:
@@ -50,7 +59,15 @@ def sample_lesson() -> nbformat.NotebookNode:
         v4.new_code_cell("lengths = [len(fruit) for fruit in fruits]\nlengths"),
         v4.new_code_cell("# Exercise: keep only the fruits with more than 5 letters\n"),
     ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    return nb
+
+
+def notes_notebook() -> nbformat.NotebookNode:
+    """The student's empty notebook, with a kernel named (no "Select Kernel" dialog on opening)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = {"name": "python"}
     return nb
 
 
@@ -73,6 +90,7 @@ class LabProcess:
     port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(24))
     process: subprocess.Popen | None = None
+    extra_env: dict = field(default_factory=dict)
 
     @property
     def root_dir(self) -> Path:
@@ -85,12 +103,16 @@ class LabProcess:
     def start(self) -> None:
         for sub in ("notebooks", "data", "runtime", "config"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        labconfig = self.workdir / "config" / "labconfig"
+        labconfig.mkdir(exist_ok=True)
+        (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": {PANEL_LAB_EXTENSION: True}}))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "CODESTREAM_"))}
         env.update({
             "JUPYTER_TOKEN": self.token,
             "JUPYTER_DATA_DIR": str(self.workdir / "data"),
             "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
             "JUPYTER_CONFIG_DIR": str(self.workdir / "config"),
+            **self.extra_env,
         })
         args = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
                 f"--port={self.port}", "--port-retries=0", f"--ServerApp.root_dir={self.root_dir}",
@@ -121,24 +143,39 @@ class LabProcess:
                     raise RuntimeError(f"the {self.name} JupyterLab did not start; see {self.workdir / 'server.log'}")
                 await asyncio.sleep(0.2)
 
-    def stop(self) -> None:
+    def signal_group(self, sig: int) -> None:
+        """``sig`` to the server's whole process group (its dashboards and redis-server too)."""
         if self.process is None:
             return
-        pgid = self.process.pid
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
-        try:  # anything of its group still alive (a dashboard, redis-server) goes too
-            os.killpg(pgid, signal.SIGKILL)
+        try:
+            os.killpg(self.process.pid, sig)
         except ProcessLookupError:
             pass
-        self.process = None
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        stop_all([self], grace)
+
+
+def stop_all(labs: list[LabProcess], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM every server's group at once, wait ``grace`` seconds in all, then SIGKILL what is left.
+
+    One after the other, each with its own long wait, stopping took ~40 s."""
+    running = [lab for lab in labs if lab.process is not None]
+    for lab in running:
+        lab.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for lab in running:
+        try:
+            lab.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for lab in running:  # anything of its group still alive (a dashboard, redis-server) goes too
+        lab.signal_group(signal.SIGKILL)
+        try:
+            lab.process.wait(2)
+        except subprocess.TimeoutExpired:
+            pass
+        lab.process = None
 
 
 async def set_up_classroom(teacher: LabProcess, student: LabProcess) -> dict:
@@ -149,7 +186,7 @@ async def set_up_classroom(teacher: LabProcess, student: LabProcess) -> dict:
                               json={"title": "Lists in Python", "notebook_path": LESSON_NAME})
         r.raise_for_status()
         session = r.json()
-    nbformat.write(nbformat.v4.new_notebook(), str(student.root_dir / "my-notes.ipynb"))
+    nbformat.write(notes_notebook(), str(student.root_dir / "my-notes.ipynb"))
     async with student.client() as client:
         r = await client.put("codestream/api/student/config", json={
             "teacher_url": teacher.url, "session_code": session["code"],
@@ -176,7 +213,7 @@ def login_url(server: LabProcess, path: str) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="codestream-demo-"))
-    teacher = LabProcess("teacher", workdir / "teacher")
+    teacher = LabProcess("teacher", workdir / "teacher", extra_env={SAME_MACHINE_ENV: "1"})
     student = LabProcess("student", workdir / "student")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -193,7 +230,9 @@ async def run(args: argparse.Namespace) -> int:
         for label, url in urls.items():
             print(f"  {label:<20} {url}", flush=True)
         live = "live into open notebooks" if collaboration_available() else "into notebook files"
-        print(f"\nStudent pulls go {live}. Press Ctrl-C to stop everything.", flush=True)
+        print(f"\nStudent pulls go {live}. Both servers listen on this machine only (127.0.0.1);"
+              " students on other machines need a teacher server started with --ip=0.0.0.0 (see the"
+              " README). Press Ctrl-C to stop everything.", flush=True)
         if not args.no_browser:
             for url in urls.values():
                 webbrowser.open_new_tab(url)
@@ -204,8 +243,7 @@ async def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         print("\nStopping the classroom ...", flush=True)
-        student.stop()
-        teacher.stop()
+        stop_all([student, teacher])
         if not args.workdir and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
         print("Stopped.", flush=True)

@@ -20,13 +20,15 @@ import httpx
 import pytest
 import redis
 
-from jupyter_ext.pytest_plugin import SecretScanner, free_port, scanned_client, stop_processes, wait_until
+from jupyter_ext.clients.sse import iter_sse_sync
+from jupyter_ext.domain.events import EVENT_SESSION_ENDED
+from jupyter_ext.testing import LoggedProcess, SecretScanner, event_dict, free_port, stop_processes, wait_until
 from jupyter_ext.store import find_redis_server
 
 CLUSTER_SLOTS = 16384
 
 
-class RelayProcess:
+class RelayProcess(LoggedProcess):
     """``codestream relay`` as a subprocess on a free loopback port, JSON logs to a file."""
 
     def __init__(self, workdir: Path, redis_url: str, *, scanner: SecretScanner | None = None,
@@ -70,15 +72,7 @@ class RelayProcess:
         """An httpx client on this relay; every response goes past the credential scanner."""
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        client = scanned_client(self.url, headers, self.scanner)
-        self._clients.append(client)
-        return client
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return self.scanned_client(self.url, headers)
 
     def log_records(self) -> list[dict]:
         records = []
@@ -100,11 +94,7 @@ class RelayProcess:
         if self.process is not None:
             self.returncode = self.process.returncode
         self.process = None
-        for client in self._clients:
-            client.close()
-        self._clients.clear()
-        if self.scanner is not None:
-            self.scanner.check_text(f"relay log {self.log_path}", self.log_text())
+        self.close_clients("relay")
         return self.returncode
 
 
@@ -177,23 +167,13 @@ class ResumingStudent:
                 raise AssertionError(f"{url}: {response.status_code} {response.read()!r}")
             self.connections.append((url, headers.get("Last-Event-ID")))
             self.had_before.append(len(self.events))
-            event: dict = {}
-            for line in response.iter_lines():
-                if line.startswith(":"):
-                    self.connected.set()
-                    continue
-                if not line:
-                    if event:
-                        with self._lock:
-                            self.events.append(event)
-                            self._lock.notify_all()
-                        if event.get("event") == "session_ended":
-                            self.done.set()
-                            return
-                        event = {}
-                    continue
-                field, _, value = line.partition(":")
-                event[field] = value.lstrip(" ")
+            for event in iter_sse_sync(response.iter_bytes(), lambda _text: self.connected.set()):
+                with self._lock:
+                    self.events.append(event_dict(event))
+                    self._lock.notify_all()
+                if event.event == EVENT_SESSION_ENDED:
+                    self.done.set()
+                    return
 
     def wait_for(self, n: int, timeout: float = 20.0) -> list[dict]:
         with self._lock:

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess, free_port
+from jupyter_ext.testing import JupyterServerProcess, free_port
 
 # Short timeouts and backoff: failures show up fast and a dropped relay comes back fast.
 STUDENT_ARGS = [

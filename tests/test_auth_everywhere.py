@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from test_openapi import load_document, normalized, read_operations, registered_routes
+from test_openapi import documented_operations, load_document, normalized, read_operations, registered_routes
 
 ROUTES = registered_routes()
 READ = read_operations(load_document())
@@ -33,9 +33,14 @@ VALID_BODIES[("/codestream/api/sessions/{code}/cells/{cell_id}/pulled", "post")]
 QUERIES = {("/code_stream/{code}/get-cell", "get"): {"cell_id": "c1", "cell_timestamp": "1"}}
 
 
+# documented as public (anonymous security): the join page a join link opens (tests/test_join.py)
+PUBLIC = {key for key, operation in documented_operations(load_document()).items() if {} in operation["security"]}
+
+
 def route_calls():
-    """``(route, method)`` for every registered route and method."""
-    return [(route, method) for route in ROUTES for method in route.methods]
+    """``(route, method)`` for every registered route and method that needs a credential."""
+    return [(route, method) for route in ROUTES for method in route.methods
+            if (normalized(route.path), method) not in PUBLIC]
 
 
 def call(client: httpx.Client, route, method: str, code: str, headers: dict | None = None) -> tuple[int, object]:

@@ -17,7 +17,7 @@ from test_openapi import documented_operations, load_document, normalized, regis
 
 from jupyter_ext.domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from jupyter_ext.handlers.base import MAX_JSON_BODY_BYTES
-from jupyter_ext.pytest_plugin import write_notebook
+from jupyter_ext.testing import write_notebook
 
 DOCUMENT = load_document()
 OPERATIONS = documented_operations(DOCUMENT)

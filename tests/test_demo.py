@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
+import nbformat
 
 URL_LINE = re.compile(r"^\s+(Teacher JupyterLab|Teacher dashboard|Student JupyterLab|Student dashboard)\s+(http\S+)$")
 
@@ -92,12 +95,26 @@ def test_demo_prints_four_working_urls_and_stops_cleanly(tmp_path, cs_secret_sca
                            headers={"Authorization": f"token {token}"}, timeout=10).json()
         assert config["has_key"] is True and re.fullmatch(r"[A-Z2-9]{6}", config["session_code"])
         assert processes_mentioning(str(workdir)), "the demo's servers should be running"
+        out = "".join(lines)
+        assert "students on other machines need" in out and "--ip=0.0.0.0" in out
+        # the student's notebook names its kernel (no "Select Kernel" dialog when it opens)
+        notes = nbformat.read(str(workdir / "student" / "notebooks" / "my-notes.ipynb"), as_version=4)
+        assert notes.metadata["kernelspec"]["name"] == "python3"
+        # Panel's JupyterLab half is off with its server half (it asked for panel-preview/layout on
+        # every save: a 404 each time)
+        lab_page = httpx.get(urls["Teacher JupyterLab"], timeout=60, follow_redirects=True).text
+        config = json.loads(re.search(r'id="jupyter-config-data"[^>]*>\s*(\{.*?\})\s*</script>', lab_page,
+                                      re.S).group(1))
+        assert "@pyviz/jupyterlab_pyviz" in config["disabledExtensions"], config["disabledExtensions"]
         started = descendants(demo.pid)
         assert len(started) >= 4  # two servers, redis-server, two dashboards
     finally:
+        asked = time.monotonic()
         demo.send_signal(signal.SIGINT)
         demo.wait(90)
+        stopping = time.monotonic() - asked
         reader.join(10)
+    assert stopping < 10, f"Ctrl-C took {stopping:.1f} s"
     assert demo.returncode == 0, "".join(lines)
     assert "Stopped." in "".join(lines)
     leftovers = processes_mentioning(str(workdir))

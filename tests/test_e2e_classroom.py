@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jupyter_ext.domain import ALPHABET
-from jupyter_ext.pytest_plugin import artifacts_dir, wait_until, write_notebook
+from jupyter_ext.testing import artifacts_dir, wait_until, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -63,16 +63,20 @@ def origins(server, path: str) -> list[dict | None]:
     return [c.get("metadata", {}).get("codestream") for c in r.json()["content"]["cells"]]
 
 
-# Toasts last a few seconds: the page keeps every one it showed (and, being the same page, proves
-# that nothing reloaded it).
+# The page keeps every notice it showed (and, being the same page, proves that nothing reloaded
+# it). Notices live in Panel's shadow roots, which a MutationObserver on the document does not see.
 RECORD_TOASTS = """() => {
   window.__csToasts = [];
-  new MutationObserver(() => {
-    for (const toast of document.querySelectorAll('.notyf__toast')) {
-      const text = toast.textContent.trim();
-      if (text && !window.__csToasts.includes(text)) window.__csToasts.push(text);
+  const collect = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) collect(el.shadowRoot);
+      if (el.classList && el.classList.contains('cs-notice')) {
+        const text = el.textContent.trim();
+        if (text && !window.__csToasts.includes(text)) window.__csToasts.push(text);
+      }
     }
-  }).observe(document.body, {childList: true, subtree: true});
+  };
+  setInterval(() => collect(document), 100);
 }"""
 TOASTS_WITH = "([text, n]) => (window.__csToasts || []).filter(t => t.includes(text)).length >= n"
 

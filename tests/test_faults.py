@@ -7,7 +7,6 @@ text is scanned here, and server logs are scanned when each server stops.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -16,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess, wait_until
+from jupyter_ext.clients.sse import iter_sse_sync
+from jupyter_ext.testing import JupyterServerProcess, event_dict, wait_until
 from jupyter_ext.store.embedded import MAX_SOCKET_PATH
 
 STORE_DOWN_WAIT = 30.0  # how long a test waits for the server to notice Redis is back
@@ -51,21 +51,11 @@ class EventStream:
         try:
             with self.client.stream("GET", self.url, timeout=httpx.Timeout(15.0, read=None)) as response:
                 self.status = response.status_code
-                event: dict = {}
-                for line in response.iter_lines():
-                    self.scanner.check_text(f"event stream {self.url}", line)
-                    if line.startswith(":"):
-                        self._opened.set()  # ": connected" comes first, then replay and live events
-                        continue
-                    if line:
-                        field, _, value = line.partition(":")
-                        event[field] = value.removeprefix(" ")
-                        continue
-                    if event:
-                        with self._changed:
-                            self.events.append({**event, "data": json.loads(event.get("data", "{}"))})
-                            self._changed.notify_all()
-                        event = {}
+                # ": connected" comes first, then replay and live events
+                for event in iter_sse_sync(self._scanned(response.iter_bytes()), lambda _text: self._opened.set()):
+                    with self._changed:
+                        self.events.append({**event_dict(event), "data": event.json()})
+                        self._changed.notify_all()
         except httpx.HTTPError:
             pass
         finally:
@@ -73,6 +63,11 @@ class EventStream:
             self.ended.set()
             with self._changed:
                 self._changed.notify_all()
+
+    def _scanned(self, chunks):
+        for chunk in chunks:
+            self.scanner.check_text(f"event stream {self.url}", chunk.decode(errors="replace"))
+            yield chunk
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[dict]:
         with self._changed:

@@ -13,17 +13,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from student_fixtures import STUDENT_ARGS, configure
-from test_student_dashboard import until
 
 from codestream_dash.student import StudentDashboard
 from jupyter_ext.app import CodeStreamApp
 from jupyter_ext.clients import ServerClient
 from jupyter_ext.domain.events import TEACHER_STREAM_REFUSED
-from jupyter_ext.pytest_plugin import SSEReader, wait_until
+from jupyter_ext.testing import SSEReader, until, wait_until
+from jupyter_ext.testing.http import LoopbackHTTPServer, QuietHandler
 
 CODE = "HQSTAB"
 KEY = "K" * 20
@@ -31,7 +30,7 @@ EVENT_BOUND = 64 * 1024  # the default upstream_max_event_bytes
 MiB = 1024 * 1024
 
 
-class HostileTeacher:
+class HostileTeacher(LoopbackHTTPServer):
     """A teacher on 127.0.0.1 whose event stream is ``mode``; records every events request."""
 
     def __init__(self, mode: str):
@@ -42,10 +41,7 @@ class HostileTeacher:
         self._stop = threading.Event()
         teacher = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 if self.path.endswith("/cells"):
                     body = json.dumps({"session": CODE, "title": "hostile", "cells": [],
@@ -73,14 +69,7 @@ class HostileTeacher:
                     return
                 self.send_error(404)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+        super().__init__(Handler)
 
     def stream(self):
         yield b": connected\n\n"
@@ -111,8 +100,7 @@ class HostileTeacher:
 
     def close(self):
         self._stop.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 @pytest.fixture

@@ -37,6 +37,10 @@ def test_teacher_tile_to_student_pull_through_the_hub(cs_hub, cs_browser):
     teacher_api = cs_hub.server("teacher1")
     cs_hub.start_servers("teacher1")
     teacher_api.put("api/contents/hub-lesson.ipynb", json=notebook([("h1", "area = 3 * 4")]))
+    # end the sessions other tests left: the dashboard would resume the newest one instead of
+    # offering "Start session"
+    for earlier in teacher_api.get("codestream/api/sessions").json()["sessions"]:
+        assert teacher_api.delete(f"codestream/api/sessions/{earlier['code']}").status_code == 204
     student_api = cs_hub.server("student1")
     student_api.put("api/contents/notes.ipynb", json=notebook([("n1", "# my notes")]))
 
@@ -58,12 +62,12 @@ def test_teacher_tile_to_student_pull_through_the_hub(cs_hub, cs_browser):
                    what="the session code on the dashboard")
         code = code_box.inner_text().strip()
         # the projector's view: the code and a big QR code of the join link; no URL or key to type
-        qr = dashboard.locator(".cs-qr-box svg.cs-qr")
+        qr = dashboard.locator(".cs-qr svg")
         qr.wait_for(timeout=UI_MS)
         box, frame = qr.bounding_box(), page.locator("iframe").first.bounding_box()
-        assert box and box["width"] >= 400 and box["height"] >= 400, box
+        assert box and box["width"] >= 360 and box["height"] >= 360, box
         assert box["x"] >= frame["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"], (box, frame)
-        assert dashboard.locator(".cs-join-link", has_text=f"?session={code}").count() == 1
+        assert dashboard.locator(".cs-join-link", has_text=f"?session={code}").count() >= 1
         assert dashboard.get_by_text("Student key").count() == 0
         assert dashboard.get_by_text("Students enter this URL").count() == 0
         sessions = teacher_api.get("codestream/api/sessions").json()["sessions"]

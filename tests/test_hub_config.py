@@ -93,3 +93,46 @@ def test_base_url_and_a_taken_name():
     with pytest.raises(ValueError, match="already"):
         configure_jupyterhub(again)
     assert [s["name"] for s in again.JupyterHub.services] == ["codestream"]
+
+
+def test_jupyterhub_5_gets_the_access_scope_on_the_user_role():
+    from jupyter_ext.hub.config import _grant_every_user
+
+    c = Config()
+    _grant_every_user(c.JupyterHub, "access:services!service=codestream", major=5)
+    assert c.JupyterHub.load_roles == [{"name": "user", "scopes": ["self", "access:services!service=codestream"]}]
+    kept = Config()
+    kept.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "read:groups"]}]
+    _grant_every_user(kept.JupyterHub, "access:services!service=codestream", major=5)
+    assert kept.JupyterHub.load_roles == [
+        {"name": "user", "scopes": ["self", "read:groups", "access:services!service=codestream"]}]
+
+
+@pytest.mark.parametrize("base_url, public_url, expected", [
+    (None, None, None),
+    (None, "https://hub.example.org", "https://hub.example.org/hub/"),
+    ("/jhub/", "https://hub.example.org/jhub/", "https://hub.example.org/jhub/hub/"),
+    ("/jhub/", "https://hub.example.org", "https://hub.example.org/jhub/hub/"),  # JupyterHub adds it too
+])
+def test_the_public_hub_url_for_join_links(base_url, public_url, expected):
+    c = Config()
+    if base_url:
+        c.JupyterHub.base_url = base_url
+    if public_url:
+        c.JupyterHub.public_url = public_url
+    service = configure_jupyterhub(c)
+    assert service["environment"].get("CODESTREAM_PUBLIC_HUB_URL") == expected
+
+
+def test_join_links_of_the_service():
+    from jupyter_ext.hub.service import HubContext, HubServiceConfig
+    from jupyter_ext.relay import RelayConfig
+
+    def link(**hub):
+        config = HubServiceConfig(relay=RelayConfig(redis_url=""), data_dir="", **hub)
+        return HubContext(config, service=None, identities=None).join_link("K7QX2M")
+
+    assert link() == "/hub/user-redirect/codestream-student/?session=K7QX2M"
+    assert link(hub_base_url="/jhub/") == "/jhub/hub/user-redirect/codestream-student/?session=K7QX2M"
+    assert link(public_hub_url="https://hub.example.org/jhub/hub/") == (
+        "https://hub.example.org/jhub/hub/user-redirect/codestream-student/?session=K7QX2M")

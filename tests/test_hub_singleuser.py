@@ -201,14 +201,14 @@ def test_no_credential_in_the_logs_so_far(servers, lesson):
 
 async def test_the_hub_teacher_dashboard_shows_code_join_link_and_qr_not_url_or_key(servers):
     """The Viewer (no browser) on teacher2's real server through the hub's proxy: the session
-    card has the code, the join link and a projector-sized QR code of exactly that link; no
+    card has the code and the join panel: the join link and a QR code of exactly that link; no
     student URL, no student key, no reachability advice. A reloaded dashboard shows it again."""
     import html
-    import re
 
     import panel as pn
 
-    from codestream_dash.hub import GroupedServerClient, HubTeacherDashboard, join_qr_svg
+    from codestream_dash.hub import GroupedServerClient, HubTeacherDashboard
+    from codestream_dash.join import QR_PIXELS, qr_svg
 
     base = f"{servers.url}user/teacher2/"
 
@@ -238,10 +238,9 @@ async def test_the_hub_teacher_dashboard_shows_code_join_link_and_qr_not_url_or_
         text = rendered(dash)
         assert f"<div class='cs-session-code'>{code}</div>" in text
         assert html.escape(dash.join_link) in text or dash.join_link in text
-        qr = join_qr_svg(dash.join_link)
+        qr = qr_svg(dash.join_link)
         assert qr and qr in text  # the QR code of the join link itself
-        width = int(re.search(r'<svg[^>]* width="(\d+)"', qr).group(1))
-        assert width >= 400  # big enough for a projector
+        assert QR_PIXELS >= 360  # the join panel's projector size (its stylesheet sets it)
         assert dash.student_key not in text and "Student key" not in text
         assert base not in text and dash.student_url not in text and "--ip" not in text
         listed = {s["code"]: s for s in servers.server("teacher2").get("codestream/api/sessions").json()["sessions"]}

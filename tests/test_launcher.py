@@ -16,7 +16,7 @@ import pytest
 
 from codestream_dash.launcher import teacher_server
 from codestream_dash.panel_setup import RedactCredentials
-from jupyter_ext.pytest_plugin import wait_until
+from jupyter_ext.testing import wait_until
 
 PROXY_NAME = "codestream-teacher"
 APP_TIMEOUT = 120  # a first request waits for `panel serve` to start (slow on a busy machine)
@@ -121,7 +121,7 @@ def test_an_app_started_outside_jupyter_says_how_to_open_it(role, cs_page):
 
     import httpx
 
-    from jupyter_ext.pytest_plugin import free_port
+    from jupyter_ext.testing import free_port
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODESTREAM_", "JUPYTERHUB_"))}

@@ -1,9 +1,11 @@
-"""The layer rule, checked: the standalone relay loads no Jupyter server."""
+"""The layer rule, checked: import-linter's contracts hold, and the standalone relay loads no
+Jupyter server (checked in a fresh interpreter too)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +33,33 @@ def test_the_jupyter_extension_loads_jupyter_server():
     """The check above can fail: the Jupyter glue does load jupyter_server."""
     loaded = modules_loaded_by("import jupyter_ext.handlers.read")
     assert "jupyter_server" in loaded
+
+
+def lint_imports(*args: str) -> subprocess.CompletedProcess:
+    """``lint-imports`` (import-linter) on this checkout, with pyproject.toml's contracts."""
+    beside = Path(sys.executable).parent / "lint-imports"
+    command = str(beside) if beside.exists() else shutil.which("lint-imports")
+    assert command, "import-linter is a test dependency (pip install -e '.[test]')"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([command, "--no-cache", *args], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=120)
+
+
+def test_the_import_contracts_hold():
+    """domain <- store <- clients <- extension glue / relay <- dashboards, the relay free of
+    jupyter_server, the domain free of I/O libraries (pyproject.toml [tool.importlinter])."""
+    result = lint_imports()
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def test_a_wrong_import_breaks_a_contract(tmp_path):
+    """The check can fail: a contract the code does not keep (the Jupyter glue does import
+    jupyter_server) makes lint-imports exit non-zero."""
+    config = tmp_path / "contracts.toml"
+    config.write_text(
+        '[tool.importlinter]\nroot_packages = ["jupyter_ext"]\ninclude_external_packages = true\n\n'
+        '[[tool.importlinter.contracts]]\nname = "glue without Jupyter"\ntype = "forbidden"\n'
+        'source_modules = ["jupyter_ext.handlers"]\nforbidden_modules = ["jupyter_server"]\n')
+    result = lint_imports("--config", str(config))
+    assert result.returncode != 0 and "BROKEN" in result.stdout

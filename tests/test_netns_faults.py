@@ -34,7 +34,7 @@ def test_the_defaults_notice_a_stall_within_two_heartbeats():
     from jupyter_ext.relay import parse_args
 
     app = CodeStreamApp()
-    assert app.relay_read_timeout <= 2 * HEARTBEAT_SECONDS
+    assert app.upstream_read_timeout <= 2 * HEARTBEAT_SECONDS
     assert app.event_block_ms / 1000 + app.redis_socket_timeout <= 2 * HEARTBEAT_SECONDS
     relay = parse_args(["--redis", "redis://127.0.0.1:6379/0"], environ={})
     assert relay.event_block_ms / 1000 + relay.redis_socket_timeout <= 2 * relay.heartbeat_seconds

@@ -19,7 +19,7 @@ def test_wheel_in_a_fresh_venv_enables_the_extension(tmp_path):
     """
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-w", str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True)
-    wheel = next((tmp_path / "dist").glob("codestream-*.whl"))
+    wheel = next((tmp_path / "dist").glob("jupyter_codestream-*.whl"))
     fresh = tmp_path / "fresh"
     subprocess.run([sys.executable, "-m", "venv", str(fresh)], check=True)
     python = fresh / "bin" / "python"
@@ -30,7 +30,7 @@ def test_wheel_in_a_fresh_venv_enables_the_extension(tmp_path):
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)],
                    check=True, capture_output=True)
 
-    assert (fresh / "etc" / "jupyter" / "jupyter_server_config.d" / "jupyter_ext.json").is_file()
+    assert (fresh / "etc" / "jupyter" / "jupyter_server_config.d" / "jupyter_codestream.json").is_file()
     assert (fresh_site / "jupyter_ext" / "openapi.json").is_file()
     for app in ROOT.glob("apps/*.py"):
         assert (fresh_site / "codestream_dash" / "apps" / app.name).is_file()

@@ -8,7 +8,7 @@ import nbformat
 
 from jupyter_ext.domain import Cell
 from jupyter_ext.domain.republish import republish_plan
-from jupyter_ext.pytest_plugin import SSEReader, write_notebook
+from jupyter_ext.testing import SSEReader, write_notebook
 
 
 def test_republish_plan_only_touches_changed_cells_of_that_notebook():

@@ -12,7 +12,7 @@ import redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from jupyter_ext.pytest_plugin import create_session, free_port, publish, SSEReader, wait_until
+from jupyter_ext.testing import create_session, free_port, publish, SSEReader, wait_until
 from jupyter_ext.store import EventHub, SessionStore, find_redis_server, keys
 from jupyter_ext.store.connection import (
     SentinelMasterRedis,

@@ -17,7 +17,7 @@ import pytest
 import redis
 import yaml
 
-from jupyter_ext.pytest_plugin import create_session, publish, wait_until
+from jupyter_ext.testing import create_session, publish, wait_until
 from jupyter_ext.relay import parse_args
 from relay_fixtures import ResumingStudent
 

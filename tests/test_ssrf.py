@@ -12,13 +12,13 @@ proves the route, the stored config and the HTTP client hold the same line.
 
 from __future__ import annotations
 
-import http.server
 import socket
 import threading
 
 import pytest
 
-from jupyter_ext.pytest_plugin import JupyterServerProcess
+from jupyter_ext.testing import JupyterServerProcess
+from jupyter_ext.testing.http import LoopbackHTTPServer, QuietHandler
 from student_fixtures import STUDENT_ARGS
 
 KEY = "ssrf-student-key-0123456789"
@@ -56,7 +56,7 @@ class Sink:
         self._thread.join(5)
 
 
-class RedirectingTeacher:
+class RedirectingTeacher(LoopbackHTTPServer):
     """A real HTTP server on 127.0.0.1 standing in for a teacher: every GET answers with the
     redirect ``plan(path)`` returns (status, Location); it records the paths it was asked for."""
 
@@ -65,7 +65,7 @@ class RedirectingTeacher:
         self.plan = lambda path: (302, "/")
         owner = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 owner.paths.append(self.path)
                 status, location = owner.plan(self.path)
@@ -74,22 +74,7 @@ class RedirectingTeacher:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
+        super().__init__(Handler)
 
 
 @pytest.fixture(scope="module")

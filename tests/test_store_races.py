@@ -66,16 +66,15 @@ async def test_an_unpublish_racing_updates_reports_the_version_it_removed(store)
     for event in await events_of(store, code):
         by_cell.setdefault(event[1], []).append(event)
     for cell_id, events in by_cell.items():
-        version, withdrawn = 0, False
+        version, published = 0, False
         for name, _cell, v in events:
             if name == "unpublished":
                 # the version it names is the one the cell had: the newest announced before it
                 assert v == version, (cell_id, events)
-                withdrawn = True
-            elif withdrawn:
-                # published again: versions go on from the withdrawn one (contract v2 Versions)
-                assert v in (version, version + 1), (cell_id, events)
-                version, withdrawn = v, False
+                published = False
             else:
+                # every source differs, so each publish is the next version, also after an
+                # unpublish (contract v2 *Versions*: never backwards, never repeated)
+                assert name == ("updated" if published else "published"), (cell_id, events)
                 assert v == version + 1, (cell_id, events)
-                version = v
+                version, published = v, True

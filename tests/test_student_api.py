@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from student_fixtures import configure
 
-from jupyter_ext.pytest_plugin import create_session, free_port, publish, write_notebook
+from jupyter_ext.testing import create_session, free_port, publish, write_notebook
 
 
 def test_configure_list_and_key_never_shown(cs_teacher, cs_student):

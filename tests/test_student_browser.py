@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from codestream_dash.student_model import END_LABEL
-from jupyter_ext.pytest_plugin import artifacts_dir, create_session, publish, write_notebook
+from jupyter_ext.testing import artifacts_dir, create_session, publish, write_notebook
 
 XSS = "<img src=x onerror=alert(1)>"
 APP = "codestream-student/"
@@ -140,7 +140,7 @@ def test_published_cell_appears_live_and_is_pulled_into_the_chosen_notebook(cs_t
     publish(teacher, code, "hello", "print('hello from the teacher')", 1)
     feed_code = page.locator(".cs-feed code", has_text="print('hello from the teacher')")
     feed_code.wait_for(timeout=UPDATE_MS)
-    page.locator(".notyf__toast", has_text="New cell from the teacher").first.wait_for(timeout=UPDATE_MS)
+    page.locator(".cs-notice", has_text="New cell from the teacher").first.wait_for(timeout=UPDATE_MS)
     assert page.evaluate("window.__csSamePage === true"), "the page was reloaded"
 
     # preview it, choose the notebook and "after cell 1", pull
@@ -162,7 +162,7 @@ def test_published_cell_appears_live_and_is_pulled_into_the_chosen_notebook(cs_t
 
     # the teacher updates it: the badge and the diff show before anything is pulled
     publish(teacher, code, "hello", "print('hello, class')", 1)
-    page.locator(".notyf__toast", has_text="The teacher updated Cell 1").first.wait_for(timeout=UPDATE_MS)
+    page.locator(".cs-notice", has_text="The teacher updated Cell 1").first.wait_for(timeout=UPDATE_MS)
     page.locator(".cs-badge-updated").first.wait_for(timeout=UPDATE_MS)
     page.locator(".cs-diff-pane, .cs-preview-diff").first.wait_for(timeout=UPDATE_MS)
     assert position_select.input_value() == END_LABEL  # an update goes right after the student's copy
@@ -175,7 +175,7 @@ def test_published_cell_appears_live_and_is_pulled_into_the_chosen_notebook(cs_t
     publish(teacher, code, "xss", XSS, 2)
     publish(teacher, code, "xssmd", f"# Careful\n\n{XSS} <script>alert(2)</script>", 3, "markdown")
     page.locator(".cs-feed code", has_text=XSS).first.wait_for(timeout=UPDATE_MS)
-    page.locator(".notyf__toast", has_text=XSS).first.wait_for(timeout=UPDATE_MS)
+    page.locator(".cs-notice", has_text=XSS).first.wait_for(timeout=UPDATE_MS)
     page.locator(".cs-feed-item", has_text="Cell 3").wait_for(timeout=UPDATE_MS)  # both have arrived
     page.locator(".cs-feed-item", has_text="Cell 3").get_by_role("button", name="Preview").click()
     preview = page.locator(".cs-preview-markdown")

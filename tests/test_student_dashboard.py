@@ -16,30 +16,12 @@ from codestream_dash import student_model as model
 from codestream_dash.student import StudentDashboard
 from codestream_dash.student_render import cell_preview_html, code_html, diff_html, markdown_html
 from jupyter_ext.clients import ServerClient
-from jupyter_ext.pytest_plugin import create_session, free_port, publish, write_notebook
+from jupyter_ext.testing import create_session, free_port, publish, until, write_notebook
 
 XSS = "<img src=x onerror=alert(1)>"
 
 
 # -- helpers ----------------------------------------------------------------------------------
-async def until(dashboard: StudentDashboard, predicate, what: str, timeout: float = 30.0):
-    """Wait for a parameter change after which ``predicate()`` holds (no sleeping)."""
-    changed = asyncio.Event()
-    watcher = dashboard.param.watch(lambda *_: changed.set(), [n for n in dashboard.param if n != "name"])
-
-    async def wait():
-        while not predicate():
-            await changed.wait()
-            changed.clear()
-
-    try:
-        await asyncio.wait_for(wait(), timeout)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-    finally:
-        dashboard.param.unwatch(watcher)
-
-
 def notebook_cells(server, path):
     r = server.client().get(f"api/contents/{path}", params={"type": "notebook", "content": 1})
     assert r.status_code == 200, r.text
@@ -153,7 +135,7 @@ async def test_connect_form_save_and_test_connection(cs_teacher, dashboard, stud
     assert await dashboard.save_config()
     publish(cs_teacher.client(), session["code"], "c1", "print(1)", 1)
     assert await dashboard.test_connection()
-    assert dashboard.form_message == f"Connected to session {session['code']}: 1 cell published."
+    assert dashboard.form_message == f"Connected to session {session['code']} at {cs_teacher.url}: 1 cell published."
 
     dashboard.param.update(session_code="ZZZZZZ")
     assert await dashboard.save_config()  # the key stays stored server-side
@@ -377,3 +359,34 @@ async def test_the_diff_starts_from_the_students_newest_copy(cs_teacher, dashboa
     diffs = [diff for diff in rendered if diff is not None]
     assert diffs, rendered
     assert all("-r = 5  # my radius" in diff for diff in diffs), diffs
+
+
+async def test_join_link_and_messages_about_what_was_saved(cs_teacher, dashboard, student):
+    teacher = cs_teacher.client()
+    session = create_session(teacher, title="Joined")
+    dashboard.join_link = session["join_link"]
+    assert await dashboard.join_session()
+    assert dashboard.join_link == "" and dashboard.configured and dashboard.has_key
+    assert (dashboard.saved_teacher_url, dashboard.saved_session_code) == (cs_teacher.url, session["code"])
+    # a refused save leaves the saved configuration; Test reports what it tested, not the form
+    dashboard.teacher_url = "ftp://elsewhere/"
+    assert not await dashboard.save_config()
+    assert "not usable" in dashboard.form_message
+    assert await dashboard.test_connection()
+    assert session["code"] in dashboard.form_message and cs_teacher.url in dashboard.form_message
+    assert "ftp" not in dashboard.form_message
+    # which characters a session code may have
+    dashboard.param.update(teacher_url=cs_teacher.url, session_code="ABC10O")
+    assert not await dashboard.save_config()
+    assert "except I, L and O" in dashboard.form_message and "no 0 or 1" in dashboard.form_message
+
+
+async def test_a_teacher_never_reached_is_cannot_reach(dashboard, student):
+    from jupyter_ext.pytest_plugin import free_port
+
+    r = student.client().put("codestream/api/student/config", json={
+        "teacher_url": f"http://127.0.0.1:{free_port()}/", "session_code": "ABC234", "student_key": "K-1"})
+    assert r.status_code == 200
+    await dashboard.start()
+    await until(dashboard, lambda: dashboard.connection == "unreachable", "cannot reach")
+    assert "Can't reach" in dashboard.connection_message

@@ -9,7 +9,7 @@ import pytest
 from student_fixtures import DroppableProxy, configure
 
 from jupyter_ext.domain.events import TEACHER_REACHABLE, TEACHER_UNREACHABLE
-from jupyter_ext.pytest_plugin import SSEReader, create_session, publish, wait_until
+from jupyter_ext.testing import SSEReader, create_session, publish, wait_until
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from student_fixtures import configure
 from jupyter_ext.clients.teacher import CLIENT_HEADER, TeacherClient, TeacherConnection
 from jupyter_ext.domain import CodeStreamError
 from jupyter_ext.domain.urls import parse_networks
-from jupyter_ext.pytest_plugin import SSEReader, create_session, publish, wait_until, write_notebook
+from jupyter_ext.testing import SSEReader, create_session, publish, wait_until, write_notebook
 from jupyter_ext.services.upstream import RelayDirectory, SessionReader
 
 

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from jupyter_ext.domain import ALPHABET
-from jupyter_ext.pytest_plugin import SSEReader, create_session, publish
+from jupyter_ext.testing import SSEReader, create_session, publish
 
 CODE_RE = re.compile(rf"^[{ALPHABET}]{{6}}$")
 

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jupyter_ext.domain import ALPHABET
-from jupyter_ext.pytest_plugin import artifacts_dir, free_port, wait_until, write_notebook
+from jupyter_ext.testing import artifacts_dir, free_port, wait_until, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -86,6 +86,11 @@ def test_teacher_dashboard_through_the_jupyter_proxy(cs_teacher, cs_page):
     page.screenshot(path=str(artifacts_dir() / "teacher-dashboard.png"), full_page=True)
 
     page.get_by_role("button", name="End session").click()
+    # it asks first: nothing ended yet
+    expect(page.locator(".cs-confirm-text")).to_contain_text(f"End session {code} for everyone?",
+                                                             timeout=UI_TIMEOUT_MS)
+    assert code in [s["code"] for s in cs_teacher.client().get("codestream/api/sessions").json()["sessions"]]
+    page.get_by_role("button", name="Yes, end the session").click()
     expect(page.get_by_role("button", name="Start session")).to_be_visible(timeout=UI_TIMEOUT_MS)
     assert code not in [s["code"] for s in cs_teacher.client().get("codestream/api/sessions").json()["sessions"]]
 

@@ -16,7 +16,7 @@ from codestream_dash.teacher import CellRow, TeacherDashboard, student_url_advic
 from codestream_dash.teacher_cells import row_view_state
 from jupyter_ext.clients import ServerClient
 from jupyter_ext.domain import ALPHABET
-from jupyter_ext.pytest_plugin import SSEReader, write_notebook
+from jupyter_ext.testing import SSEReader, write_notebook
 
 CODE_RE = re.compile(rf"^[{ALPHABET}]{{6}}$")
 LESSON = "lessons/loops.ipynb"
@@ -428,3 +428,67 @@ async def test_rows_show_who_has_the_cell_live(dashboard, cs_teacher):
     assert student.post(report, json={"version": 2, "client": "laptop-1"}).status_code == 204
     await until(lambda: row.pulls == {"1": 2, "2": 1}, what="a pull of v2")
     assert "1 student has v2 · v1: 2" in row.html
+
+
+async def test_join_link_and_qr_code(dashboard, cs_teacher):
+    from codestream_dash.join import JoinPanel, join_html
+
+    dash = dashboard
+    await open_lesson(dash)
+    await dash.start_session()
+    assert dash.join_link == f"{cs_teacher.url}codestream/join/{dash.session_code}#{dash.student_key}"
+    shown = join_html(dash.join_link)
+    assert "<svg" in shown and 'aria-label="QR code of the join link"' in shown and "viewBox" in shown
+    assert html.escape(dash.join_link) in shown
+    old = dash.join_link
+    await dash.rotate_key()
+    assert dash.join_link != old and dash.join_link.endswith(dash.student_key)
+    # a resumed dashboard has no key: no QR code of a link that cannot open the session
+    again = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
+    try:
+        await again.load()
+        assert again.join_link == f"{cs_teacher.url}codestream/join/{dash.session_code}"
+        assert "<svg" not in join_html(again.join_link) and "rotate the key" in join_html(again.join_link)
+    finally:
+        await again.close()
+    # the hub helper's links are shown as given
+    hub = "https://hub.example/hub/user-redirect/codestream-student/?session=ABC234"
+    assert "<svg" in join_html(hub) and JoinPanel(join_link=hub).join_link == hub
+    await dash.end_session()
+    assert dash.join_link == ""
+
+
+async def test_end_session_and_unpublish_all_ask_first(dashboard, cs_teacher):
+    dash = dashboard
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await open_lesson(dash)
+    await dash.start_session()
+    await dash.set_published(ids[1], True)
+    dash.unpublish_all_cells = True  # the button only asks
+    await dash.settle()
+    assert dash.confirming == "unpublish_all" and ids[1] in published_cells(cs_teacher, dash.session_code)
+    dash.cancel = True
+    assert dash.confirming == ""
+    dash.unpublish_all_cells = True
+    dash.confirm = True
+    await dash.settle()
+    assert published_cells(cs_teacher, dash.session_code) == {} and dash.confirming == ""
+    code = dash.session_code
+    dash.end = True
+    await dash.settle()
+    assert dash.confirming == "end" and dash.session_code == code
+    dash.confirm = True
+    await dash.settle()
+    assert dash.session_code == "" and cs_teacher.client().get("codestream/api/sessions").json()["sessions"] == []
+    assert ("info", f"Session {code} ended.") in dash.notices
+
+
+def test_the_demos_students_on_this_machine_get_a_note_not_a_warning(cs_teacher):
+    env = {"CODESTREAM_SERVER_URL": "http://127.0.0.1:8888/", "CODESTREAM_TOKEN": "t",
+           "CODESTREAM_STUDENTS_ON_THIS_MACHINE": "1"}
+    dash = TeacherDashboard.from_environment(env)
+    assert dash.reachability_warning == ""
+    assert "Students on this computer reach http://127.0.0.1:8888/" in dash.reachability_note
+    assert "--ip=0.0.0.0" in dash.reachability_note  # and what students elsewhere would need
+    env.pop("CODESTREAM_STUDENTS_ON_THIS_MACHINE")
+    assert "--ip" in TeacherDashboard.from_environment(env).reachability_warning

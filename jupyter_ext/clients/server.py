@@ -124,7 +124,11 @@ class ServerClient:
         await self.request("DELETE", f"codestream/api/sessions/{code}")
 
     async def rotate_key(self, code: str) -> str:
-        return (await self.request("POST", f"codestream/api/sessions/{code}/key"))["student_key"]
+        return (await self.rotate_key_with_link(code))["student_key"]
+
+    async def rotate_key_with_link(self, code: str) -> dict:
+        """``{"student_key", "join_link"}`` of the new key."""
+        return await self.request("POST", f"codestream/api/sessions/{code}/key")
 
     async def publish_cell(self, code: str, cell_id: str, source: str, cell_type: str,
                            position: float, notebook_path: str | None = None, *,
@@ -159,6 +163,10 @@ class ServerClient:
         if student_key:
             body["student_key"] = student_key
         return await self.request("PUT", "codestream/api/student/config", json_body=body)
+
+    async def join_with_link(self, join_link: str) -> dict:
+        """``PUT student/config {"join_link"}``: URL, code and key from the teacher's one link."""
+        return await self.request("PUT", "codestream/api/student/config", json_body={"join_link": join_link})
 
     async def test_connection(self) -> dict:
         return await self.request("POST", "codestream/api/student/test")

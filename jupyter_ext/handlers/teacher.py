@@ -21,7 +21,8 @@ class SessionsHandler(CodeStreamHandler):
     async def post(self):
         record, student_key = await self.service.create_session(self.json_body(), owner=self.owner)
         self.write_json({**record.public_dict(), "student_key": student_key,
-                         "notebook_path": record.notebook_path}, status=201)
+                         "notebook_path": record.notebook_path,
+                         "join_link": self.service.join_link(record.code, student_key)}, status=201)
 
 
 class SessionHandler(CodeStreamHandler):
@@ -37,8 +38,9 @@ class SessionKeyHandler(CodeStreamHandler):
     @web.authenticated
     @authorized
     async def post(self, code):
-        key = await self.service.rotate_key(normalize_session_code(code), owner=self.owner)
-        self.write_json({"student_key": key})
+        code = normalize_session_code(code)
+        key = await self.service.rotate_key(code, owner=self.owner)
+        self.write_json({"student_key": key, "join_link": self.service.join_link(code, key)})
 
 
 class CellWriteMixin:

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from traitlets.config import LazyConfigValue
 
@@ -73,6 +74,40 @@ def _server_token_scopes(current, ours: list[str]):
     return given + [scope for scope in ours if scope not in given]
 
 
+def _jupyterhub_major() -> int:
+    try:
+        from jupyterhub import version_info
+    except ImportError:  # configuring without JupyterHub installed (docs, tests): assume current
+        return 6
+    return int(version_info[0])
+
+
+def _grant_every_user(hub, scope: str, major: int | None = None) -> None:
+    """Every hub user may call the service: ``extra_user_scopes`` (JupyterHub >= 6), else the
+    scope added to the ``user`` role (kept as the admin defined it, or JupyterHub's ``self``)."""
+    if (major or _jupyterhub_major()) >= 6:
+        hub.extra_user_scopes = set(_current(hub, "extra_user_scopes", set())) | {scope}
+        return
+    roles = list(_current(hub, "load_roles", []))
+    user_role = next((role for role in roles if isinstance(role, dict) and role.get("name") == "user"), None)
+    if user_role is None:
+        roles.append({"name": "user", "scopes": ["self", scope]})
+    elif scope not in user_role.setdefault("scopes", ["self"]):
+        user_role["scopes"] = [*user_role["scopes"], scope]
+    hub.load_roles = roles
+
+
+def _public_hub_url(public_url: str, base_url: str) -> str:
+    """``{public_url}hub/`` as JupyterHub reads ``public_url``: it includes ``base_url`` (which
+    JupyterHub adds itself when the URL has no path)."""
+    if not public_url:
+        return ""
+    public = public_url.rstrip("/") + "/"
+    if not urlsplit(public).path.strip("/"):
+        public = public.rstrip("/") + base_url
+    return public + "hub/"
+
+
 def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = "teachers", *,
                          service_name: str = DEFAULT_SERVICE_NAME, port: int = DEFAULT_SERVICE_PORT,
                          ip: str = "127.0.0.1", service_url: str | None = None,
@@ -86,7 +121,7 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
     members may create sessions (created when missing). ``ip``/``port``: where the service
     listens; ``service_url`` overrides the URL the hub and the single-user servers use to reach it
     (e.g. ``http://hub:10101`` on Kubernetes). ``public_hub_url``: the hub's public address for
-    join links (default: ``c.JupyterHub.public_url`` when set, else links without a host).
+    join links, like ``c.JupyterHub.public_url`` (its default; without either, links without a host).
     ``api_token``: register an *external* service instead (its own Deployment, several replicas,
     started with that token and the Redis URL by you): the hub then starts nothing and
     ``redis_url`` must be ``None`` here (the hub never needs it).
@@ -103,9 +138,9 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
         SERVICE_DATA_DIR_ENV: os.path.abspath(data_dir or "codestream-service"),
         SERVICE_BIND_ENV: f"{ip}:{port}",
     }
-    public = public_hub_url or str(_current(hub, "public_url", "") or "")
+    public = _public_hub_url(public_hub_url or str(_current(hub, "public_url", "") or ""), base_url)
     if public:
-        environment[SERVICE_PUBLIC_HUB_URL_ENV] = public.rstrip("/") + "/"
+        environment[SERVICE_PUBLIC_HUB_URL_ENV] = public
     if redis_url:
         environment[SERVICE_REDIS_ENV] = redis_url
     service = {"name": service_name, "url": url, "display": False, "oauth_no_confirm": True}
@@ -136,8 +171,7 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
     hub.load_groups = groups
 
     access = f"access:services!service={service_name}"
-    extra = set(_current(hub, "extra_user_scopes", set()))
-    hub.extra_user_scopes = extra | {access}
+    _grant_every_user(hub, access)
 
     spawner = c.Spawner
     env = dict(_current(spawner, "environment", {}))

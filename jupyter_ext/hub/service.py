@@ -170,12 +170,10 @@ class HubContext:
         return self._index
 
     def join_link(self, code: str) -> str:
-        base = self.config.public_hub_url.rstrip("/")
-        if base:  # JupyterHub's public hub URL ends in /hub/
-            if not base.endswith("/hub"):
-                base += self.config.hub_base_url.rstrip("/") + "/hub"
-            return f"{base}/user-redirect/{STUDENT_DASHBOARD}/?session={code}"
-        return f"{self.config.hub_base_url}hub/user-redirect/{STUDENT_DASHBOARD}/?session={code}"
+        """``{hub}/hub/user-redirect/codestream-student/?session=CODE`` (host-relative when the
+        hub's public URL is not configured)."""
+        hub = self.config.public_hub_url or f"{self.config.hub_base_url}hub/"
+        return f"{hub.rstrip('/')}/user-redirect/{STUDENT_DASHBOARD}/?session={code}"
 
     def refuse(self, who: str, error: CodeStreamError) -> CodeStreamError:
         """Count a refused read for ``who``; past the limit the refusal becomes a 429."""

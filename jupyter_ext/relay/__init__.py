@@ -21,13 +21,18 @@ jupyter_server.
 
 from .config import RelayConfig, parse_args
 from .core import ReadAuth, Reader, ReadRoutes, StudentKeyAuth
-from .logs import JSONLogFormatter, configure_logging, log_request
+from .logs import LOG_NAME, JSONLogFormatter, configure_logging, log_request
 from .server import (
+    MAX_BODY_BYTES,
+    READY_PING_SECONDS,
     HealthHandler,
     NotFoundHandler,
     ReadyHandler,
     Relay,
+    RelayCellHandler,
+    RelayCellsHandler,
     RelayDraining,
+    RelayEventsHandler,
     RelayHandler,
     RelayState,
     main,
@@ -35,6 +40,8 @@ from .server import (
 )
 
 __all__ = [
-    "HealthHandler", "JSONLogFormatter", "NotFoundHandler", "ReadAuth", "ReadyHandler", "ReadRoutes", "Reader", "Relay", "RelayConfig", "RelayDraining",
-    "RelayHandler", "RelayState", "StudentKeyAuth", "configure_logging", "log_request", "main", "parse_args", "serve",
+    "LOG_NAME", "MAX_BODY_BYTES", "READY_PING_SECONDS", "HealthHandler", "JSONLogFormatter",
+    "NotFoundHandler", "ReadAuth", "ReadRoutes", "ReadyHandler", "Reader", "Relay", "RelayCellHandler",
+    "RelayCellsHandler", "RelayConfig", "RelayDraining", "RelayEventsHandler", "RelayHandler",
+    "RelayState", "StudentKeyAuth", "configure_logging", "log_request", "main", "parse_args", "serve",
 ]

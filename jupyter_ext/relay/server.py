@@ -187,8 +187,7 @@ class Relay:
             config.redis_url, None, max_connections=config.redis_max_connections,
             blocking_max_connections=config.redis_stream_connections,
             socket_timeout=config.redis_socket_timeout, block_ms=config.event_block_ms,
-            stream_caps=StreamCaps(config.max_streams, config.max_streams_per_session,
-                                   config.heartbeat_seconds), log=self.log)
+            stream_caps=StreamCaps.of(config), log=self.log)
 
     def handler_services(self) -> dict:
         """What every handler gets through ``initialize``."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..domain import InvalidInput, normalize_session_code
+from ..domain.join import parse_join_link
 from ..domain.urls import normalize_teacher_url
 
 MAX_KEY_LENGTH = 256
@@ -49,7 +50,10 @@ def validate_student_key(raw: object) -> str:
 
 
 def config_from_body(body: dict, current: StudentConfig | None, *, require_code: bool = True) -> StudentConfig:
-    """Validate a PUT body; an omitted ``student_key`` keeps the stored one."""
+    """Validate a PUT body; an omitted ``student_key`` keeps the stored one; a ``join_link``
+    stands for all three."""
+    if body.get("join_link") is not None:
+        body = body_from_join_link(body["join_link"])
     teacher_url = normalize_teacher_url(body.get("teacher_url"))
     raw_code = body.get("session_code")
     if raw_code is None and not require_code:
@@ -61,6 +65,15 @@ def config_from_body(body: dict, current: StudentConfig | None, *, require_code:
     else:
         key = current.student_key if current is not None else None
     return StudentConfig(teacher_url=teacher_url, session_code=code, student_key=key)
+
+
+def body_from_join_link(link: object) -> dict:
+    found = parse_join_link(link)
+    if found.get("hub"):
+        raise InvalidInput("That is a JupyterHub link: open it in your browser while logged in to the hub.")
+    if not found.get("student_key"):
+        raise InvalidInput("The join link has no key (the part after #); copy the whole link again.")
+    return found
 
 
 class StudentConfigStore:

@@ -23,6 +23,7 @@ from ..domain import (
     validate_notebook_path,
     validate_title,
 )
+from ..domain.join import join_link
 from ..domain.outputs import numbered
 from ..domain.urls import normalize_teacher_url
 from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
@@ -45,6 +46,12 @@ class StreamCaps:
         for name in ("max_streams", "max_streams_per_session", "heartbeat_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+
+    @classmethod
+    def of(cls, config) -> StreamCaps:
+        """From any config with ``max_streams``, ``max_streams_per_session`` and
+        ``heartbeat_seconds`` (``RelayConfig``, the hub service's, ``CodeStreamApp``)."""
+        return cls(config.max_streams, config.max_streams_per_session, config.heartbeat_seconds)
 
     def hub_options(self) -> dict:
         return {"max_streams": self.max_streams, "max_streams_per_session": self.max_streams_per_session,
@@ -102,9 +109,9 @@ class RedisProvider:
                                      **self.stream_caps.hub_options())
                 self._store = store
                 if self.freeze_startup_objects:
-                    # The server is up by now: its ~10^5 start-up objects are no garbage, and each
-                    # full collection walking them paused event fan-out by 0.1-0.2 s
-                    # (bench/, docs/performance.md). Later objects are collected as before.
+                    # The server is up by now: its start-up objects are no garbage, and each full
+                    # collection walking them paused event fan-out (figures: docs/performance.md).
+                    # Later objects are collected as before.
                     gc.freeze()
         return self._store
 
@@ -148,12 +155,13 @@ def validate_pull_report(body: object) -> tuple[int, str]:
 
 class TeacherService:
     def __init__(self, provider: RedisProvider, *, limits: CellLimits = CellLimits(),
-                 limiter: FailureLimiter | None = None, relay_url: str = "",
+                 limiter: FailureLimiter | None = None, relay_url: str = "", students_url: str = "",
                  log: logging.Logger | None = None):
         self.provider = provider
         self.limits = limits
         self.limiter = limiter or FailureLimiter()
         self.relay_url = validate_relay_url(relay_url)  # advertised to students of new sessions
+        self.students_url = students_url  # the teacher URL in join links (services/join.py)
         self.log = log or logging.getLogger(__name__)
 
     async def _store(self, *, start: bool = True) -> SessionStore:
@@ -193,7 +201,12 @@ class TeacherService:
 
     async def list_sessions(self, owner: str | None = None) -> list[dict]:
         store = await self.provider.store(start=False)
-        return await store.list_sessions(owner) if store is not None else []
+        sessions = await store.list_sessions(owner) if store is not None else []
+        return [{**session, "join_link": self.join_link(session["code"], None)} for session in sessions]
+
+    def join_link(self, code: str, student_key: str | None) -> str:
+        """The link a projector shows (contract: Join links); the key only when it is known."""
+        return join_link(self.students_url, code, student_key)
 
     async def delete_session(self, code: str, owner: str | None = None) -> None:
         store = await self._store(start=False)

@@ -248,6 +248,11 @@ class SessionStore:
         before owners existed), in which case it becomes theirs now, atomically (of two servers
         claiming at once one wins, the other gets ``Forbidden``). Someone else's: ``Forbidden``."""
         session_key = keys.session_key(code)
+        fields = await self._session_fields(code)  # one round trip on the hot path (a publish)
+        if fields.get("owner"):
+            if fields["owner"] != owner:
+                raise Forbidden(NOT_YOURS_MESSAGE.format(code=code))
+            return self._record(fields)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
