@@ -32,10 +32,10 @@ FIGURES = {
 
 def load_more_figures() -> None:
     """The student-side and dashboard figures, any ``bench/relay_*.py`` module's ``FIGURES`` (the
-    relay's), then RTC side by side and 10,000 students."""
+    relay's), the hub path, then RTC side by side and 10,000 students."""
     import importlib
 
-    from . import dashboard_figures, rtc_figures, scale, student_cost, student_figures
+    from . import dashboard_figures, hub_fanout, rtc_figures, scale, student_cost, student_figures
 
     FIGURES.update(student_figures.FIGURES)
     FIGURES.update(student_cost.FIGURES)
@@ -43,6 +43,7 @@ def load_more_figures() -> None:
     for module_file in sorted(Path(__file__).parent.glob("relay_*.py")):
         module = importlib.import_module(f"{__package__}.{module_file.stem}")
         FIGURES.update(getattr(module, "FIGURES", {}))
+    FIGURES.update(hub_fanout.FIGURES)  # "hub-path": its own hub and Redis, started and stopped here
     # the largest last: their tens of thousands of loopback sockets linger in TIME_WAIT a while
     FIGURES.update(rtc_figures.FIGURES)
     FIGURES.update(scale.FIGURES)

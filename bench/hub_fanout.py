@@ -21,7 +21,7 @@ import secrets
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
@@ -50,7 +50,28 @@ def _child(hub_pid: int, fragment: str) -> int:
     raise RuntimeError(f"no process of the hub runs {fragment}")
 
 
-async def _main(size: FanoutSize, json_path: Path) -> int:
+@dataclass
+class HubPathResult:
+    """Every trial of one run, and the best p99 of each configuration with their ratio."""
+
+    trials: list
+    direct: object | None
+    proxied: object | None
+    seconds: float
+
+    @property
+    def ratio(self) -> float:
+        if self.direct and self.proxied:
+            return self.proxied.p99_ms / max(self.direct.p99_ms, 1e-3)
+        return float("nan")
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.direct and self.proxied and self.direct.complete and self.proxied.complete)
+
+
+async def measure(size: FanoutSize) -> HubPathResult:
+    """Start a hub (its own password-protected Redis), run the interleaved trials, stop it all."""
     prefix, HubProcess, PasswordRedis = _hub_classes()
     raise_fd_limit(4 * size.subscribers + 1024)
     workdir = Path(tempfile.mkdtemp(prefix="codestream-hub-bench-"))
@@ -81,21 +102,52 @@ async def _main(size: FanoutSize, json_path: Path) -> int:
         await asyncio.to_thread(hub.stop)
         await asyncio.to_thread(redis.stop)
     best = best_by_config(trials)
-    direct, proxied = best.get("service direct"), best.get("through the hub proxy")
-    ratio = proxied.p99_ms / max(direct.p99_ms, 1e-3) if direct and proxied else float("nan")
+    return HubPathResult(trials, best.get("service direct"), best.get("through the hub proxy"),
+                         round(time.perf_counter() - started, 1))
+
+
+async def _main(size: FanoutSize, json_path: Path) -> int:
+    result = await measure(size)
     print(f"\nHub fan-out: {size.subscribers} streams x {size.events} events, best of {size.repeats};"
           f" {machine()['cpus']} CPUs, load average {machine()['load_average']}.")
-    for name, trial in best.items():
-        print(f"  {name:24s} p50 {trial.p50_ms:6.0f} ms  p99 {trial.p99_ms:6.0f} ms"
-              f"  {trial.deliveries_per_s:9,.0f} deliveries/s  server CPU {trial.server_cpu_s:.2f} s"
-              f"{'' if trial.complete else '  INCOMPLETE'}")
-    print(f"  p99 ratio proxy/direct: {ratio:.2f}x (target <= {TARGET_RATIO}x)")
+    for trial in (result.direct, result.proxied):
+        if trial is not None:
+            print(f"  {trial.config:24s} p50 {trial.p50_ms:6.0f} ms  p99 {trial.p99_ms:6.0f} ms"
+                  f"  {trial.deliveries_per_s:9,.0f} deliveries/s  server CPU {trial.server_cpu_s:.2f} s"
+                  f"{'' if trial.complete else '  INCOMPLETE'}")
+    print(f"  p99 ratio proxy/direct: {result.ratio:.2f}x (target <= {TARGET_RATIO}x)")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps({
-        "benchmark": "hub_fanout", "machine": machine(), "size": asdict(size), "p99_ratio": ratio,
-        "trials": [asdict(t) for t in trials], "seconds": round(time.perf_counter() - started, 1)}, indent=2))
+        "benchmark": "hub_fanout", "machine": machine(), "size": asdict(size), "p99_ratio": result.ratio,
+        "trials": [asdict(t) for t in result.trials], "seconds": result.seconds}, indent=2))
     print(f"written: {json_path}")
-    return 0 if direct and proxied and direct.complete and proxied.complete else 1
+    return 0 if result.complete else 1
+
+
+async def figure(lab, size) -> list:
+    """``hub-path`` in ``python -m bench``: ``size.streams`` streams (1000; 100 with --quick)
+    through the hub's proxy vs the service directly, on a hub of its own (the Lab's Redis has
+    no password, and the service must be the only holder of it)."""
+    from .harness import Row
+
+    quick = size.streams <= 100
+    fanout_size = FanoutSize(subscribers=size.streams, events=10 if quick else 20, repeats=1 if quick else 2,
+                             relays=(1,), timeout=60.0 if quick else 90.0)
+    result = await measure(fanout_size)
+    direct, proxied = result.direct, result.proxied
+    if not (direct and proxied):
+        return [Row("hub-path", "FAILED: no complete trial", met=False)]
+    met = result.complete and result.ratio <= TARGET_RATIO
+    return [Row(f"hub-path: publish -> {size.streams} streams via hub proxy, p99",
+                f"{proxied.p99_ms:.0f} ms (p50 {proxied.p50_ms:.0f})",
+                f"service direct {direct.p99_ms:.0f} ms (p50 {direct.p50_ms:.0f})",
+                f"{result.ratio:.2f}x", f"<= {TARGET_RATIO}x", met=met,
+                detail={"events": fanout_size.events, "rounds": fanout_size.repeats,
+                        "server_cpu_s": {"direct": direct.server_cpu_s, "proxied": proxied.server_cpu_s},
+                        "complete": result.complete, "seconds": result.seconds})]
+
+
+FIGURES = {"hub-path": figure}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
-"""The dashboards under JupyterHub: a course-group selector for the teacher, a list of joinable
-sessions (one click joins) and ``?session=CODE`` for the student.
+"""The dashboards under JupyterHub: a course-group selector, the session code and the join panel
+(link + QR code) for the teacher, no URL or key (students join by hub identity);
+a list of joinable sessions (one click joins) and ``?session=CODE`` for the student.
 
 Small subclasses of the laptop dashboards, chosen by the app files when the server runs under a
 hub with the codestream service (``CODESTREAM_HUB_SERVICE_URL`` in its environment). They stay
@@ -15,15 +16,52 @@ from html import escape
 
 import panel as pn
 import param
+import segno
 
 from jupyter_ext.clients import APIError, ServerClient
 
 from .common import SERVER_URL_ENV, TOKEN_ENV, client_from_environment
 from .student import StudentDashboard
 from .teacher import TeacherDashboard
+from .clipboard import copy_button
+from .teacher_render import TEACHER_CSS, code_html, html_pane
 
 HUB_SERVICE_URL_ENV = "CODESTREAM_HUB_SERVICE_URL"  # jupyter_ext.hub.config sets it on the spawner
 ANYONE = "Anyone on the hub who has the code"
+QR_MIN_PIXELS = 420  # the QR code's side: scannable from the back of a classroom on a projector
+QR_BORDER = 4  # modules of quiet zone, as the QR standard asks
+HUB_CSS = """
+.cs-join-label { font-size: 22px; margin-bottom: 6px; }
+.cs-join-link { font-size: 18px; overflow-wrap: anywhere; color: var(--cs-muted, #555); }
+.cs-qr-box { background: #fff; display: inline-block; margin-top: 10px; }
+.cs-qr-box svg { display: block; }
+"""
+
+
+def join_qr_svg(link: str) -> str:
+    """The join link as an inline SVG QR code at least ``QR_MIN_PIXELS`` wide ("" without a link):
+    segno's own width, height and scale, untouched (no viewBox added to a scaled drawing)."""
+    if not link:
+        return ""
+    qr = segno.make(link, error="m")
+    side, _ = qr.symbol_size(scale=1, border=QR_BORDER)
+    scale = max(4, -(-QR_MIN_PIXELS // side))
+    return qr.svg_inline(scale=scale, border=QR_BORDER, dark="#000", light="#fff", svgclass="cs-qr",
+                         title="QR code of the join link")
+
+
+def join_html(code: str, link: str) -> str:
+    """Where students go (they join by hub identity: nothing to type), and the link to post."""
+    if not code or not link:
+        return ""
+    return (f"<div class='cs-label cs-join-label'>Students: scan the QR code, or pick session"
+            f" {escape(code)} in Code Stream — Student. Nothing to type.</div>"
+            f"<div class='cs-join-link'>{escape(link)}</div>")
+
+
+def qr_html(link: str) -> str:
+    """The projector-sized QR code of the join link, with its white quiet zone."""
+    return f"<div class='cs-qr-box'>{join_qr_svg(link)}</div>" if link else ""
 
 
 def under_hub(environ: Mapping[str, str] | None = None) -> bool:
@@ -55,7 +93,9 @@ class GroupedServerClient(ServerClient):
 
 
 class HubTeacherDashboard(TeacherDashboard):
-    """The teacher dashboard plus "which course group may follow": the teacher's own hub groups."""
+    """The teacher dashboard plus "which course group may follow" (the teacher's own hub groups);
+    its session card shows the code, the join link and its QR code, never a URL or key to type
+    (students join by hub identity), and no advice about the server's reachability."""
 
     group = param.Selector(default="", objects={ANYONE: ""}, label="Course group",
                            doc="Only members of this hub group (and you) can follow the session.")
@@ -87,6 +127,33 @@ class HubTeacherDashboard(TeacherDashboard):
     def __panel__(self):
         selector = pn.widgets.Select.from_param(self.param.group, name="Course group (JupyterHub)")
         return pn.Column(selector, super().__panel__())
+
+    def _reachability(self):
+        """Students reach the hub, not this server: no advice about its address."""
+        return pn.Spacer(height=0, visible=False)
+
+    def _session_card(self):
+        """The code, the join link and its QR code; no student URL, no key, no rotate. (Its own QR
+        rather than the laptop's JoinPanel: under the hub the link carries no key, and the
+        card needs the QR under the code to fit a projector's width.)"""
+        code_column = pn.Column(
+            html_pane("<div class='cs-label'>Session code</div>", margin=(0, 10)),
+            html_pane(pn.bind(code_html, self.param.session_code), css_classes=["cs-code"]),
+            pn.pane.HTML(pn.bind(qr_html, self.param.join_link), stylesheets=[TEACHER_CSS, HUB_CSS],
+                         css_classes=["cs-qr-pane"]),
+            width=560,
+        )
+        join_column = pn.Column(
+            pn.pane.HTML(pn.bind(join_html, self.param.session_code, self.param.join_link),
+                         stylesheets=[TEACHER_CSS, HUB_CSS], sizing_mode="stretch_width",
+                         css_classes=["cs-hub-join"]),
+            pn.bind(copy_button, self.param.join_link, "join link"),
+            pn.widgets.Button.from_param(self.param.end, color="danger", variant="outline", width=140,
+                                         margin=(15, 10)),
+            sizing_mode="stretch_width",
+        )
+        return pn.Row(code_column, join_column, visible=pn.bind(bool, self.param.session_code),
+                      sizing_mode="stretch_width", css_classes=["cs-session", "cs-hub-session"])
 
 
 class HubStudentDashboard(StudentDashboard):

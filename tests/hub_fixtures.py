@@ -18,12 +18,13 @@ import socket
 import subprocess
 import sys
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from jupyter_ext.pytest_plugin import RedisServerProcess, free_port, scanned_client, wait_until
+from jupyter_ext.pytest_plugin import RedisServerProcess, free_port, scanned_client, stop_processes, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PROXY = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -271,6 +272,41 @@ class HubProcess:
         self.process = None
         if self.scanner is not None:
             self.scanner.check_text(f"hub log {self.log_path}", self.log_text())
+
+
+@contextmanager
+def service_replica(hub: HubProcess, log_path: Path, *args: str):
+    """Another ``codestream hub-service`` process over the hub's Redis, started with the managed
+    service's own environment (and ``args``) on a port of its own, outside the proxy; yields its
+    base URL and stops it (its log checked by the secret scanner)."""
+    import psutil
+
+    first = next(child for child in psutil.Process(hub.process.pid).children(recursive=True)
+                 if "hub-service" in child.cmdline())
+    raw = Path(f"/proc/{first.pid}/environ").read_bytes().split(b"\0")
+    env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+    port = free_port()
+    env["CODESTREAM_SERVICE_BIND"] = f"127.0.0.1:{port}"
+    if hub.scanner is not None:
+        hub.scanner.add(env["JUPYTERHUB_API_TOKEN"])
+    with open(log_path, "wb") as log:
+        replica = subprocess.Popen([sys.executable, "-m", "jupyter_ext.cli", "hub-service", *args], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/{SERVICE_PREFIX}"
+    try:
+        def up():
+            if replica.poll() is not None:
+                raise RuntimeError(f"the replica exited: {log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                return httpx.get(base + "readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        wait_until(up, 60, interval=0.2, what="the second replica")
+        yield base
+    finally:
+        stop_processes([replica])
+        if hub.scanner is not None:
+            hub.scanner.check_text("replica log", log_path.read_text(errors="replace"))
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,15 @@ def test_teacher_tile_to_student_pull_through_the_hub(cs_hub, cs_browser):
         wait_until(lambda: re.fullmatch(rf"[{ALPHABET}]{{6}}", code_box.inner_text().strip()), 30,
                    what="the session code on the dashboard")
         code = code_box.inner_text().strip()
+        # the projector's view: the code and a big QR code of the join link; no URL or key to type
+        qr = dashboard.locator(".cs-qr-box svg.cs-qr")
+        qr.wait_for(timeout=UI_MS)
+        box, frame = qr.bounding_box(), page.locator("iframe").first.bounding_box()
+        assert box and box["width"] >= 400 and box["height"] >= 400, box
+        assert box["x"] >= frame["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"], (box, frame)
+        assert dashboard.locator(".cs-join-link", has_text=f"?session={code}").count() >= 1
+        assert dashboard.get_by_text("Student key").count() == 0
+        assert dashboard.get_by_text("Students enter this URL").count() == 0
         sessions = teacher_api.get("codestream/api/sessions").json()["sessions"]
         session = next(s for s in sessions if s["code"] == code)
         assert session["group"] == "algebra" and session["teacher"] == "teacher1"
@@ -89,5 +98,5 @@ def test_teacher_tile_to_student_pull_through_the_hub(cs_hub, cs_browser):
         student_context.close()
     cells = student_api.get("api/contents/notes.ipynb").json()["content"]["cells"]
     assert [c["source"] for c in cells] == ["# my notes", "area = 3 * 4"]
-    assert cells[1]["metadata"]["codestream"] == {"session": code, "cell_id": "h1", "version": 1}
+    assert cells[1]["metadata"]["codestream"] == {"session": code, "cell_id": "h1", "version": 1, "number": 1}
     assert student_api.get("codestream/api/student/config").json()["session_code"] == code

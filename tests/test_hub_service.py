@@ -4,11 +4,14 @@ Everything goes through the hub's proxy with real hub tokens (as a single-user s
 its own); single-user servers are not needed here.
 """
 
+import json
 import secrets
 
 import pytest
 
-from jupyter_ext.pytest_plugin import SSEReader
+from jupyter_ext.pytest_plugin import SSEReader, scanned_client, wait_until
+
+from hub_fixtures import service_replica
 
 
 @pytest.fixture
@@ -197,36 +200,7 @@ def test_a_second_replica_serves_the_same_sessions(cs_hub, teacher1, tmp_path):
     """Stateless: another `codestream hub-service` process over the same Redis (started with the
     managed service's own environment, on another port) sees the sessions, their owners and
     their events, and resumes a stream from a Last-Event-ID the first replica handed out."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import httpx
-    import psutil
-
-    from jupyter_ext.pytest_plugin import free_port, scanned_client, stop_processes, wait_until
-
-    first = next(child for child in psutil.Process(cs_hub.process.pid).children(recursive=True)
-                 if "hub-service" in child.cmdline())
-    raw = Path(f"/proc/{first.pid}/environ").read_bytes().split(b"\0")
-    env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
-    port = free_port()
-    env["CODESTREAM_SERVICE_BIND"] = f"127.0.0.1:{port}"
-    cs_hub.scanner.add(env["JUPYTERHUB_API_TOKEN"])
-    log_path = tmp_path / "replica.log"
-    with open(log_path, "wb") as log:
-        replica = subprocess.Popen([sys.executable, "-m", "jupyter_ext.cli", "hub-service"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/services/codestream/"
-    try:
-        def up():
-            if replica.poll() is not None:
-                raise RuntimeError(f"the replica exited: {log_path.read_text(errors='replace')[-2000:]}")
-            try:
-                return httpx.get(base + "readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-        wait_until(up, 60, interval=0.2, what="the second replica")
+    with service_replica(cs_hub, tmp_path / "replica.log") as base:
         code = create(teacher1, title="Replicated", group="algebra")["code"]  # through the proxy: replica 1
         first_cell = publish(teacher1, code, "r1", "one = 1")
         last_event_id = teacher1.get(f"codestream/api/sessions/{code}/cells").json()["last_event_id"]
@@ -249,6 +223,85 @@ def test_a_second_replica_serves_the_same_sessions(cs_hub, teacher1, tmp_path):
                     if '"cell_id": "r2"' in line:
                         break
             assert "event: published" in seen and '"r1"' not in seen  # replayed after the id, not before
-    finally:
-        stop_processes([replica])
-        cs_hub.scanner.check_text("replica log", log_path.read_text(errors="replace"))
+
+
+def test_the_service_caps_its_event_streams(cs_hub, teacher1, tmp_path):
+    """``--max-streams-per-session 1 --max-streams 2`` on a service process (a replica over the
+    same Redis): the next stream of a full session, then of a full process, is ``503
+    too_many_streams`` with ``Retry-After``; the open streams keep delivering."""
+    with service_replica(cs_hub, tmp_path / "capped.log", "--max-streams-per-session", "1",
+                         "--max-streams", "2", "--heartbeat-seconds", "1") as base:
+        one = create(teacher1, title="Capped one", group="algebra")["code"]
+        two = create(teacher1, title="Capped two", group="algebra")["code"]
+        three = create(teacher1, title="Capped three", group="algebra")["code"]
+
+        def stream(user, code):
+            return SSEReader(f"{base}codestream/api/sessions/{code}/events",
+                             {"Authorization": f"token {cs_hub.token_for(user)}"})
+
+        def assert_refused(user, code):
+            reader = stream(user, code)
+            try:
+                assert reader.status == 503, reader.body
+            finally:
+                reader.close()
+            assert json.loads(reader.body)["error"]["code"] == "too_many_streams"
+            with scanned_client(base, {"Authorization": f"token {cs_hub.token_for(user)}"}, cs_hub.scanner) as client:
+                refused = client.get(f"codestream/api/sessions/{code}/events")
+            assert refused.status_code == 503 and error_code(refused) == "too_many_streams"
+            assert int(refused.headers["Retry-After"]) > 0
+
+        first = stream("student1", one)
+        assert first.status == 200, first.body
+        opened = [first]
+        try:
+            assert_refused("student2", one)  # the session's cap
+            second = stream("student2", two)
+            opened.append(second)
+            assert second.status == 200, second.body
+            assert_refused("student1", three)  # the process's cap
+            publish(teacher1, one, "c1", "still = 1")
+            publish(teacher1, two, "c1", "also = 2")
+            first.wait_for(1)
+            second.wait_for(1)
+            assert first.cell_ids() == [("published", "c1")] and second.cell_ids() == [("published", "c1")]
+        finally:
+            for reader in opened:
+                reader.close()
+        # a closed stream frees its place (the replica notices within a heartbeat)
+        wait_until(lambda: _opens(stream, "student1", three), 20, interval=0.5, what="a freed stream place")
+
+
+def _opens(stream, user, code) -> bool:
+    reader = stream(user, code)
+    reader.close()
+    return reader.status == 200
+
+
+def test_pull_reports_count_for_the_owner_only(cs_hub, teacher1):
+    """``POST …/cells/{id}/pulled`` is authorized like a read (a member by hub identity, a guest
+    by the student key); the owner's cell list carries ``pulls``, nobody else's does."""
+    session = create(teacher1, title="Pulled", group="algebra")
+    code = session["code"]
+    publish(teacher1, code, "c1", "p = 1")
+    path = f"codestream/api/sessions/{code}/cells/c1/pulled"
+    for reader, client in (("student1", "server-a"), ("student2", "server-b"), ("student1", "server-a")):
+        response = cs_hub.service(reader).post(path, json={"version": 1, "client": client})
+        assert response.status_code == 204, response.text
+    guest = cs_hub.service(token=session["student_key"])
+    assert guest.post(path, json={"version": 1, "client": "guest"}).status_code == 204
+    for reader in ("outsider", "teacher2"):
+        response = cs_hub.service(reader).post(path, json={"version": 1, "client": "nosy"})
+        assert response.status_code == 403 and error_code(response) == "forbidden"
+    assert cs_hub.service(token=None).post(path, json={"version": 1, "client": "x"}).status_code == 401
+    for body in ({"version": 2, "client": "ahead"}, {"version": "1", "client": "x"}, {"version": 1}):
+        response = cs_hub.service("student1").post(path, json=body)
+        assert response.status_code == 400, (body, response.text)
+    missing = cs_hub.service("student1").post(f"codestream/api/sessions/{code}/cells/nope/pulled",
+                                              json={"version": 1, "client": "x"})
+    assert missing.status_code == 404 and error_code(missing) == "cell_not_found"
+    cells = teacher1.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+    assert [(c["cell_id"], c["pulls"]) for c in cells] == [("c1", {"1": 3})]  # distinct clients
+    for client in (cs_hub.service("student1"), guest):
+        listed = client.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+        assert listed and all("pulls" not in c for c in listed)

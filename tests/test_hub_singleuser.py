@@ -111,6 +111,25 @@ def test_a_student_joins_by_hub_identity_reads_and_pulls(servers, lesson):
     content = student.get("api/contents/mine.ipynb").json()["content"]
     assert [c["source"] for c in content["cells"]] == ["b = 2"]
     assert content["cells"][0]["metadata"]["codestream"]["session"] == code
+    # the student's server reported the pull to the service by its hub identity: the teacher's
+    # own server (forwarding to the service as the owner) shows the count, the student's does not
+    teacher = servers.server("teacher1")
+
+    def teacher_pulls():
+        cells = teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+        return {c["cell_id"]: c.get("pulls") for c in cells}
+
+    wait_until(lambda: teacher_pulls().get("c2") == {"1": 1}, 20, what="the pull report")
+    assert all("pulls" not in c for c in student.get(f"codestream/api/sessions/{code}/cells").json()["cells"])
+    # a pull report sent to one's own server goes on to the service as this hub user
+    forwarded = student.post(f"codestream/api/sessions/{code}/cells/c1/pulled",
+                             json={"version": 1, "client": "another-server"})
+    assert forwarded.status_code == 204, forwarded.text
+    assert teacher_pulls()["c1"] == {"1": 1}
+    refused = servers.server("outsider").post(f"codestream/api/sessions/{code}/cells/c1/pulled",
+                                              json={"version": 1, "client": "nosy"})
+    assert refused.status_code == 403 and error_code(refused) == "forbidden"
+    assert teacher_pulls()["c1"] == {"1": 1}
     # the join link works in place of the code, too
     again = student.put("codestream/api/student/config", json={"join_link": lesson["join_link"]})
     assert again.status_code == 200 and again.json()["session_code"] == code
@@ -178,3 +197,66 @@ def test_no_credential_in_the_logs_so_far(servers, lesson):
     servers.scanner.check_text("hub log", servers.log_text())  # the autouse check fails on a finding
     assert servers.redis_password not in servers.log_text()
     assert lesson["student_key"] not in servers.log_text()
+
+
+async def test_the_hub_teacher_dashboard_shows_code_join_link_and_qr_not_url_or_key(servers):
+    """The Viewer (no browser) on teacher2's real server through the hub's proxy: the session
+    card has the code and the join panel: the join link and a QR code of exactly that link; no
+    student URL, no student key, no reachability advice. A reloaded dashboard shows it again."""
+    import html
+
+    import panel as pn
+
+    import re
+
+    from codestream_dash.hub import GroupedServerClient, HubTeacherDashboard, join_qr_svg
+
+    base = f"{servers.url}user/teacher2/"
+
+    def dashboard():
+        return HubTeacherDashboard(GroupedServerClient(base, servers.token_for("teacher2")), server_url=base)
+
+    def rendered(dash):
+        root = pn.panel(dash).get_root()
+        try:
+            return "\n".join(html.unescape(model.text) for model in root.references()
+                             if isinstance(getattr(model, "text", None), str))
+        finally:
+            pn.panel(dash)._cleanup(root)
+
+    dash = dashboard()
+    try:
+        await dash.load()
+        assert dash.hub_user == "teacher2" and "geometry" in dash.param.group.objects.values()
+        if dash.session_code:  # a session left from an earlier test: end it first
+            await dash.end_session()
+        dash.group = "geometry"
+        await dash.start_session()
+        code = dash.session_code
+        assert code and dash.student_key  # the service made a key (for guests); it is not shown
+        servers.scanner.add(dash.student_key)
+        assert dash.join_link == f"{servers.url}hub/user-redirect/codestream-student/?session={code}"
+        text = rendered(dash)
+        assert f"<div class='cs-session-code'>{code}</div>" in text
+        assert html.escape(dash.join_link) in text or dash.join_link in text
+        qr = join_qr_svg(dash.join_link)
+        assert qr and qr in text  # the QR code of the join link itself
+        width = int(re.search(r'<svg[^>]* width="(\d+)"', qr).group(1))
+        assert width >= 400  # big enough for a projector
+        # drawn whole: no viewBox narrower than the scaled drawing (which shows only a corner)
+        assert "viewBox" not in qr or re.search(r'viewBox="0 0 (\d+)', qr).group(1) == str(width)
+        assert dash.student_key not in text and "Student key" not in text
+        assert base not in text and dash.student_url not in text and "--ip" not in text
+        listed = {s["code"]: s for s in servers.server("teacher2").get("codestream/api/sessions").json()["sessions"]}
+        assert listed[code]["group"] == "geometry"
+        again = dashboard()  # a reload of the tab: the live session, its link and QR again
+        try:
+            await again.load()
+            assert again.session_code == code and again.join_link == dash.join_link
+            assert qr in rendered(again)
+        finally:
+            await again.close()
+    finally:
+        if dash.session_code:
+            await dash.end_session()
+        await dash.close()

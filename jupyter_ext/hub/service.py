@@ -9,7 +9,9 @@ routes only, a session's student key (guests). It serves
   made it (anyone else: ``403 forbidden``);
 - the read routes (cells, one cell, events) to the owner, to members of the session's course
   group (any hub user when it has none), or with the student key;
-- ``GET codestream/api/student/sessions``: what this hub user may join.
+- ``GET codestream/api/student/sessions``: what this hub user may join;
+- ``POST …/cells/{cell_id}/pulled``: a student's server reports a pull, authorized like a read
+  (the owner's cell list then carries ``pulls``).
 
 It keeps nothing another replica needs (sessions, ownership and events are in Redis), so any
 number of replicas can run behind the hub's proxy over one Redis or Redis Cluster. With no
@@ -44,11 +46,12 @@ from ..domain import (
     validate_cell_id,
 )
 from ..relay import ReadAuth, Reader, ReadRoutes, Relay, RelayConfig, RelayHandler, configure_logging
-from ..relay.core import CELL_ROUTE, CELLS_ROUTE, bearer_credential, student_presence_id
+from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential, student_presence_id
 from ..services.ratelimit import FailureLimiter
-from ..services.teacher import RedisProvider, TeacherService
+from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
 from ..store.connection import redis_url_from_env
+from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
 from .config import (
     SERVICE_BIND_ENV,
     SERVICE_DATA_DIR_ENV,
@@ -64,6 +67,7 @@ LOG_NAME = "codestream.hub"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_GROUP_LENGTH = 255
 STUDENT_DASHBOARD = "codestream-student"
+PULLED_ROUTE = rf"codestream/api/sessions/{CODE}/cells/{CELL}/pulled/?"  # as on a teacher's server
 
 
 @dataclass
@@ -96,8 +100,17 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
                              " (or per address without one) per minute before 429. Default: 20.")
     parser.add_argument("--hub-timeout", type=float, default=5.0,
                         help="Seconds to wait for the hub to say who a token is. Default: 5.")
+    parser.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
+                        help="Open event streams this service process serves in all; beyond it a"
+                             f" new stream is 503 too_many_streams. Default: {DEFAULT_MAX_STREAMS}.")
+    parser.add_argument("--max-streams-per-session", type=int, default=DEFAULT_MAX_STREAMS_PER_SESSION,
+                        help="Open event streams one session may have on this service process;"
+                             " beyond it a new stream is 503 too_many_streams."
+                             f" Default: {DEFAULT_MAX_STREAMS_PER_SESSION}.")
     parser.add_argument("--log-format", choices=("json", "text"), default="text")
     args = parser.parse_args(argv)
+    if args.max_streams < 1 or args.max_streams_per_session < 1:
+        parser.error("--max-streams and --max-streams-per-session must be at least 1")
     if not environ.get("JUPYTERHUB_API_TOKEN"):
         parser.error("JUPYTERHUB_API_TOKEN is not set: this service is started by JupyterHub")
     parts = urlsplit(environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10101")
@@ -108,7 +121,8 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
         base_url=_slashed(environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/codestream/"),
         xheaders=True,  # behind the hub's proxy: X-Forwarded-For is a guest's address
         heartbeat_seconds=min(max(args.heartbeat_seconds, 0.1), 15.0),
-        key_failures_per_minute=max(args.failures_per_minute, 1), log_format=args.log_format)
+        key_failures_per_minute=max(args.failures_per_minute, 1), log_format=args.log_format,
+        max_streams=args.max_streams, max_streams_per_session=args.max_streams_per_session)
     return HubServiceConfig(
         relay=relay,
         data_dir=environ.get(SERVICE_DATA_DIR_ENV) or str(Path.cwd() / "codestream-service"),
@@ -303,12 +317,14 @@ class HubCellsHandler(ReadRoutes, HubHandler):
             self.set_header("Content-Type", "application/json")
             self.finish(await self.hub.service.list_cells_json(code))
             return
-        # the owner also sees where each cell came from (publish on save)
+        # the owner also sees who pulled what (``pulls``) and where each cell came from
+        # (``notebook_path``, for publish on save)
         store = await self.hub.service.provider.store()
         record, cells, last_event_id = await store.list_cells(code)
+        listed = json.loads(await self.hub.service._teacher_cells_json(store, code, cells))
         self.write_json({"session": record.code, "title": record.title,
-                         "cells": [{**cell.public_dict(), "notebook_path": cell.notebook_path}
-                                   for cell in cells], "last_event_id": last_event_id})
+                         "cells": [{**public, "notebook_path": cell.notebook_path}
+                                   for public, cell in zip(listed, cells)], "last_event_id": last_event_id})
 
 
 class HubCellHandler(ReadRoutes, HubHandler):
@@ -326,6 +342,18 @@ class HubCellHandler(ReadRoutes, HubHandler):
         code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
         await self.owned(code)
         await self.hub.service.unpublish_cell(code, cell_id)
+        self.set_status(204)
+        self.finish()
+
+
+class HubPulledHandler(ReadRoutes, HubHandler):
+    """``POST …/cells/{cell_id}/pulled``: a student's server (by its hub identity, or with the
+    student key) says it pulled a version; the owner's cell list counts it, once per client."""
+
+    async def post(self, code, cell_id):
+        code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
+        await self.read_auth.authorize(self, code)
+        await self.hub.service.record_pull(code, cell_id, self.json_body())
         self.set_status(204)
         self.finish()
 
@@ -373,7 +401,9 @@ class HubService(Relay):
                                      log=log)
         provider = RedisProvider(relay.redis_url or None, embedded, max_connections=relay.redis_max_connections,
                                  blocking_max_connections=relay.redis_stream_connections,
-                                 socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms, log=log)
+                                 socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms,
+                                 stream_caps=StreamCaps(relay.max_streams, relay.max_streams_per_session,
+                                                        relay.heartbeat_seconds), log=log)
         service = TeacherService(provider, log=log)
         identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout, log=log)
         self.context = HubContext(config, service, identities)
@@ -390,6 +420,7 @@ class HubService(Relay):
             (base + r"codestream/api/sessions/(?P<code>[^/]+)/key/?", HubSessionKeyHandler, services),
             (base + CELLS_ROUTE, HubCellsHandler, services),
             (base + CELL_ROUTE, HubCellHandler, services),
+            (base + PULLED_ROUTE, HubPulledHandler, services),
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
             (base + r"codestream/api/hub/me/?", HubMeHandler, services),
             # the relay's own: events (with HubReadAuth), the probes; its cells routes are shadowed

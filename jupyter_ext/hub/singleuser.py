@@ -17,6 +17,7 @@ from tornado import iostream, web
 from ..domain import Cell, PayloadTooLarge
 from ..handlers import sse
 from ..handlers.base import MAX_JSON_BODY_BYTES, CodeStreamHandler
+from ..handlers.pulls import PULLED_ROUTE
 from ..handlers.read import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE
 from ..services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .client import FORWARDED_REQUEST_HEADERS, HubLink, HubServiceClient
@@ -29,6 +30,7 @@ FORWARDED_ROUTES = (
     (r"codestream/api/sessions/(?P<code>[^/]+)/key/?", "ForwardedSessionKey", ("post",)),
     (CELLS_ROUTE, "ForwardedCells", ("get",)),
     (CELL_ROUTE, "ForwardedCell", ("get", "put", "delete")),
+    (PULLED_ROUTE, "ForwardedPulled", ("post",)),  # a pull report sent here goes on to the service
     (r"codestream/api/hub/me/?", "ForwardedHubMe", ("get",)),
 )
 
