@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from jupyter_ext.domain.join import is_loopback_host, students_base_url
-from jupyter_ext.services.join import PUBLIC_URL_ENV, lan_address, students_url
+from jupyter_ext.clients.local_network import PUBLIC_URL_ENV, lan_address, students_url
 
 __all__ = ["PUBLIC_URL_ENV", "SAME_MACHINE_ENV", "advice_for", "same_machine_note", "is_loopback_host", "lan_address", "student_url_advice"]
 
@@ -37,7 +37,7 @@ def student_url_advice(server_url: str, public_url: str | None = None, *,
 
 
 def advice_for(server_url: str, public_url: str | None) -> tuple[str, str]:
-    """The URL join links use (``services.join.students_url``), and the warning when it is loopback."""
+    """The URL join links use (``clients.local_network.students_url``), and the warning when it is loopback."""
     return student_url_advice(students_url(server_url, public_url))
 
 

@@ -187,7 +187,7 @@ class CodeStreamApp(ExtensionApp):
         self.cs_log.info("codestream: using %s", "the configured Redis" if url else "an embedded redis-server")
 
     def _students_url(self) -> str:
-        from .services.join import PUBLIC_URL_ENV, students_url
+        from .clients.local_network import PUBLIC_URL_ENV, students_url
 
         public = self.public_url or os.environ.get(PUBLIC_URL_ENV) or None
         return students_url(self.serverapp.connection_url, public)

@@ -161,7 +161,7 @@ class TeacherService:
         self.limits = limits
         self.limiter = limiter or FailureLimiter()
         self.relay_url = validate_relay_url(relay_url)  # advertised to students of new sessions
-        self.students_url = students_url  # the teacher URL in join links (services/join.py)
+        self.students_url = students_url  # the teacher URL in join links (clients/local_network.py)
         self.log = log or logging.getLogger(__name__)
 
     async def _store(self, *, start: bool = True) -> SessionStore:

@@ -1,4 +1,6 @@
-"""The base URL that goes into join links, worked out once when the server starts.
+"""This machine as students' machines see it: the base URL that goes into join links.
+
+Used by the server (once, when it starts) and by the teacher dashboard (its URL advice).
 
 ``c.CodeStreamApp.public_url`` (or ``CODESTREAM_PUBLIC_URL``) wins; otherwise the server's own
 URL, with the machine's LAN address in place of its host name when it listens on all
