@@ -3,16 +3,14 @@ contract's JSON and error shape (``relay.core.ContractJSON``, shared with the st
 
 from __future__ import annotations
 
-import json
 import logging
 
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..domain import CodeStreamError, InvalidInput, PayloadTooLarge
-from ..relay.core import ContractJSON
+from ..domain import CodeStreamError
+from ..relay.core import MAX_JSON_BODY_BYTES, ContractJSON, json_object  # noqa: F401 (the limit, re-exported)
 
-MAX_JSON_BODY_BYTES = 4 * 1024 * 1024
 
 
 class CodeStreamHandler(ContractJSON, APIHandler):
@@ -30,18 +28,7 @@ class CodeStreamHandler(ContractJSON, APIHandler):
         return self.log.getChild("codestream") if hasattr(self.log, "getChild") else self.log
 
     def json_body(self) -> dict:
-        body = self.request.body or b""
-        if len(body) > MAX_JSON_BODY_BYTES:
-            raise PayloadTooLarge(f"The request body is larger than {MAX_JSON_BODY_BYTES} bytes.")
-        if not body.strip():
-            return {}
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidInput("The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise InvalidInput("The body must be a JSON object.")
-        return data
+        return json_object(self.request.body or b"")
 
 
     def log_exception(self, typ, value, tb) -> None:

@@ -38,7 +38,6 @@ from ..domain import (
     CodeStreamError,
     Forbidden,
     InvalidInput,
-    PayloadTooLarge,
     SessionNotFound,
     TooManyRequests,
     Unauthorized,
@@ -46,7 +45,7 @@ from ..domain import (
     validate_cell_id,
 )
 from ..relay import ReadAuth, Reader, ReadRoutes, Relay, RelayConfig, RelayHandler, configure_logging
-from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential, student_presence_id
+from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential, json_object, student_presence_id
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
@@ -138,21 +137,6 @@ def _slashed(path: str) -> str:
     return f"/{inner}/" if inner else "/"
 
 
-def json_object(raw: bytes) -> dict:
-    """A request body as the contract wants it: empty, or one JSON object."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("The body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return data
-
-
 class HubContext:
     """What every handler of one service process shares (no per-request state)."""
 
@@ -230,7 +214,7 @@ class HubHandler(RelayHandler):
     _user: HubUser | None = None
 
     def json_body(self) -> dict:
-        return json_object(self.request.body or b"")
+        return json_object(self.request.body or b"", MAX_BODY_BYTES)
 
     async def hub_user(self) -> HubUser:
         if self._user is None:

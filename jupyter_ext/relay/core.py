@@ -19,7 +19,7 @@ from http.client import responses
 
 from tornado import web
 
-from ..domain import CodeStreamError, Unauthorized, normalize_session_code, validate_cell_id
+from ..domain import CodeStreamError, InvalidInput, PayloadTooLarge, Unauthorized, normalize_session_code, validate_cell_id
 from ..domain.events import EVENT_SESSION_ENDED, ListenerOverflow, validate_event_id
 from ..handlers import sse
 from ..store.sessions import hash_key
@@ -59,6 +59,24 @@ def contract_error(exc: BaseException | None, status: int) -> tuple[int, dict]:
         }
     return 500, {"code": "internal_error",
                  "message": "The server failed to answer; the server log has the details."}
+
+
+MAX_JSON_BODY_BYTES = 4 * 1024 * 1024
+
+
+def json_object(raw: bytes, limit: int = MAX_JSON_BODY_BYTES) -> dict:
+    """A request body as the contract wants it: empty, or one JSON object of at most ``limit`` bytes."""
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    return data
 
 
 class ContractJSON:
@@ -236,5 +254,5 @@ class ReadRoutes:
 
 __all__ = [
     "CELLS_ROUTE", "CELL_ROUTE", "EVENTS_ROUTE", "ContractJSON", "ReadAuth", "ReadRoutes", "Reader",
-    "StudentKeyAuth", "bearer_credential", "client_address", "contract_error", "student_presence_id",
+    "StudentKeyAuth", "bearer_credential", "client_address", "contract_error", "json_object", "student_presence_id",
 ]
