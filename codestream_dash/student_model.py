@@ -38,8 +38,8 @@ PLAIN_ERRORS = {
     "not_configured": "Enter the teacher's address, the session code and the key, then Save.",
     "invalid_url": "That teacher address is not usable: it must start with http:// or https:// "
                    "and have no user name, query or #fragment.",
-    "invalid_session_code": "A session code is six characters, as your teacher shows it: letters A–Z"
-                            " except I, L and O, and digits 2–9 (no 0 or 1).",
+    "invalid_session_code": "A session code is six letters and digits (A–Z, 0–9), as your teacher"
+                            " shows it.",
     "forbidden": "Your Jupyter server refused the dashboard; close this tab and open "
                  "Code Stream — Student from the launcher again.",
 }

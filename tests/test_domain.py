@@ -40,13 +40,14 @@ def test_student_keys_are_readable_from_a_projector_and_unguessable():
         assert len(groups) == 5 and all(len(g) == 4 and set(g) <= set(ALPHABET) for g in groups)
 
 
-@pytest.mark.parametrize("raw,expected", [("abc234", "ABC234"), (" xyzw99 ", "XYZW99")])
+@pytest.mark.parametrize("raw,expected", [("abc234", "ABC234"), (" xyzw99 ", "XYZW99"),
+                                          ("Lo1Ab0", "LO1AB0"), ("o0i1lL", "O0I1LL")])
 def test_codes_are_normalised_to_upper_case(raw, expected):
     assert normalize_session_code(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "ABCDE", "ABCDEFG", "ABCDE0", "ABCDEO", "ABCDE1", "ABCDEI", "ABCDEL",
-                                 "ABC-EF", None, 123456, "ÄBCDEF"])
+@pytest.mark.parametrize("raw", ["", "ABCDE", "ABCDEFG", "ABC-EF", "ABC_EF", None, 123456, "ÄBCDEF",
+                                 "ßBCDE", "ABCDE\n", "ＡBCDEF", "ABCDE٣"])
 def test_bad_codes_are_refused(raw):
     with pytest.raises(InvalidSessionCode) as info:
         normalize_session_code(raw)

@@ -36,7 +36,7 @@ def test_join_links():
     with pytest.raises(InvalidInput):
         code_from_join_link("https://evil.example/?session=K7QX2M")
     with pytest.raises(InvalidSessionCode):
-        code_from_join_link("https://hub.example.org/hub/user-redirect/codestream-student/?session=O0O0O0")
+        code_from_join_link("https://hub.example.org/hub/user-redirect/codestream-student/?session=O0O0O")
 
 
 def test_who_may_read():

@@ -74,7 +74,8 @@ def test_session_lifecycle_and_version_rule(cs_teacher, cs_module_redis):
 
 @pytest.mark.parametrize("method,path,body,status,code", [
     ("get", "codestream/api/sessions/ABC/cells", None, 400, "invalid_session_code"),
-    ("get", "codestream/api/sessions/ABCDE0/cells", None, 400, "invalid_session_code"),
+    ("get", "codestream/api/sessions/ABCDE_/cells", None, 400, "invalid_session_code"),
+    ("get", "codestream/api/sessions/ABCDE0/cells", None, 404, "session_not_found"),
     ("get", "codestream/api/sessions/ABCDEF/cells", None, 404, "session_not_found"),
     ("put", "codestream/api/sessions/ABCDEF/cells/c1", {"source": "x", "cell_type": "code", "position": 1}, 404, "session_not_found"),
     ("put", "codestream/api/sessions/ABCDEF/cells/bad%20id", {"source": "x", "cell_type": "code", "position": 1}, 400, "invalid_cell_id"),

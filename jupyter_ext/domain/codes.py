@@ -9,7 +9,9 @@ from .errors import InvalidSessionCode
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
-_CODE_RE = re.compile(rf"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
+# Codes the server makes come from ALPHABET; codes it accepts are any 6 of [A-Z0-9] (after
+# upper-casing), because the 1.x frontend made its codes in the browser from [A-Za-z0-9].
+_CODE_RE = re.compile(rf"^[A-Z0-9]{{{CODE_LENGTH}}}\Z")
 
 
 def new_session_code() -> str:
@@ -21,10 +23,13 @@ def normalize_session_code(raw: object) -> str:
     """Upper-case and check a code typed by a person; raise ``InvalidSessionCode`` otherwise."""
     if not isinstance(raw, str):
         raise InvalidSessionCode("A session code is a string of 6 letters and digits.")
-    code = raw.strip().upper()
+    code = raw.strip()
+    if not code.isascii():
+        code = ""  # str.upper() maps some non-ASCII letters onto ASCII ones (e.g. 'ß' -> 'SS')
+    code = code.upper()
     if not _CODE_RE.match(code):
         raise InvalidSessionCode(
-            f"A session code is {CODE_LENGTH} characters from {ALPHABET} (no 0, O, 1, I or L);"
+            f"A session code is {CODE_LENGTH} letters and digits (A-Z, 0-9);"
             " check the code your teacher shows."
         )
     return code
