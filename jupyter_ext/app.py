@@ -249,6 +249,24 @@ class CodeStreamApp(ExtensionApp):
     teacher_max_response_bytes = Int(
         32 * 1024 * 1024, config=True,
         help="Largest answer accepted from the teacher's server, in bytes. Default: 32 MiB.")
+    teacher_proxy_url = Unicode(
+        "", config=True,
+        help="An HTTP proxy (http://host:port) for this student's server's requests to the teacher's"
+             " server. Proxy environment variables (http_proxy, HTTPS_PROXY, ALL_PROXY ...) are never"
+             " used for requests that carry the student's credential; only this option sets a proxy."
+             " With a proxy, student_allowed_networks is checked on the teacher's address before each"
+             " request, but the proxy makes the connection. Default: '' (connect directly).")
+
+    @validate("teacher_proxy_url")
+    def _valid_proxy(self, proposal):
+        from .clients.credentials import validate_proxy_url
+        from .domain import InvalidUrl
+
+        try:
+            return validate_proxy_url(proposal["value"]) or ""
+        except InvalidUrl as exc:
+            raise TraitError(f"CodeStreamApp.teacher_proxy_url: {exc.message}") from None
+
     upstream_read_timeout = Float(
         30.0, config=True,
         help="Seconds of silence before the student's upstream event stream counts the teacher as"

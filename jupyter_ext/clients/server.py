@@ -15,6 +15,7 @@ import httpx
 
 from ..domain import CodeStreamError
 from ..domain.errors import error_for
+from .credentials import credential_client
 from .errors import ExceptionMap, bad_response, map_exceptions, timed_out, unreachable
 from .sse import ServerSentEvent, SSETooLarge, iter_sse
 
@@ -68,8 +69,9 @@ class ServerClient:
                  timeout: httpx.Timeout = DEFAULT_TIMEOUT):
         base = server_url if server_url.endswith("/") else server_url + "/"
         headers = {"Authorization": f"token {token}"} if token else {}
-        self._client = httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout,
-                                         transport=transport)
+        # the Jupyter token goes to this server only: no cookie jar, no proxy from the environment
+        # (jupyter-server-proxy hands its environment, proxy variables included, to the dashboards)
+        self._client = credential_client(base_url=base, headers=headers, timeout=timeout, transport=transport)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -32,6 +32,7 @@ from ..domain import (
 )
 from ..domain.cells import CELL_ID_RE
 from ..domain.urls import TeacherUrl, check_addresses_allowed, parse_teacher_url, same_origin
+from .credentials import credential_client
 from .errors import ExceptionMap, bad_response, contract_error_of, map_exceptions, timed_out, unreachable
 from .sse import ServerSentEvent, SSEParser, SSETooLarge
 from .transport import CHECK_URL, AllowListedTransport, resolve
@@ -56,7 +57,8 @@ class TeacherClient:
     def __init__(self, *, connect_timeout: float = 5.0, read_timeout: float = 10.0,
                  stream_read_timeout: float = 30.0, max_response_bytes: int = 32 * 1024 * 1024,
                  max_event_bytes: int = 64 * 1024, allowed_networks: tuple = (), client_id: str = "",
-                 transport: httpx.AsyncBaseTransport | None = None, log: logging.Logger | None = None):
+                 proxy: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 log: logging.Logger | None = None):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.stream_read_timeout = stream_read_timeout
@@ -66,10 +68,11 @@ class TeacherClient:
         self.log = log or logging.getLogger(__name__)
         headers = {"Accept-Encoding": "identity", **({CLIENT_HEADER: client_id} if client_id else {})}
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=10)
-        if transport is None and allowed_networks:
+        if transport is None and allowed_networks and not proxy:
             transport = AllowListedTransport(allowed_networks, connect_timeout, limits)
-        self._client = httpx.AsyncClient(
-            headers=headers, follow_redirects=False, transport=transport, trust_env=False,
+        # one credential, the configured one: no cookie jar, no proxy from the environment
+        self._client = credential_client(
+            headers=headers, follow_redirects=False, transport=transport, proxy=proxy,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout), limits=limits,
         )
 
@@ -100,10 +103,13 @@ class TeacherClient:
                                     cell_id=cell_id)
         return checked_cell(body)
 
-    async def server_info(self, conn: TeacherConnection) -> dict:
-        """``GET api`` (no auth needed): proves the URL is a Jupyter server when no session is known."""
-        body = await self._get_json(conn, "api", None)
-        if not isinstance(body, dict) or "version" not in body:
+    async def check_credential(self, conn: TeacherConnection) -> dict:
+        """``GET api/status`` WITH the credential (the teacher's Jupyter token, as 1.x students
+        enter it): a refused one is ``Unauthorized``; no session code is needed."""
+        if not conn.student_key:
+            raise Unauthorized("No token is stored; enter the token your teacher shows.")
+        body = await self._get_json(conn, "api/status", None)
+        if not isinstance(body, dict):
             raise bad_response("That address is not a Jupyter server; " + CHECK_URL + ".")
         return body
 

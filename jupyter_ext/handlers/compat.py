@@ -11,7 +11,7 @@ import json
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from tornado import web
 
-from ..domain import CellNotFound, InvalidInput, normalize_session_code, validate_cell_id
+from ..domain import CellNotFound, InvalidInput, SessionNotFound, normalize_session_code, validate_cell_id
 from ..relay.core import CODE, contract_error
 from .read import ReadRouteHandler
 
@@ -70,16 +70,49 @@ class DeleteCellHandler(CompatHandler):
         self.success(cell_id=cell_id)
 
 
+MAX_VALID_CELL_IDS = 10_000
+
+
+class ClearAllHandler(CompatHandler):
+    """1.x ``clear-all-redis``: ends the caller's own sessions, never anyone else's."""
+
+    @web.authenticated
+    @authorized
+    async def post(self):
+        self.success(deleted_count=await self.service.end_own_sessions(self.owner))
+
+
+class CleanupOrphanCellsHandler(CompatHandler):
+    """1.x ``cleanup-orphan-cells``: unpublish every cell of the session not in ``valid_cell_ids``."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, code):
+        code = normalize_session_code(code)
+        keep = self.json_body().get("valid_cell_ids")
+        if (not isinstance(keep, list) or len(keep) > MAX_VALID_CELL_IDS
+                or not all(isinstance(cell_id, str) for cell_id in keep)):
+            raise InvalidInput("'valid_cell_ids' must be a list of cell ids (strings),"
+                               f" at most {MAX_VALID_CELL_IDS}.")
+        removed = await self.service.unpublish_all_but(code, set(keep), owner=self.owner)
+        self.success(deleted_count=removed)
+
+
 class AllCellIdsHandler(CompatHandler):
     @allow_unauthenticated
     async def get(self, code):
         code = normalize_session_code(code)
-        if self.proxied():
-            await self._require_local_user()
-            listing = await self.student.fetch_cells(code)
-        else:
-            await self.read_auth.authorize(self, code)
-            listing = await self.service.list_cells(code)
+        try:
+            if self.proxied():
+                await self._require_local_user()
+                listing = await self.student.fetch_cells(code)
+            else:
+                await self.read_auth.authorize(self, code)
+                listing = await self.service.list_cells(code)
+        except SessionNotFound:
+            # 1.x codes are made up in the teacher's browser: a code with nothing pushed yet is
+            # an empty list ("No cells available"), not a failure
+            listing = {"cells": []}
         self.success(data=[c["cell_id"] for c in listing["cells"]])
 
     async def _require_local_user(self):
@@ -110,4 +143,6 @@ def compat_handlers(**services) -> list[tuple]:
         (rf"code_stream/{CODE}/delete/?", DeleteCellHandler, services),
         (rf"code_stream/{CODE}/get-all-cell-ids/?", AllCellIdsHandler, services),
         (rf"code_stream/{CODE}/get-cell/?", GetCellHandler, services),
+        (r"code_stream/clear-all-redis/?", ClearAllHandler, services),
+        (rf"code_stream/{CODE}/cleanup-orphan-cells/?", CleanupOrphanCellsHandler, services),
     ]

@@ -87,16 +87,19 @@ class CompatConfigHandler(CompatHandler):
     @authorized
     async def get(self):
         config = self.student.store.config
-        self.success(teacher_base_url=config.teacher_url if config else "",
-                     has_token=bool(config and config.student_key),
-                     session_code=config.session_code if config else None)
+        self.compat_view(config.teacher_url if config else "", bool(config and config.student_key),
+                         config.session_code if config else None)
 
     @web.authenticated
     @authorized
     async def post(self):
         view = await self.student.save_compat_config(self.json_body())
-        self.success(teacher_base_url=view["teacher_url"], has_token=view["has_key"],
-                     session_code=view["session_code"])
+        self.compat_view(view["teacher_url"], view["has_key"], view["session_code"])
+
+    def compat_view(self, teacher_base_url: str, has_token: bool, session_code: str | None) -> None:
+        """The fields at the top (v1 contract) and under ``data`` (where 1.x reads them)."""
+        fields = {"teacher_base_url": teacher_base_url, "has_token": has_token}
+        self.success(**fields, session_code=session_code, data=fields)
 
 
 class CompatTestHandler(CompatHandler):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from ..clients.credentials import credential_client
 from ..domain import CodeStreamError
 from .config import HUB_SERVICE_URL_ENV
 from .errors import HubUnavailable
@@ -56,8 +57,8 @@ class HubServiceClient:
         self.stream_read_timeout = stream_read_timeout
         self.connect_timeout = connect_timeout
         self.log = log or logging.getLogger(__name__)
-        self._client = httpx.AsyncClient(
-            base_url=link.service_url, trust_env=False, follow_redirects=False,
+        self._client = credential_client(
+            base_url=link.service_url, follow_redirects=False,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             headers={"Authorization": f"token {link.token}"})
 

@@ -72,9 +72,11 @@ class HubIdentities:
         """Asked with the service's own token (its role may read groups)."""
         import httpx
 
+        from ..clients.credentials import credential_client
+
         url = self.auth.api_url.rstrip("/") + "/groups/" + quote(group, safe="")
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+            async with credential_client(timeout=self.timeout) as client:
                 response = await client.get(url, headers={"Authorization": f"token {self.auth.api_token}"})
         except httpx.HTTPError as exc:
             raise HubUnavailable("JupyterHub is not reachable; try again in a moment.") from exc

@@ -126,7 +126,8 @@ class StudentService:
                 "title": listing.get("title", "")}
 
     async def test_compat(self) -> dict:
-        """1.x test: the whole check with a session code, else that the teacher's server answers."""
+        """1.x test: the whole check with a session code, else a read of the teacher's server WITH
+        the stored credential (a token the teacher refuses is a failure, never "successful")."""
         config = self.config()
         if config.session_code and config.student_key:
             result = await self.test_connection()
@@ -134,9 +135,9 @@ class StudentService:
                 error = result["error"]
                 raise CodeStreamError(error["message"], code=error["code"], status=_status_for(error["code"]))
             return {"cells": result["cells"], "message": f"Connected to session {config.session_code}."}
-        info = await self.teacher.server_info(TeacherConnection(config.teacher_url, None, None))
-        return {"message": "The teacher's server answers; the session code is chosen per request.",
-                "version": info.get("version")}
+        info = await self.teacher.check_credential(TeacherConnection(config.teacher_url, None, config.student_key))
+        return {"message": "The teacher's server accepts the token; the session code is chosen per request.",
+                "started": info.get("started")}
 
     async def list_cells(self) -> dict:
         return await self.reader.list_cells(self._connection())
@@ -249,7 +250,7 @@ def build_student_service(app) -> StudentService:
         connect_timeout=app.teacher_connect_timeout, read_timeout=app.teacher_read_timeout,
         stream_read_timeout=app.upstream_read_timeout, max_response_bytes=app.teacher_max_response_bytes,
         max_event_bytes=app.upstream_max_event_bytes,
-        allowed_networks=networks, client_id=store.client_id(), log=log)
+        allowed_networks=networks, client_id=store.client_id(), proxy=app.teacher_proxy_url or None, log=log)
     serverapp = app.serverapp
     puller = NotebookPuller(lambda: serverapp.contents_manager, lambda: serverapp.web_app.settings, log=log)
     return StudentService(store, teacher, puller, upstream_backoff_initial=app.upstream_backoff_initial,

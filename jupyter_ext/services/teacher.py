@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..domain import (
     Cell,
     CellLimits,
+    CellNotFound,
     Forbidden,
     InvalidInput,
     InvalidUrl,
@@ -214,6 +215,43 @@ class TeacherService:
         await store.delete_session(code)
         (await self.provider.hub()).end_session(code)
         self.log.info("codestream: session %s ended", code)
+
+    async def end_own_sessions(self, owner: str) -> int:
+        """1.x ``clear-all-redis``: end every session of ``owner`` (and nothing else: 1.x wiped the
+        whole database, which on a shared Redis would end another teacher's class)."""
+        store = await self.provider.store(start=False)
+        if store is None:
+            return 0
+        ended = 0
+        for session in await store.list_sessions(owner):
+            try:
+                await self.delete_session(session["code"], owner=owner)
+            except (SessionNotFound, Forbidden):  # ended (or claimed) meanwhile: not ours to count
+                continue
+            ended += 1
+        return ended
+
+    async def unpublish_all_but(self, code: str, keep: set[str], owner: str | None = None) -> int:
+        """1.x ``cleanup-orphan-cells``: unpublish every cell of ``code`` not in ``keep``; a session
+        that does not exist (yet) has nothing to clean up."""
+        store = await self.provider.store(start=False)
+        if store is None:
+            return 0
+        try:
+            await self._owned(store, code, owner)
+        except SessionNotFound:
+            return 0
+        _record, cells, _last = await store.list_cells(code)
+        removed = 0
+        for cell in cells:
+            if cell.cell_id in keep:
+                continue
+            try:
+                await store.unpublish_cell(code, cell.cell_id)
+            except CellNotFound:  # unpublished meanwhile
+                continue
+            removed += 1
+        return removed
 
     async def rotate_key(self, code: str, owner: str | None = None) -> str:
         store = await self._store(start=False)
