@@ -42,6 +42,19 @@ def server_environment() -> dict[str, str]:
     return env
 
 
+FRAME_ANCESTORS = "frame-ancestors 'self'"
+
+
+def frame_only_on_own_origin(response) -> None:
+    """jupyter-server-proxy's ``rewrite_response``: the dashboards' answers may be framed only by
+    their own origin (JupyterLab's tab), never by another site's page. The proxy drops Jupyter's
+    own default headers (its CSP included), so they are set here on the way out."""
+    policy = response.headers.get("Content-Security-Policy", "")
+    if "frame-ancestors" not in policy:
+        response.headers["Content-Security-Policy"] = f"{policy}; {FRAME_ANCESTORS}" if policy else FRAME_ANCESTORS
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"  # for browsers without CSP level 2
+
+
 def _dashboard(name: str, title: str) -> dict:
     proxy_name = f"codestream-{name}"
     return {
@@ -55,13 +68,15 @@ def _dashboard(name: str, title: str) -> dict:
             # Jupyter's credentials (Authorization, its login cookie) out of it
             "--include-headers", "Host", "User-Agent", "Accept-Language",
             "--include-cookies", "codestream-none",
-            "--setup", str(HERE / "panel_setup.py"),  # redacts ?token=... from its log lines
+            # redacts ?token=... from its log lines and keeps it out of the Bokeh session token
+            "--setup", str(HERE / "panel_setup.py"),
             "--log-level", "info",
         ],
         "unix_socket": True,
         "absolute_url": True,
         "timeout": 60,
         "environment": server_environment,
+        "rewrite_response": frame_only_on_own_origin,
         "new_browser_tab": False,
         "launcher_entry": {
             "enabled": True,

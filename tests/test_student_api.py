@@ -84,7 +84,7 @@ def test_bad_teacher_urls_are_invalid_url(cs_student, url, fix):
 def test_bad_codes_and_keys_are_refused(cs_student):
     student = cs_student.client()
     r = student.put("codestream/api/student/config",
-                    json={"teacher_url": "http://10.0.0.5:8888", "session_code": "ABC0EF", "student_key": "k" * 20})
+                    json={"teacher_url": "http://10.0.0.5:8888", "session_code": "ABC_EF", "student_key": "k" * 20})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_session_code"
     r = student.put("codestream/api/student/config",
                     json={"teacher_url": "http://10.0.0.5:8888", "session_code": "ABCDEF",

@@ -11,7 +11,6 @@ line or exception text contains the key.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -32,12 +31,15 @@ from ..domain import (
 )
 from ..domain.cells import CELL_ID_RE
 from ..domain.urls import TeacherUrl, check_addresses_allowed, parse_teacher_url, same_origin
+from ..domain.jsonlimits import JSONTooDeep, loads_bounded
+from .bounded_json import MAX_JSON_VALUES, BoundedJSONDecoder, JSONTooLarge
 from .credentials import credential_client
 from .errors import ExceptionMap, bad_response, contract_error_of, map_exceptions, timed_out, unreachable
 from .sse import ServerSentEvent, SSEParser, SSETooLarge
 from .transport import CHECK_URL, AllowListedTransport, resolve
 
 MAX_REDIRECTS = 3
+MAX_ERROR_BODY_BYTES = 64 * 1024  # a contract error is a few hundred bytes
 CLIENT_HEADER = "X-CodeStream-Client"
 ASK_FOR_KEY = "ask your teacher for the current key"
 
@@ -57,12 +59,14 @@ class TeacherClient:
     def __init__(self, *, connect_timeout: float = 5.0, read_timeout: float = 10.0,
                  stream_read_timeout: float = 30.0, max_response_bytes: int = 32 * 1024 * 1024,
                  max_event_bytes: int = 64 * 1024, allowed_networks: tuple = (), client_id: str = "",
+                 max_response_values: int = MAX_JSON_VALUES,
                  proxy: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
                  log: logging.Logger | None = None):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.stream_read_timeout = stream_read_timeout
         self.max_response_bytes = max_response_bytes
+        self.max_response_values = max_response_values  # JSON values in one answer (see bounded_json)
         self.max_event_bytes = max_event_bytes  # one event (and one line) of an event stream
         self.allowed_networks = allowed_networks
         self.log = log or logging.getLogger(__name__)
@@ -155,11 +159,7 @@ class TeacherClient:
         async with self._open(conn, path, {"Accept": "application/json"}, None) as response:
             if response.status_code >= 300:
                 await self._raise_for(response, code, cell_id)
-            raw = await self._read_capped(response)
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise bad_response("The teacher's server did not answer with JSON; " + CHECK_URL + ".") from None
+            return await self._read_json(response)
 
     @asynccontextmanager
     async def _open(self, conn: TeacherConnection, path: str, headers: dict, timeout):
@@ -231,16 +231,37 @@ class TeacherClient:
                                " address (use the final one, without redirects).")
         return urljoin(current, location)
 
-    async def _read_capped(self, response: httpx.Response) -> bytes:
+    async def _read_json(self, response: httpx.Response) -> object:
+        """The answer's JSON, decoded as it arrives within ``max_response_bytes``, a count of
+        values and a depth (``BoundedJSONDecoder``): nothing but the value is ever held."""
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_response_bytes:
             raise bad_response(self._too_large())
+        decoder, size = BoundedJSONDecoder(max_values=self.max_response_values), 0
+        try:
+            async for chunk in response.aiter_bytes():  # decoded as it streams: the cap holds for gzip too
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise bad_response(self._too_large())
+                decoder.feed(chunk)
+            return decoder.close()
+        except JSONTooLarge:
+            raise bad_response(f"The teacher's answer holds more than {self.max_response_values} JSON"
+                               " values; ask your teacher to publish fewer or smaller cells.") from None
+        except JSONTooDeep:
+            raise bad_response("The teacher's answer nests deeper than any Code Stream answer; "
+                               + CHECK_URL + ".") from None
+        except ValueError:
+            raise bad_response("The teacher's server did not answer with JSON; " + CHECK_URL + ".") from None
+
+    async def _read_error_body(self, response: httpx.Response) -> bytes:
+        """At most ``MAX_ERROR_BODY_BYTES`` of an error answer (its contract error, if any)."""
         chunks, size = [], 0
-        async for chunk in response.aiter_bytes():  # decoded as it streams: the cap holds for gzip too
-            size += len(chunk)
-            if size > self.max_response_bytes:
-                raise bad_response(self._too_large())
-            chunks.append(chunk)
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk[:MAX_ERROR_BODY_BYTES - size])
+            size += len(chunks[-1])
+            if size >= MAX_ERROR_BODY_BYTES:
+                break
         return b"".join(chunks)
 
     def _too_large(self) -> str:
@@ -257,9 +278,9 @@ class TeacherClient:
     async def _raise_for(self, response: httpx.Response, code: str | None, cell_id: str | None = None):
         status = response.status_code
         try:
-            raw = await self._read_capped(response)
-            body = json.loads(raw) if raw else None
-        except (ValueError, UpstreamError, httpx.HTTPError):
+            raw = await self._read_error_body(response)
+            body = loads_bounded(raw) if raw else None
+        except (ValueError, UpstreamError, httpx.HTTPError):  # a nested one is a ValueError too
             body = None
         error_code, _message = contract_error_of(body)
         if status in (401, 403):

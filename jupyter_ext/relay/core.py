@@ -20,6 +20,7 @@ from http.client import responses
 from tornado import web
 
 from ..domain import CodeStreamError, InvalidInput, PayloadTooLarge, Unauthorized, normalize_session_code, validate_cell_id
+from ..domain.jsonlimits import MAX_JSON_DEPTH, JSONTooDeep, loads_bounded
 from ..domain.events import EVENT_SESSION_ENDED, ListenerOverflow, validate_event_id
 from ..handlers import sse
 from ..store.sessions import hash_key
@@ -71,7 +72,9 @@ def json_object(raw: bytes, limit: int = MAX_JSON_BODY_BYTES) -> dict:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        data = loads_bounded(raw)
+    except JSONTooDeep:
+        raise InvalidInput(f"The body is JSON nested deeper than {MAX_JSON_DEPTH} levels.") from None
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("The body is not valid JSON.") from None
     if not isinstance(data, dict):

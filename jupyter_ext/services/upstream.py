@@ -41,6 +41,7 @@ from ..domain.events import (
     stream_id_tuple,
     validate_event_id,
 )
+from ..domain.jsonlimits import loads_bounded
 from ..domain.urls import normalize_teacher_url
 
 START_OF_STREAM = "0-0"
@@ -328,8 +329,8 @@ class UpstreamEvents:
     def _event_from(self, sse: ServerSentEvent) -> Event | None:
         event_id = valid_event_id(sse.id)
         try:
-            data = json.loads(sse.data) if sse.data else {}
-        except ValueError:
+            data = loads_bounded(sse.data) if sse.data else {}
+        except ValueError:  # JSONTooDeep too: a nested event is skipped like a malformed one
             data = None
         if not isinstance(data, dict) or (event_id is None and sse.event != EVENT_SESSION_ENDED):
             self.log.warning("codestream: skipped a malformed event from the teacher (session %s)", self.code)
