@@ -112,7 +112,11 @@ class TeacherClient:
         enter it): a refused one is ``Unauthorized``; no session code is needed."""
         if not conn.student_key:
             raise Unauthorized("No token is stored; enter the token your teacher shows.")
-        body = await self._get_json(conn, "api/status", None)
+        try:
+            body = await self._get_json(conn, "api/status", None)
+        except Unauthorized:
+            raise Unauthorized("The teacher's server refused this token; enter the token your teacher"
+                               " shows (a session's student key needs its session code too).") from None
         if not isinstance(body, dict):
             raise bad_response("That address is not a Jupyter server; " + CHECK_URL + ".")
         return body
