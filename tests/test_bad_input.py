@@ -29,7 +29,8 @@ WITH_CODE = sorted(key for key, op in OPERATIONS.items() if "{code}" in key[0] a
 WITH_CELL = sorted(key for key in OPERATIONS if "{cell_id}" in key[0])
 CELL = "/codestream/api/sessions/{code}/cells/{cell_id}"
 PUSH, UPDATE, DELETE_1X = "/code_stream/{code}/push-cell", "/code_stream/{code}/update", "/code_stream/{code}/delete"
-GET_CELL_1X = "/code_stream/{code}/get-cell"
+GET_CELL_1X, ALL_IDS_1X = "/code_stream/{code}/get-cell", "/code_stream/{code}/get-all-cell-ids"
+CLEANUP_1X = "/code_stream/{code}/cleanup-orphan-cells"
 
 # What a valid request to each route looks like (the bad part is then the only problem).
 VALID_BODIES = {
@@ -40,6 +41,7 @@ VALID_BODIES = {
     (PUSH, "post"): {"cell_id": "c1", "cell_content": "x = 1"},
     (UPDATE, "post"): {"cell_id": "c1", "cell_content": "x = 1"},
     (DELETE_1X, "post"): {"cell_id": "c1"},
+    (CLEANUP_1X, "post"): {"valid_cell_ids": ["c1"]},
     ("/code_stream/config", "post"): {"teacher_base_url": "http://127.0.0.1:9/"},
     (CELL + "/pulled", "post"): {"version": 1, "client": "student-server-1"},
 }
@@ -114,6 +116,11 @@ def self_connected(cs_teacher, session):
 # -- malformed JSON, wrong body types ----------------------------------------------------
 
 MALFORMED = [b"{not json", b'{"title": "x",}', b"\xff\xfe{}", b"[1, 2]", b'"text"', b"42", b"null", b"true"]
+# too deep: beyond Python's recursion limit (a RecursionError in json.loads), and beyond the
+# contract's depth (64) but within what json.loads returns
+DEEP = [b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"a": ' + b'{"b": ' * 200 + b"1" + b"}" * 200 + b"}",
+        b'{"cell_id": "c1", "outputs": [' + b"[" * 70 + b"]" * 70 + b"]}"]
 
 
 @pytest.mark.parametrize("key", BODY_OPERATIONS, ids=ids(BODY_OPERATIONS))
@@ -134,6 +141,19 @@ def test_routes_without_a_body_ignore_garbage_bodies_without_failing(cs_teacher,
         return  # a GET body is not sent by clients; httpx refuses to send one in a stream
     r = send(cs_teacher.client(), method, path, content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code < 500, r.text
+
+
+@pytest.mark.parametrize("key", BODY_OPERATIONS, ids=ids(BODY_OPERATIONS))
+def test_deeply_nested_bodies_are_400_without_a_traceback(cs_teacher, session, key):
+    client = cs_teacher.client()
+    path, method = key
+    before = len(cs_teacher.log_text())
+    for raw in DEEP:
+        r = send(client, method, path, code=session["code"], content=raw,
+                 headers={"Content-Type": "application/json"})
+        assert_error(r, 400, "invalid_input")
+    log = cs_teacher.log_text()[before:]
+    assert "RecursionError" not in log and "Traceback" not in log
 
 
 # -- wrong types and missing fields ----------------------------------------------------
@@ -189,6 +209,10 @@ WRONG_FIELDS = [
     (UPDATE, "post", {"cell_id": "c1", "cell_content": None}, 400, "invalid_input"),
     (DELETE_1X, "post", {}, 400, "invalid_cell_id"),
     (DELETE_1X, "post", {"cell_id": ["c1"]}, 400, "invalid_cell_id"),
+    (CLEANUP_1X, "post", {}, 400, "invalid_input"),
+    (CLEANUP_1X, "post", {"valid_cell_ids": "c1"}, 400, "invalid_input"),
+    (CLEANUP_1X, "post", {"valid_cell_ids": [1]}, 400, "invalid_input"),
+    (CLEANUP_1X, "post", {"valid_cell_ids": ["c"] * 10_001}, 400, "invalid_input"),
     ("/code_stream/config", "post", {}, 400, "invalid_url"),
     ("/code_stream/config", "post", {"teacher_base_url": "javascript:alert(1)"}, 400, "invalid_url"),
     ("/code_stream/config", "post", {"teacher_base_url": "http://t/", "teacher_token": 5}, 400, "invalid_input"),
@@ -261,6 +285,11 @@ def test_codes_are_case_insensitive_and_unknown_ones_are_404(cs_teacher, session
         assert r.status_code == 200, "a 1.x push to a new code creates that session"
         listed = [s["code"] for s in client.get("codestream/api/sessions").json()["sessions"]]
         assert "ZZZZZZ" in listed
+        return
+    if path in (ALL_IDS_1X, CLEANUP_1X):  # 1.x: a code with nothing pushed yet is empty
+        r = send(client, method, path, code="Zz0Oo1", json=VALID_BODIES.get(key))
+        assert r.status_code == 200 and r.json()["status"] == "success", r.text
+        assert r.json().get("data", []) == [] and r.json().get("deleted_count", 0) == 0
         return
     r = send(client, method, path, code="ZZZZZZ", json=VALID_BODIES.get(key))
     assert_error(r, 404, "session_not_found")

@@ -397,8 +397,11 @@ class HubService(Relay):
         return {**super().handler_services(), "hub": self.context}
 
     def routes(self, services: dict) -> list[tuple]:
+        from .compat import hub_compat_routes  # its handlers build on HubHandler (this module)
+
         base = self.config.base_url
         return [
+            *hub_compat_routes(base, services),  # the 1.x frontend's routes, as this hub user
             (base + r"codestream/api/sessions/?", HubSessionsHandler, services),
             (base + r"codestream/api/sessions/(?P<code>[^/]+)/?", HubSessionHandler, services),
             (base + r"codestream/api/sessions/(?P<code>[^/]+)/key/?", HubSessionKeyHandler, services),

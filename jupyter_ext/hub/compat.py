@@ -1,0 +1,176 @@
+"""The 1.x routes (``code_stream/...``) on the hub service, for the 1.x frontend under JupyterHub.
+
+A single-user server forwards them here as its hub user (``hub/singleuser.py``), as it does the
+v2 teacher routes. They speak the 1.x shapes (``{"status": "success"|"error", ...}``) over the
+same service and ownership as the v2 routes: a push to a code nobody has yet creates that session
+for the pushing teacher; another hub user's session is ``403 forbidden``; ``clear-all-redis``
+ends this hub user's own sessions and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..domain import (
+    CellNotFound,
+    Forbidden,
+    InvalidInput,
+    SessionNotFound,
+    normalize_session_code,
+    validate_cell_id,
+)
+from ..relay.core import CODE, ReadRoutes, contract_error
+from .ownership import owner_index_key
+from .service import HubHandler
+
+MAX_VALID_CELL_IDS = 10_000
+
+
+class HubCompatHandler(ReadRoutes, HubHandler):
+    """1.x answers and errors (``{"status": "error", "message", "code"}``)."""
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status, error = contract_error(exc, status_code)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": "error", "message": error["message"], "code": error["code"]}))
+
+    def success(self, **fields) -> None:
+        self.write_json({"status": "success", **fields})
+
+    async def own_or_new(self, code: str) -> None:
+        """1.x codes are made up by the teacher's browser: an unknown code becomes this teacher's
+        session; someone else's is ``403 forbidden``."""
+        user = await self.hub_user()
+        if not user.teacher:
+            raise Forbidden("Only teachers (members of the hub's teachers group) can publish cells.")
+        index = await self.hub.index()
+        try:
+            await self.owned(code)
+            return
+        except SessionNotFound:
+            pass
+        store = await self.hub.service.provider.store()
+        try:
+            await store.create_session(code=code)
+        except ValueError:  # made meanwhile: whoever claimed it owns it
+            await self.owned(code)
+            return
+        await index.claim(code, user.name, "")
+        self.hub.service.log.info("codestream: session %s created by a 1.x client of hub user %s", code, user.name)
+
+
+class HubPushCellHandler(HubCompatHandler):
+    async def post(self, code):
+        code = normalize_session_code(code)
+        body = self.json_body()
+        cell_id = validate_cell_id(body.get("cell_id"))
+        content = body.get("cell_content")
+        if not isinstance(content, str):
+            raise InvalidInput("'cell_content' is required and must be a string.")
+        await self.own_or_new(code)
+        listing = await self.hub.service.list_cells(code)
+        existing = {c["cell_id"]: c for c in listing["cells"]}
+        if cell_id in existing:
+            position, cell_type = existing[cell_id]["position"], existing[cell_id]["cell_type"]
+        else:
+            position = max((c["position"] for c in listing["cells"]), default=-1) + 1
+            cell_type = "code"
+        cell = await self.hub.service.publish_cell(
+            code, cell_id, {"source": content, "cell_type": cell_type, "position": position})
+        self.success(cell_id=cell.cell_id, version=cell.version, cell_timestamp=body.get("cell_timestamp"))
+
+
+class HubDeleteCellHandler(HubCompatHandler):
+    async def post(self, code):
+        code = normalize_session_code(code)
+        cell_id = validate_cell_id(self.json_body().get("cell_id"))
+        await self.owned(code)
+        await self.hub.service.unpublish_cell(code, cell_id)
+        self.success(cell_id=cell_id)
+
+
+class HubClearAllHandler(HubCompatHandler):
+    """``clear-all-redis``: this hub user's own sessions, never another's."""
+
+    async def post(self):
+        user = await self.hub_user()
+        index = await self.hub.index()
+        codes = await index.codes_of_owner(user.name)
+        accesses = await index.accesses(codes) if codes else {}
+        await index.drop_stale(owner_index_key(user.name), [c for c in codes if c not in accesses])
+        ended = 0
+        for access in accesses.values():
+            if access.owner != user.name:
+                continue
+            try:
+                await self.hub.service.delete_session(access.code)
+            except SessionNotFound:
+                continue
+            await index.forget(access)
+            ended += 1
+        self.success(deleted_count=ended)
+
+
+class HubCleanupOrphanCellsHandler(HubCompatHandler):
+    async def post(self, code):
+        code = normalize_session_code(code)
+        keep = self.json_body().get("valid_cell_ids")
+        if (not isinstance(keep, list) or len(keep) > MAX_VALID_CELL_IDS
+                or not all(isinstance(cell_id, str) for cell_id in keep)):
+            raise InvalidInput("'valid_cell_ids' must be a list of cell ids (strings),"
+                               f" at most {MAX_VALID_CELL_IDS}.")
+        try:
+            await self.owned(code)
+        except SessionNotFound:
+            self.success(deleted_count=0)  # nothing pushed yet: nothing to clean up
+            return
+        removed = 0
+        for cell in (await self.hub.service.list_cells(code))["cells"]:
+            if cell["cell_id"] in keep:
+                continue
+            try:
+                await self.hub.service.unpublish_cell(code, cell["cell_id"])
+            except CellNotFound:
+                continue
+            removed += 1
+        self.success(deleted_count=removed)
+
+
+class HubAllCellIdsHandler(HubCompatHandler):
+    async def get(self, code):
+        code = normalize_session_code(code)
+        try:
+            await self.read_auth.authorize(self, code)
+            listing = await self.hub.service.list_cells(code)
+        except SessionNotFound:
+            listing = {"cells": []}  # 1.x: a code with nothing pushed yet is an empty list
+        self.success(data=[c["cell_id"] for c in listing["cells"]])
+
+
+class HubGetCellHandler(HubCompatHandler):
+    async def get(self, code):
+        code = normalize_session_code(code)
+        cell_id = validate_cell_id(self.get_query_argument("cell_id", None))
+        await self.read_auth.authorize(self, code)
+        cell = (await self.hub.service.get_cell(code, cell_id)).public_dict()
+        self.success(data=cell["source"], cell_id=cell_id, version=cell["version"])
+
+
+COMPAT_ROUTES = (
+    (rf"code_stream/{CODE}/push-cell/?", HubPushCellHandler, ("post",)),
+    (rf"code_stream/{CODE}/update/?", HubPushCellHandler, ("post",)),
+    (rf"code_stream/{CODE}/delete/?", HubDeleteCellHandler, ("post",)),
+    (rf"code_stream/{CODE}/get-all-cell-ids/?", HubAllCellIdsHandler, ("get",)),
+    (rf"code_stream/{CODE}/get-cell/?", HubGetCellHandler, ("get",)),
+    (r"code_stream/clear-all-redis/?", HubClearAllHandler, ("post",)),
+    (rf"code_stream/{CODE}/cleanup-orphan-cells/?", HubCleanupOrphanCellsHandler, ("post",)),
+)
+
+
+def hub_compat_routes(base: str, services: dict) -> list[tuple]:
+    return [(base + route, handler, services) for route, handler, _methods in COMPAT_ROUTES]
+
+
+__all__ = ["COMPAT_ROUTES", "hub_compat_routes"]
