@@ -15,6 +15,7 @@ from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
 from .handlers.join import join_handlers
 from .handlers.pulls import pull_report_handlers
+from .handlers.web_mount import web_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.collab_save import track_collaborative_saves
 from .services.owner import OWNER_FILE_NAME, load_owner_id
@@ -213,6 +214,7 @@ class CodeStreamApp(ExtensionApp):
 
                 self.handlers.extend(student_handlers(**services))
             return
+        self.handlers.extend(web_handlers(**services))
         self.handlers.extend(teacher_handlers(**services))
         self.handlers.extend(read_handlers(**services))
         self.handlers.extend(pull_report_handlers(**services))
