@@ -44,6 +44,7 @@ VALID_BODIES = {
     (CLEANUP_1X, "post"): {"valid_cell_ids": ["c1"]},
     ("/code_stream/config", "post"): {"teacher_base_url": "http://127.0.0.1:9/"},
     (CELL + "/pulled", "post"): {"version": 1, "client": "student-server-1"},
+    ("/codestream/api/sessions/{code}/focus", "put"): {"cell_id": "c1"},
 }
 QUERIES = {(GET_CELL_1X, "get"): {"cell_id": "c1"}}
 
