@@ -69,3 +69,23 @@ def test_the_1x_frontend_works_under_the_hub(servers):
     listed = {s["code"] for s in other.get("codestream/api/sessions").json()["sessions"]}
     assert theirs.json()["code"] in listed, "another teacher's session outlives clear-all-redis"
     assert ok(other.post(f"code_stream/clear-all-redis?{ms()}", json={}))["deleted_count"] >= 1
+
+
+DEEP_BODIES = [b'{"title": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+               b'{"title": ' + b'{"a": ' * 200 + b"1" + b"}" * 200 + b"}"]
+
+
+def test_deeply_nested_bodies_are_400_in_the_hub_service_and_its_forwarders(servers):
+    """Any JSON body too deep is ``400 invalid_input`` in every process (issue 20, item 10)."""
+    before = len(servers.log_text())
+    direct, forwarded = servers.service("teacher2"), servers.server("teacher2")
+    for client, path in ((direct, "codestream/api/sessions"), (forwarded, "codestream/api/sessions"),
+                         (forwarded, f"code_stream/Dp0Nst/push-cell/?{ms()}")):
+        for raw in DEEP_BODIES:
+            r = client.post(path, content=raw, headers={"Content-Type": "application/json"})
+            assert r.status_code == 400, (path, r.status_code, r.text[:300])
+            body = r.json()
+            code = body["code"] if "status" in body else body["error"]["code"]
+            assert code == "invalid_input", body
+    log = servers.log_text()[before:]
+    assert "RecursionError" not in log and "Traceback" not in log
