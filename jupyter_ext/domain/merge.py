@@ -9,10 +9,12 @@ copy's metadata to the merged version. Pure: texts and dicts in, texts and dicts
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from merge3 import Merge3
+
+from .notebooks import pulled_from
 
 MINE_MARKER = "<<<<<<< mine"
 SEPARATOR = "======="
@@ -81,10 +83,28 @@ def merge_texts(base: str, mine: str, theirs: str) -> MergeResult:
     return MergeResult("".join(out), conflicts)
 
 
+def copy_version(origin: Mapping) -> int:
+    """The version a pulled copy was pulled (or last merged) at; 0 when its metadata is unreadable."""
+    try:
+        return int(origin.get("version"))
+    except (TypeError, ValueError):
+        return 0
+
+
+def newest_copy(cells: Sequence[Mapping], *, session: str, cell_id: str) -> tuple[int, Mapping] | None:
+    """The index and ``codestream`` metadata of the student's copy of teacher cell ``cell_id``:
+    the newest one (highest version, the later of equals), as pulls place new versions."""
+    copies = [(i, origin) for i, cell in enumerate(cells)
+              if (origin := pulled_from(cell)) is not None
+              and origin.get("session") == session and origin.get("cell_id") == cell_id]
+    return max(copies, key=lambda item: (copy_version(item[1]), item[0])) if copies else None
+
+
 def merged_metadata(origin: Mapping, version: int, before: str) -> dict:
     """A copy's ``codestream`` metadata after a merge: at the teacher's ``version`` now, with
     the text it had before (``before_merge``), so the student can always go back to it."""
     return {**dict(origin), "version": int(version), BEFORE_MERGE: before}
 
 
-__all__ = ["BEFORE_MERGE", "Conflict", "MergeResult", "merge_texts", "merged_metadata"]
+__all__ = ["BEFORE_MERGE", "Conflict", "MergeResult", "copy_version", "merge_texts", "merged_metadata",
+           "newest_copy"]

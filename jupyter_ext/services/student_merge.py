@@ -17,8 +17,8 @@ import nbformat
 from ..domain import CellNotFound, InvalidInput, validate_cell_id, validate_notebook_path
 from ..domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from ..domain.errors import MergeConflict, PayloadTooLarge
-from ..domain.merge import MergeResult, merge_texts, merged_metadata
-from ..domain.notebooks import METADATA_KEY, pulled_from
+from ..domain.merge import MergeResult, copy_version, merge_texts, merged_metadata, newest_copy
+from ..domain.notebooks import METADATA_KEY
 from .pull import live_cells, live_value, notebook_file_path
 from .student import StudentService
 
@@ -43,22 +43,6 @@ def parse_merge(body: dict) -> MergeRequest:
     if resolution is not None and len(resolution.encode("utf-8", "surrogatepass")) > DEFAULT_MAX_SOURCE_BYTES:
         raise PayloadTooLarge(f"'resolution' is larger than {DEFAULT_MAX_SOURCE_BYTES} bytes.")
     return MergeRequest(path, validate_cell_id(body["cell_id"]), apply, resolution)
-
-
-def newest_copy(cells, *, session: str, cell_id: str) -> tuple[int, Mapping] | None:
-    """The index and ``codestream`` metadata of the newest copy of teacher cell ``cell_id``
-    (highest version, the later one of equals), or ``None``."""
-    copies = [(i, origin) for i, cell in enumerate(cells)
-              if (origin := pulled_from(cell)) is not None
-              and origin.get("session") == session and origin.get("cell_id") == cell_id]
-    return max(copies, key=lambda item: (_version(item[1]), item[0])) if copies else None
-
-
-def _version(origin: Mapping) -> int:
-    try:
-        return int(origin.get("version"))
-    except (TypeError, ValueError):
-        return 0
 
 
 def _source(value) -> str:
@@ -146,7 +130,7 @@ async def merge_cell(student: StudentService, body: dict) -> dict:
     # the copy's base version is read first (no lock held over the network), then again under the lock
     probe = MergeChange(request, session=session, theirs={}, base_source=None, base_version=None)
     found, _live = await student.puller.edit(request.notebook_path, _Locate(probe))
-    base_version = _version(found[1])
+    base_version = copy_version(found[1])
     theirs = await student.reader.get_cell(connection, request.cell_id)
     base = await student.reader.read(
         connection, lambda source: student.teacher.get_cell(source, request.cell_id, version=base_version))
@@ -183,7 +167,7 @@ class _Pinned:
 
     def _check(self, cells) -> None:
         _index, origin = self.change.locate(cells)
-        if _version(origin) != self.base_version:
+        if copy_version(origin) != self.base_version:
             raise MergeConflict("The copy changed version while merging (another pull or merge); merge again.")
 
     def live(self, document):
@@ -195,4 +179,4 @@ class _Pinned:
         return self.change.file(nb)
 
 
-__all__ = ["MergeChange", "merge_cell", "newest_copy", "parse_merge"]
+__all__ = ["MergeChange", "merge_cell", "parse_merge"]
