@@ -9,6 +9,7 @@ the student typed just before is merged, never overwritten.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -131,9 +132,10 @@ async def merge_cell(student: StudentService, body: dict) -> dict:
     probe = MergeChange(request, session=session, theirs={}, base_source=None, base_version=None)
     found, _live = await student.puller.edit(request.notebook_path, _Locate(probe))
     base_version = copy_version(found[1])
-    theirs = await student.reader.get_cell(connection, request.cell_id)
-    base = await student.reader.read(
-        connection, lambda source: student.teacher.get_cell(source, request.cell_id, version=base_version))
+    theirs, base = await asyncio.gather(  # both from the teacher (or its relay), at once
+        student.reader.get_cell(connection, request.cell_id),
+        student.reader.read(connection, lambda source: student.teacher.get_cell(
+            source, request.cell_id, version=base_version)))
     change = MergeChange(request, session=session, theirs=theirs, base_source=str(base["source"]),
                          base_version=base_version)
     answer, live = await student.puller.edit(request.notebook_path, _Pinned(change, base_version))
