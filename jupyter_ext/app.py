@@ -202,8 +202,10 @@ class CodeStreamApp(ExtensionApp):
             self.handlers.extend(openapi_handlers(**services))
             if self.student_service is not None:
                 from .handlers.student import student_handlers
+                from .handlers.student_instep import student_instep_handlers
 
                 self.handlers.extend(student_handlers(**services))
+                self.handlers.extend(student_instep_handlers(**services))
             return
         self.handlers.extend(web_handlers(**services))
         self.handlers.extend(teacher_handlers(**services))
@@ -214,8 +216,10 @@ class CodeStreamApp(ExtensionApp):
         self.handlers.extend(openapi_handlers(**services))
         if self.student_service is not None:
             from .handlers.student import student_handlers
+            from .handlers.student_instep import student_instep_handlers
 
             self.handlers.extend(student_handlers(**services))
+            self.handlers.extend(student_instep_handlers(**services))
 
     async def stop_extension(self):
         if self.student_service is not None:

@@ -24,6 +24,8 @@ VALID_BODIES = {
     ("/codestream/api/student/config", "put"):
         {"teacher_url": OTHER_SERVER, "session_code": "ABCDEF", "student_key": "not-a-real-key"},
     ("/codestream/api/student/pull", "post"): {"cell_id": "c1", "notebook_path": "lesson.ipynb"},
+    ("/codestream/api/student/pull-all", "post"): {"notebook_path": "lesson.ipynb"},
+    ("/codestream/api/student/merge", "post"): {"cell_id": "c1", "notebook_path": "lesson.ipynb", "apply": True},
     ("/code_stream/{code}/push-cell", "post"): {"cell_id": "c1", "cell_content": "owned", "cell_timestamp": "1"},
     ("/code_stream/{code}/update", "post"): {"cell_id": "c1", "cell_content": "owned", "cell_timestamp": "1"},
     ("/code_stream/{code}/delete", "post"): {"cell_id": "c1"},

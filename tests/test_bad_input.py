@@ -45,6 +45,8 @@ VALID_BODIES = {
     ("/code_stream/config", "post"): {"teacher_base_url": "http://127.0.0.1:9/"},
     (CELL + "/pulled", "post"): {"version": 1, "client": "student-server-1"},
     ("/codestream/api/sessions/{code}/focus", "put"): {"cell_id": "c1"},
+    ("/codestream/api/student/pull-all", "post"): {"notebook_path": "lesson.ipynb"},
+    ("/codestream/api/student/merge", "post"): {"cell_id": "c1", "notebook_path": "lesson.ipynb"},
 }
 QUERIES = {(GET_CELL_1X, "get"): {"cell_id": "c1"}}
 
@@ -203,6 +205,18 @@ WRONG_FIELDS = [
      {"cell_id": "c1", "notebook_path": "a.ipynb", "position": "middle"}, 400, "invalid_input"),
     ("/codestream/api/student/pull", "post",
      {"cell_id": "c1", "notebook_path": "a.ipynb", "position": 3}, 400, "invalid_input"),
+    ("/codestream/api/student/pull-all", "post", {}, 400, "invalid_input"),
+    ("/codestream/api/student/pull-all", "post", {"notebook_path": 5}, 400, "invalid_input"),
+    ("/codestream/api/student/pull-all", "post", {"notebook_path": "a.txt"}, 400, "invalid_input"),
+    ("/codestream/api/student/pull-all", "post", {"notebook_path": "a.ipynb", "with_outputs": "yes"}, 400,
+     "invalid_input"),
+    ("/codestream/api/student/merge", "post", {}, 400, "invalid_input"),
+    ("/codestream/api/student/merge", "post", {"notebook_path": "a.ipynb"}, 400, "invalid_input"),
+    ("/codestream/api/student/merge", "post", {"cell_id": "c1"}, 400, "invalid_input"),
+    ("/codestream/api/student/merge", "post", {"cell_id": "c1", "notebook_path": "a.ipynb", "apply": 1}, 400,
+     "invalid_input"),
+    ("/codestream/api/student/merge", "post",
+     {"cell_id": "c1", "notebook_path": "a.ipynb", "resolution": ["x"]}, 400, "invalid_input"),
     (PUSH, "post", {}, 400, "invalid_cell_id"),
     (PUSH, "post", {"cell_id": "c1"}, 400, "invalid_input"),
     (PUSH, "post", {"cell_id": "c1", "cell_content": 5}, 400, "invalid_input"),
@@ -314,6 +328,7 @@ def test_bad_cell_ids_are_400(cs_teacher, session, key):
 @pytest.mark.parametrize("path,method,field", [
     (PUSH, "post", "cell_id"), (UPDATE, "post", "cell_id"), (DELETE_1X, "post", "cell_id"),
     ("/codestream/api/student/pull", "post", "cell_id"), (GET_CELL_1X, "get", "cell_id"),
+    ("/codestream/api/student/merge", "post", "cell_id"),
 ])
 def test_bad_cell_ids_in_bodies_and_queries_are_400(cs_teacher, session, path, method, field):
     client = cs_teacher.client()
@@ -349,6 +364,10 @@ def test_path_traversal_in_notebook_path_is_400_everywhere(cs_teacher, session, 
                    json={"source": "x", "cell_type": "code", "position": 2, "notebook_path": notebook_path})
     assert_error(r, 400, "invalid_input")
     r = client.post("codestream/api/student/pull", json={"cell_id": "c1", "notebook_path": notebook_path})
+    assert_error(r, 400, "invalid_input")
+    r = client.post("codestream/api/student/pull-all", json={"notebook_path": notebook_path})
+    assert_error(r, 400, "invalid_input")
+    r = client.post("codestream/api/student/merge", json={"cell_id": "c1", "notebook_path": notebook_path})
     assert_error(r, 400, "invalid_input")
     assert [s["code"] for s in client.get("codestream/api/sessions").json()["sessions"]] == [session["code"]]
 
@@ -408,3 +427,35 @@ def test_student_events_refuse_an_event_id_redis_cannot_hold(cs_teacher, cs_jupy
         r = client.get("codestream/api/student/events", params={"last_event_id": bad})
         assert r.status_code == 400, (bad, r.status_code, r.text)
         assert r.json()["error"]["code"] == "invalid_input"
+
+
+# -- past versions, pull-all and merge (v3) ------------------------------------------------------
+
+def test_bad_and_unknown_versions(cs_teacher, session):
+    client = cs_teacher.client()
+    code = session["code"]
+    for version in ["0", "-1", "x", "1.5", "", "99999999999", "١"]:
+        assert_error(send(client, "get", CELL, code=code, params={"version": version}), 400, "invalid_input")
+    assert_error(send(client, "get", CELL, code=code, params={"version": "2"}), 404, "version_not_found")
+    assert_error(send(client, "get", CELL, code=code, cell_id="nope", params={"version": "1"}), 404, "cell_not_found")
+    assert send(client, "get", CELL, code=code, params={"version": "1"}).json()["source"] == "print(1)"
+
+
+def test_pull_all_and_merge_into_unknown_or_unusable_notebooks(cs_teacher, self_connected):
+    client = cs_teacher.client()
+    root = Path(cs_teacher.root_dir)
+    (root / "folder2.ipynb").mkdir(exist_ok=True)
+    (root / "broken2.ipynb").write_text("{ this is not json")
+    pull_all, merge = "codestream/api/student/pull-all", "codestream/api/student/merge"
+    assert_error(client.post(pull_all, json={"notebook_path": "no/such/dir/x.ipynb"}), 404, "notebook_not_found")
+    assert_error(client.post(pull_all, json={"notebook_path": "folder2.ipynb"}), 400, "invalid_input")
+    assert_error(client.post(pull_all, json={"notebook_path": "broken2.ipynb"}), 400, "invalid_input")
+    assert (root / "broken2.ipynb").read_text() == "{ this is not json"
+    assert_error(client.post(merge, json={"cell_id": "c1", "notebook_path": "missing2.ipynb"}), 404,
+                 "notebook_not_found")
+    assert not (root / "missing2.ipynb").exists(), "a merge never creates notebooks"
+    write_notebook(root, "merge-me.ipynb", [("code", "mine = 1")])
+    before = (root / "merge-me.ipynb").read_text()
+    assert_error(client.post(merge, json={"cell_id": "c1", "notebook_path": "merge-me.ipynb", "apply": True}),
+                 404, "cell_not_found")  # never pulled
+    assert (root / "merge-me.ipynb").read_text() == before

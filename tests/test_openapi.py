@@ -198,6 +198,7 @@ def test_security_schemes_student_key_only_on_read_routes():
         ("/codestream/api/sessions/{code}/cells/{cell_id}", "get"),
         ("/codestream/api/sessions/{code}/events", "get"),
         ("/codestream/api/sessions/{code}/cells/{cell_id}/pulled", "post"),  # a student's server reports a pull
+        ("/codestream/api/sessions/{code}/notebook", "get"),  # take the lesson home (v3)
         ("/code_stream/{code}/get-all-cell-ids", "get"),
         ("/code_stream/{code}/get-cell", "get"),
     }

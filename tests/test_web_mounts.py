@@ -5,6 +5,7 @@ here, so a route is written once and checked under all three mounts."""
 
 import json
 
+import nbformat
 import pytest
 
 from jupyter_ext.pytest_plugin import SSEReader
@@ -73,6 +74,36 @@ def test_focus_refuses_bad_input_and_changes_nothing(laptop_session, body, statu
     assert teacher.put("codestream/api/sessions/ZZZZZZ/focus", json={"cell_id": "c1"}).status_code == 404
 
 
+def lesson_of(answer, code):
+    """The downloaded lesson: a valid nbformat 4 notebook of the session's cells, as an attachment."""
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"].startswith("application/x-ipynb+json")
+    assert answer.headers["Content-Disposition"].startswith('attachment; filename="')
+    nb = nbformat.reads(answer.text, as_version=4)
+    nbformat.validate(nb)
+    assert all(cell.metadata["codestream"]["session"] == code for cell in nb.cells)
+    return nb
+
+
+def test_lesson_notebook_and_past_versions_on_the_teachers_server(laptop_session):
+    server, teacher, session = laptop_session
+    code, key = session["code"], session["student_key"]
+    publish(teacher, code, "c1", "a = 10", 1.0)
+    student = server.client(auth=False, headers={"Authorization": f"Bearer {key}"})
+    for client in (teacher, student):
+        nb = lesson_of(client.get(f"codestream/api/sessions/{code}/notebook"), code)
+        assert [c.source for c in nb.cells] == ["a = 10", "b = 2"]
+        assert nb.cells[0].metadata["codestream"]["version"] == 2
+        assert client.get(f"codestream/api/sessions/{code}/cells/c1?version=1").json()["source"] == "a = 1"
+    assert lesson_of(teacher.get(f"codestream/api/sessions/{code}/notebook"), code)  # the file name:
+    assert 'filename="Mounts.ipynb"' in teacher.get(f"codestream/api/sessions/{code}/notebook").headers[
+        "Content-Disposition"]
+    stranger = server.client(auth=False, headers={"Authorization": "Bearer not-the-key"})
+    assert stranger.get(f"codestream/api/sessions/{code}/notebook").status_code == 401
+    assert teacher.get("codestream/api/sessions/ZZZZZZ/notebook").status_code == 404
+    assert teacher.post(f"codestream/api/sessions/{code}/notebook").status_code == 405
+
+
 # -- codestream relay -----------------------------------------------------------------------
 def test_the_relay_serves_the_focus_in_reads_and_refuses_teacher_routes(laptop_session, cs_module_redis,
                                                                         cs_relay_factory):
@@ -85,6 +116,20 @@ def test_the_relay_serves_the_focus_in_reads_and_refuses_teacher_routes(laptop_s
     refused = student.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": "c2"})
     assert refused.status_code in (404, 405), refused.text  # not a relay route
     assert "error" in refused.json()
+
+
+def test_the_relay_serves_the_lesson_notebook_and_past_versions(laptop_session, cs_module_redis, cs_relay_factory):
+    _server, teacher, session = laptop_session
+    code, key = session["code"], session["student_key"]
+    publish(teacher, code, "c2", "b = 20", 2.0)
+    relay = cs_relay_factory(cs_module_redis.url)
+    student = relay.client(key)
+    nb = lesson_of(student.get(f"codestream/api/sessions/{code}/notebook"), code)
+    assert [c.source for c in nb.cells] == ["a = 1", "b = 20"]
+    assert student.get(f"codestream/api/sessions/{code}/cells/c2", params={"version": 1}).json()["source"] == "b = 2"
+    gone = student.get(f"codestream/api/sessions/{code}/cells/c2", params={"version": 3})
+    assert gone.status_code == 404 and error_code(gone) == "version_not_found"
+    assert relay.client("wrong").get(f"codestream/api/sessions/{code}/notebook").status_code == 401
 
 
 # -- the hub service, through a hub user's own server -----------------------------------------
@@ -110,3 +155,23 @@ def test_focus_under_the_hub(hub_session):
     refused = student.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": None})
     assert refused.status_code == 403 and error_code(refused) == "forbidden"
     assert teacher.get(f"codestream/api/sessions/{code}/cells").json()["focus"] == "h1"
+
+
+def test_lesson_notebook_and_past_versions_under_the_hub(hub_session):
+    hub, session = hub_session
+    code = session["code"]
+    teacher, member = hub.server("teacher1"), hub.service("student1")
+    publish(teacher, code, "h2", "y = 1", 2.0)
+    publish(teacher, code, "h2", "y = 2", 2.0)
+    # the teacher through their own server (forwarded to the service), a member from the service
+    for client in (teacher, member, hub.server("student1")):
+        nb = lesson_of(client.get(f"codestream/api/sessions/{code}/notebook"), code)
+        assert [c.source for c in nb.cells][-1] == "y = 2"
+        assert client.get(f"codestream/api/sessions/{code}/cells/h2", params={"version": 1}).json()["source"] == \
+            "y = 1"
+    assert 'filename="Mounts under the hub.ipynb"' in teacher.get(
+        f"codestream/api/sessions/{code}/notebook").headers["Content-Disposition"]
+    gone = member.get(f"codestream/api/sessions/{code}/cells/h2", params={"version": 9})
+    assert gone.status_code == 404 and error_code(gone) == "version_not_found"
+    # not in the session's group: nothing
+    assert hub.service("teacher2").get(f"codestream/api/sessions/{code}/notebook").status_code == 403

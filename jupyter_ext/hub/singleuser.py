@@ -68,8 +68,9 @@ class ForwardedToHub(CodeStreamHandler):
         if answer.status == 204 or not answer.body:
             self.finish()
             return
-        self.set_header("Content-Type", answer.content_type)
-        self.finish(answer.body)
+        if answer.disposition:
+            self.set_header("Content-Disposition", answer.disposition)
+        self.finish(answer.body, set_content_type=answer.content_type)  # (the lesson notebook is not JSON)
 
 
 @web.authenticated
