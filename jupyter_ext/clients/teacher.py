@@ -271,6 +271,19 @@ class TeacherClient:
         except ValueError:
             raise bad_response("The teacher's server did not answer with JSON; " + CHECK_URL + ".") from None
 
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        """The raw answer (a lesson notebook passed on as it came), within ``max_response_bytes``."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise bad_response(self._too_large())
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():  # decoded as it streams: the cap holds for gzip too
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise bad_response(self._too_large())
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def _read_error_body(self, response: httpx.Response) -> bytes:
         """At most ``MAX_ERROR_BODY_BYTES`` of an error answer (its contract error, if any)."""
         chunks, size = [], 0

@@ -90,7 +90,8 @@ async def lesson_notebook(student: StudentService) -> tuple[bytes, str]:
         nbformat.validate(nb)
         if nb.get("nbformat") != 4:
             raise ValueError("not nbformat 4")
-    except (ValueError, UnicodeDecodeError, nbformat.ValidationError, CodeStreamError, KeyError, TypeError):
+    except (ValueError, UnicodeDecodeError, nbformat.ValidationError, CodeStreamError, KeyError, TypeError,
+            RecursionError):
         raise UpstreamError("The teacher's server did not send a valid notebook; ask your teacher to"
                             " check their server.") from None
     title = str((nb.metadata.get(METADATA_KEY) or {}).get("title") or "")
