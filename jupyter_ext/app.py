@@ -21,7 +21,7 @@ from .services.owner import OWNER_FILE_NAME, load_owner_id
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, StreamCaps, TeacherService
 from .store import EmbeddedRedis, redis_url_from_env
-from .store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
+from .store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_ADDRESS, DEFAULT_MAX_STREAMS_PER_SESSION
 
 # old option name -> its name now; the old ones still work, with a warning
 DEPRECATED_OPTIONS = {
@@ -80,6 +80,11 @@ class CodeStreamApp(ExtensionApp):
         DEFAULT_MAX_STREAMS, config=True,
         help="Open event streams this server process serves in all; beyond it a new stream is"
              " 503 too_many_streams (open ones are unaffected). Default: 10000.")
+    max_streams_per_address = Int(
+        DEFAULT_MAX_STREAMS_PER_ADDRESS, config=True,
+        help="Open event streams one remote address may hold on this server, so one machine with a"
+             " key can neither take every place nor inflate a count; beyond it a new stream is 503"
+             " too_many_streams (open ones are unaffected). Default: 64.")
     freeze_startup_objects = Bool(
         True, config=True,
         help="When the first session store opens, move the server's start-up objects out of the"
@@ -99,7 +104,7 @@ class CodeStreamApp(ExtensionApp):
              " still publishes through this server. Default: '' (students read from this server).",
     )
 
-    @validate("max_streams", "max_streams_per_session")
+    @validate("max_streams", "max_streams_per_session", "max_streams_per_address")
     def _validate_stream_cap(self, proposal):
         if proposal["value"] <= 0:
             raise TraitError(f"{proposal['trait'].name} must be a positive number of streams")
@@ -165,7 +170,7 @@ class CodeStreamApp(ExtensionApp):
             url, embedded, max_connections=self.redis_max_connections,
             socket_timeout=self.redis_socket_timeout, block_ms=self.event_block_ms,
             stream_maxlen=self.stream_maxlen, freeze_startup_objects=self.freeze_startup_objects,
-            stream_caps=StreamCaps.of(self),
+            stream_caps=StreamCaps.of(self).fitted(self.cs_log),
             log=self.cs_log,
         )
         self.teacher_service = TeacherService(

@@ -45,6 +45,8 @@ from ..domain import (
     validate_cell_id,
 )
 from ..relay import ReadAuth, Reader, ReadRoutes, Relay, RelayConfig, RelayHandler, configure_logging
+from ..relay.addresses import parse_networks
+from ..relay.config import add_address_cap_argument
 from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential, json_object, student_presence_id
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
@@ -56,10 +58,12 @@ from .config import (
     SERVICE_DATA_DIR_ENV,
     SERVICE_PUBLIC_HUB_URL_ENV,
     SERVICE_TEACH_SCOPE_ENV,
+    SERVICE_TRUSTED_PROXIES_ENV,
     TEACH_SCOPE,
 )
 from .errors import UnknownGroup
-from .identity import HubIdentities, HubUser
+from .identity import CACHE_SECONDS, HubIdentities, HubUser
+from .recheck import MemberGrant, MembershipAudit
 from .ownership import HubSessionIndex, SessionAccess, group_index_key, owner_index_key
 
 LOG_NAME = "codestream.hub"
@@ -79,6 +83,8 @@ class HubServiceConfig:
     public_hub_url: str = ""
     teach_scope: str = TEACH_SCOPE
     hub_timeout: float = 5.0
+    identity_cache_seconds: int = CACHE_SECONDS
+    trusted_proxies: tuple = ()  # addresses whose X-Forwarded-For is believed (relay/addresses.py)
 
     @property
     def embedded(self) -> bool:
@@ -106,10 +112,26 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
                         help="Open event streams one session may have on this service process;"
                              " beyond it a new stream is 503 too_many_streams."
                              f" Default: {DEFAULT_MAX_STREAMS_PER_SESSION}.")
+    add_address_cap_argument(parser, "service process")
+    parser.add_argument("--identity-cache-seconds", type=int, default=CACHE_SECONDS,
+                        help="How long the hub's answer about a token (its user, their groups) is"
+                             " believed; a member removed from a session's group is refused and"
+                             f" their streams closed within this plus a heartbeat. Default: {CACHE_SECONDS}.")
+    parser.add_argument("--trusted-proxies", default=environ.get(SERVICE_TRUSTED_PROXIES_ENV, ""),
+                        help="Comma-separated addresses or networks of the hub's proxy: only a"
+                             " connection from one of them has its X-Forwarded-For believed as the"
+                             " client address (X-Real-Ip never is). Default: none (the connection's"
+                             f" own address); {SERVICE_TRUSTED_PROXIES_ENV} sets it.")
     parser.add_argument("--log-format", choices=("json", "text"), default="text")
     args = parser.parse_args(argv)
-    if args.max_streams < 1 or args.max_streams_per_session < 1:
-        parser.error("--max-streams and --max-streams-per-session must be at least 1")
+    if args.max_streams < 1 or args.max_streams_per_session < 1 or args.max_streams_per_address < 1:
+        parser.error("--max-streams, --max-streams-per-session and --max-streams-per-address must be at least 1")
+    if args.identity_cache_seconds < 0:
+        parser.error("--identity-cache-seconds must be 0 or more")
+    try:
+        trusted_proxies = parse_networks(args.trusted_proxies)
+    except ValueError as exc:
+        parser.error(f"--trusted-proxies: {exc}")
     if not environ.get("JUPYTERHUB_API_TOKEN"):
         parser.error("JUPYTERHUB_API_TOKEN is not set: this service is started by JupyterHub")
     parts = urlsplit(environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10101")
@@ -118,10 +140,11 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
         redis_url=redis_url_from_env(environ) or "",
         address=bind.hostname or "127.0.0.1", port=bind.port or 80,
         base_url=_slashed(environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/codestream/"),
-        xheaders=True,  # behind the hub's proxy: X-Forwarded-For is a guest's address
+        xheaders=False,  # the client address is the connection's, or a trusted proxy's word (addresses.py)
         heartbeat_seconds=min(max(args.heartbeat_seconds, 0.1), 15.0),
         key_failures_per_minute=max(args.failures_per_minute, 1), log_format=args.log_format,
-        max_streams=args.max_streams, max_streams_per_session=args.max_streams_per_session)
+        max_streams=args.max_streams, max_streams_per_session=args.max_streams_per_session,
+        max_streams_per_address=args.max_streams_per_address)
     return HubServiceConfig(
         relay=relay,
         data_dir=environ.get(SERVICE_DATA_DIR_ENV) or str(Path.cwd() / "codestream-service"),
@@ -129,6 +152,8 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
         public_hub_url=environ.get(SERVICE_PUBLIC_HUB_URL_ENV, ""),
         teach_scope=environ.get(SERVICE_TEACH_SCOPE_ENV) or TEACH_SCOPE,
         hub_timeout=max(args.hub_timeout, 0.1),
+        identity_cache_seconds=args.identity_cache_seconds,
+        trusted_proxies=trusted_proxies,
     )
 
 
@@ -158,6 +183,13 @@ class HubContext:
         hub's public URL is not configured)."""
         hub = self.config.public_hub_url or f"{self.config.hub_base_url}hub/"
         return f"{hub.rstrip('/')}/user-redirect/{STUDENT_DASHBOARD}/?session={code}"
+
+    def not_yours(self, user: HubUser, code: str) -> CodeStreamError:
+        """One answer for "another teacher's session" and "no such session" on the teacher
+        routes (so they cannot be told apart to find live codes), counted like a wrong key."""
+        return self.refuse("user:" + user.name, SessionNotFound(
+            f"You have no live session {code}; check the code (only the teacher who started a session"
+            " can change it)."))
 
     def refuse(self, who: str, error: CodeStreamError) -> CodeStreamError:
         """Count a refused read for ``who``; past the limit the refusal becomes a 429."""
@@ -197,12 +229,14 @@ class HubReadAuth(ReadAuth):
         except SessionNotFound as exc:
             raise self.hub.refuse("user:" + user.name, exc) from None
         if access.owner == user.name:
-            return Reader("teacher")
+            return Reader("teacher", client="user:" + user.name)
         if access.may_read(user.name, user.groups):
             presence = (student_presence_id(route) if route.request.headers.get("X-CodeStream-Client")
                         else hashlib.sha256(("hub-user:" + user.name).encode()).hexdigest()[:16])
-            # a member reads by identity, not by the key: a key rotation never closes its stream
-            return Reader("member", presence_id=presence)
+            # a member reads by identity, not by the key: a key rotation never closes its stream,
+            # a removal from the group does (``MembershipAudit``, at the tick)
+            return Reader("member", presence_id=presence, client="user:" + user.name,
+                          grant=MemberGrant(user.name, credential))
         raise self.hub.refuse("user:" + user.name, Forbidden(
             f"Session {code} is for the hub group {access.group!r}, which you are not in."))
 
@@ -228,11 +262,15 @@ class HubHandler(RelayHandler):
         return self._user
 
     async def owned(self, code: str) -> SessionAccess:
-        """The session, when the caller made it; anyone else gets ``403 forbidden``."""
+        """The session, when the caller made it; anyone else gets the same ``404`` as for a code
+        that names no session (``HubContext.not_yours``)."""
         user = await self.hub_user()
-        access = await (await self.hub.index()).access(code)
+        try:
+            access = await (await self.hub.index()).access(code)
+        except SessionNotFound:
+            raise self.hub.not_yours(user, code) from None
         if access.owner != user.name:
-            raise Forbidden(f"Session {code} belongs to another teacher; only its owner can change it.")
+            raise self.hub.not_yours(user, code)
         return access
 
     def session_view(self, session: dict, access: SessionAccess) -> dict:
@@ -386,15 +424,19 @@ class HubService(Relay):
         provider = RedisProvider(relay.redis_url or None, embedded, max_connections=relay.redis_max_connections,
                                  blocking_max_connections=relay.redis_stream_connections,
                                  socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms,
-                                 stream_caps=StreamCaps(relay.max_streams, relay.max_streams_per_session,
-                                                        relay.heartbeat_seconds), log=log)
+                                 stream_caps=StreamCaps.of(relay).fitted(log), log=log)
         service = TeacherService(provider, log=log)
-        identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout, log=log)
+        identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout,
+                                                 cache_seconds=config.identity_cache_seconds, log=log)
         self.context = HubContext(config, service, identities)
         super().__init__(relay, log=log, service=service, read_auth=HubReadAuth(self.context))
 
+    async def _access(self, code: str):
+        return await (await self.context.index()).access(code)
+
     def handler_services(self) -> dict:
-        return {**super().handler_services(), "hub": self.context}
+        return {**super().handler_services(), "hub": self.context,
+                "trusted_proxies": self.hub_config.trusted_proxies}
 
     def routes(self, services: dict) -> list[tuple]:
         base = self.config.base_url
@@ -413,6 +455,9 @@ class HubService(Relay):
 
     async def start(self) -> int:
         await self.service.provider.store()  # starts the embedded redis-server when there is one
+        # members' open streams are re-checked at each heartbeat (a removal from the group ends them)
+        (await self.service.provider.hub()).audit = MembershipAudit(
+            self.context.identities, self._access, log=self.log)
         embedded = self.service.provider.embedded
         if embedded is not None:  # what the relay's start-up line names (the socket, no password)
             self.config = replace(self.config, redis_url=f"unix://{embedded.socket_path}")
