@@ -14,6 +14,7 @@ from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
 from .handlers.join import join_handlers
+from .handlers.publish import publish_handlers
 from .handlers.pulls import pull_report_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.collab_save import track_collaborative_saves
@@ -207,7 +208,9 @@ class CodeStreamApp(ExtensionApp):
 
     def initialize_handlers(self):
         services = {"service": self.teacher_service, "student": self.student_service, "owner": self.owner_id,
-                    "heartbeat_seconds": min(self.heartbeat_seconds, 15.0), "hub_client": self.hub_client}
+                    "heartbeat_seconds": min(self.heartbeat_seconds, 15.0), "hub_client": self.hub_client,
+                    "autopublish": getattr(self, "publish_on_save_listener", None)}
+        self.handlers.extend(publish_handlers(**services))
         if self.hub_client is not None:
             from .hub.singleuser import hub_handlers
 
