@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from ..domain import CodeStreamError, SessionNotFound
+from ..domain import CodeStreamError, Forbidden, SessionNotFound
 from .identity import HubIdentities
 from .ownership import SessionAccess
 
@@ -61,6 +61,8 @@ class MembershipAudit:
             if grant.token not in verdicts:
                 try:
                     user = await self.identities.identify(grant.token)
+                except Forbidden:  # the token lost its access to this service
+                    user = None
                 except CodeStreamError:  # the hub is down or slow: keep the stream, ask next tick
                     continue
                 verdicts[grant.token] = user is not None and user.name == grant.user and access.may_read(
