@@ -11,12 +11,15 @@ reconnect is refused like any read.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from ..domain import CodeStreamError, Forbidden, SessionNotFound
 from .identity import HubIdentities
 from .ownership import SessionAccess
+
+CONCURRENT_LOOKUPS = 16  # hub API calls at once when many cached identities expire together
 
 
 class MemberGrant:
@@ -52,23 +55,23 @@ class MembershipAudit:
             return list(listeners)  # the session's end closes them anyway
         except CodeStreamError:
             return []  # Redis trouble is no reason to cut a class off: next tick
-        verdicts: dict[str, bool] = {}
-        stale = []
-        for listener in listeners:
-            grant = listener.grant
-            if not isinstance(grant, MemberGrant):
-                continue
-            if grant.token not in verdicts:
+        grants = {listener.grant.token: listener.grant for listener in listeners
+                  if isinstance(listener.grant, MemberGrant)}
+        limit = asyncio.Semaphore(CONCURRENT_LOOKUPS)
+
+        async def verdict(grant: MemberGrant) -> bool | None:
+            async with limit:
                 try:
                     user = await self.identities.identify(grant.token)
                 except Forbidden:  # the token lost its access to this service
-                    user = None
+                    return False
                 except CodeStreamError:  # the hub is down or slow: keep the stream, ask next tick
-                    continue
-                verdicts[grant.token] = user is not None and user.name == grant.user and access.may_read(
-                    user.name, user.groups)
-            if not verdicts[grant.token]:
-                stale.append(listener)
+                    return None
+            return user is not None and user.name == grant.user and access.may_read(user.name, user.groups)
+
+        answers = dict(zip(grants, await asyncio.gather(*(verdict(g) for g in grants.values()))))
+        stale = [listener for listener in listeners
+                 if isinstance(listener.grant, MemberGrant) and answers.get(listener.grant.token) is False]
         if stale:
             self.log.info("codestream: %d event stream(s) of session %s closed: their hub users may no"
                           " longer read it", len(stale), code)
