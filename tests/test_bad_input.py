@@ -43,6 +43,7 @@ VALID_BODIES = {
     ("/code_stream/config", "post"): {"teacher_base_url": "http://127.0.0.1:9/"},
     (CELL + "/pulled", "post"): {"version": 1, "client": "student-server-1"},
     ("/codestream/api/publish/retry", "post"): {},
+    ("/codestream/api/sessions/{code}/focus", "put"): {"cell_id": "c1"},
 }
 QUERIES = {(GET_CELL_1X, "get"): {"cell_id": "c1"}}
 

@@ -46,6 +46,7 @@ from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential,
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
+from ..web import mount
 from .errors import UnknownGroup
 from .identity import HubIdentities, HubUser
 from .ownership import HubSessionIndex, SessionAccess, group_index_key, owner_index_key
@@ -126,16 +127,27 @@ class HubReadAuth(ReadAuth):
         except SessionNotFound as exc:
             raise self.hub.refuse("user:" + user.name, exc) from None
         if access.owner == user.name:
-            return Reader("teacher", client="user:" + user.name)
+            return Reader("teacher", owner=user.name, name=user.name, client="user:" + user.name)
         if access.may_read(user.name, user.groups):
             presence = (student_presence_id(route) if route.request.headers.get("X-CodeStream-Client")
                         else hashlib.sha256(("hub-user:" + user.name).encode()).hexdigest()[:16])
             # a member reads by identity, not by the key: a key rotation never closes its stream,
             # a removal from the group does (``MembershipAudit``, at the tick)
-            return Reader("member", presence_id=presence, client="user:" + user.name,
+            return Reader("member", presence_id=presence, name=user.name, client="user:" + user.name,
                           grant=MemberGrant(user.name, credential))
         raise self.hub.refuse("user:" + user.name, Forbidden(
             f"Session {code} is for the hub group {access.group!r}, which you are not in."))
+
+
+    async def teacher(self, route, code: str | None) -> Reader:
+        """The owner of ``code`` (any hub teacher with ``code=None``), by the hub's identity."""
+        user = await route.hub_user()
+        if code is None:
+            if not user.teacher:
+                raise Forbidden("Only teachers (members of the hub's teachers group) can do this.")
+        else:
+            await route.owned(code)
+        return Reader("teacher", owner=user.name, name=user.name)
 
 
 class HubHandler(RelayHandler):
@@ -243,7 +255,8 @@ class HubCellsHandler(ReadRoutes, HubHandler):
         listed = json.loads(await self.hub.service._teacher_cells_json(store, code, cells))
         self.write_json({"session": record.code, "title": record.title,
                          "cells": [{**public, "notebook_path": cell.notebook_path}
-                                   for public, cell in zip(listed, cells)], "last_event_id": last_event_id})
+                                   for public, cell in zip(listed, cells)], "last_event_id": last_event_id,
+                         "focus": record.focus})
 
 
 class HubCellHandler(ReadRoutes, HubHandler):
@@ -346,6 +359,7 @@ class HubService(Relay):
             (base + PULLED_ROUTE, HubPulledHandler, services),
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
             (base + r"codestream/api/hub/me/?", HubMeHandler, services),
+            *mount(HubHandler, prefix=base, **services),  # the web API's table, by hub identity
             # the relay's own: events (with HubReadAuth), the probes; its cells routes are shadowed
             *super().routes(services),
         ]
