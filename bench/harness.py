@@ -146,7 +146,9 @@ class BenchServer(JupyterServerProcess):
         cmd = [sys.executable, *profiler, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1",
                f"--port={self.port}", "--port-retries=0", f"--ServerApp.root_dir={self.root_dir}",
                f"--ServerApp.base_url={self.base_url}", f"--ServerApp.log_level={self.log_level}",
-               *(["--allow-root"] if os.geteuid() == 0 else []), *self.args]
+               *(["--allow-root"] if os.geteuid() == 0 else []),
+               "--CodeStreamApp.max_streams_per_address=100000",  # every simulated student is on loopback
+               *self.args]
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(cmd, env=self.environment(), stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)

@@ -105,7 +105,8 @@ class RelayFleet:
             log = open(self.workdir / f"relay-{i}.log", "ab")
             process = subprocess.Popen(
                 [sys.executable, "-m", "jupyter_ext.cli", "relay", "--port", str(port),
-                 "--redis", self.redis_url, "--log-level", "WARNING"],
+                 "--redis", self.redis_url, "--log-level", "WARNING",
+                 "--max-streams-per-address", "100000"],  # every simulated student is on loopback
                 stdout=log, stderr=subprocess.STDOUT, env=env)
             self.processes.append(process)
             self.ports.append(port)

@@ -91,7 +91,8 @@ def start_relay(lab: Lab, name: str, base_url: str, max_per_session: int) -> tup
     process = lab.start_process(
         [sys.executable, "-m", "jupyter_ext.cli", "relay", "--port", str(port), "--redis", lab.redis.url,
          "--base-url", base_url, "--log-level", "WARNING", "--max-streams-per-session", str(max_per_session),
-         "--max-streams", str(max(10_000, max_per_session))],
+         "--max-streams", str(max(10_000, max_per_session)),
+         "--max-streams-per-address", "100000"],  # every simulated student is on loopback
         name, ready_url=f"http://127.0.0.1:{port}{base_url}readyz")
     return process, port
 

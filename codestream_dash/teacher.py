@@ -17,6 +17,7 @@ from .clipboard import copy_button
 from .common import with_focus_ring
 from .join import JoinPanel
 from .notices import NOTICES_CSS, notices_html
+from .publish_failures import PublishFailuresNotice
 from .teacher_cells import CellList, CellRow, row_view_state
 from .teacher_render import (
     TEACHER_CSS,
@@ -50,17 +51,20 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
         super().__init__(client, **params)
         self._join = JoinPanel(join_link=self.join_link)
         self.param.watch(lambda event: setattr(self._join, "join_link", event.new), "join_link")
+        self._publish_failures = PublishFailuresNotice(client, session_code=self.session_code)
+        self.param.watch(lambda event: setattr(self._publish_failures, "session_code", event.new), "session_code")
 
     def attach_to_served_session(self) -> None:
         """Start loading, the student count refresh and the cleanup of this browser session."""
         pn.state.onload(self.load)
         pn.state.add_periodic_callback(self.refresh_students, period=STUDENT_REFRESH_MS)
+        pn.state.add_periodic_callback(self._publish_failures.refresh, period=STUDENT_REFRESH_MS)
         pn.state.on_session_destroyed(self._on_session_destroyed)
 
     # -- view ---------------------------------------------------------------------------------
     def __panel__(self):
         return with_focus_ring(pn.Column(
-            self._header(), self._notices(), self._confirmation(), self._reachability(), self._start_row(),
+            self._header(), self._notices(), self._publish_failures, self._confirmation(), self._reachability(), self._start_row(),
             self._session_card(),
             pn.layout.Divider(), self._notebook_bar(), self._progress(),
             html_pane(pn.bind(others_html, self.param.other_published)),

@@ -14,6 +14,7 @@ from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
 from .handlers.join import join_handlers
+from .handlers.publish import publish_handlers
 from .handlers.pulls import pull_report_handlers
 from .handlers.web_mount import web_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
@@ -22,7 +23,7 @@ from .services.owner import OWNER_FILE_NAME, load_owner_id
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, StreamCaps, TeacherService
 from .store import EmbeddedRedis, redis_url_from_env
-from .store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
+from .store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_ADDRESS, DEFAULT_MAX_STREAMS_PER_SESSION
 
 class CodeStreamApp(ExtensionApp):
     """Code Stream: the teacher's session store and read routes, and the student's proxy."""
@@ -72,6 +73,11 @@ class CodeStreamApp(ExtensionApp):
         DEFAULT_MAX_STREAMS, config=True,
         help="Open event streams this server process serves in all; beyond it a new stream is"
              " 503 too_many_streams (open ones are unaffected). Default: 10000.")
+    max_streams_per_address = Int(
+        DEFAULT_MAX_STREAMS_PER_ADDRESS, config=True,
+        help="Open event streams one remote address may hold on this server, so one machine with a"
+             " key can neither take every place nor inflate a count; beyond it a new stream is 503"
+             " too_many_streams (open ones are unaffected). Default: 64.")
     freeze_startup_objects = Bool(
         True, config=True,
         help="When the first session store opens, move the server's start-up objects out of the"
@@ -91,7 +97,7 @@ class CodeStreamApp(ExtensionApp):
              " still publishes through this server. Default: '' (students read from this server).",
     )
 
-    @validate("max_streams", "max_streams_per_session")
+    @validate("max_streams", "max_streams_per_session", "max_streams_per_address")
     def _validate_stream_cap(self, proposal):
         if proposal["value"] <= 0:
             raise TraitError(f"{proposal['trait'].name} must be a positive number of streams")
@@ -157,7 +163,7 @@ class CodeStreamApp(ExtensionApp):
             url, embedded, max_connections=self.redis_max_connections,
             socket_timeout=self.redis_socket_timeout, block_ms=self.event_block_ms,
             stream_maxlen=self.stream_maxlen, freeze_startup_objects=self.freeze_startup_objects,
-            stream_caps=StreamCaps.of(self),
+            stream_caps=StreamCaps.of(self).fitted(self.cs_log),
             log=self.cs_log,
         )
         self.teacher_service = TeacherService(
@@ -194,7 +200,9 @@ class CodeStreamApp(ExtensionApp):
 
     def initialize_handlers(self):
         services = {"service": self.teacher_service, "student": self.student_service, "owner": self.owner_id,
-                    "heartbeat_seconds": min(self.heartbeat_seconds, 15.0), "hub_client": self.hub_client}
+                    "heartbeat_seconds": min(self.heartbeat_seconds, 15.0), "hub_client": self.hub_client,
+                    "autopublish": getattr(self, "publish_on_save_listener", None)}
+        self.handlers.extend(publish_handlers(**services))
         if self.hub_client is not None:
             from .hub.singleuser import hub_handlers
 

@@ -44,6 +44,7 @@ VALID_BODIES = {
     (CLEANUP_1X, "post"): {"valid_cell_ids": ["c1"]},
     ("/code_stream/config", "post"): {"teacher_base_url": "http://127.0.0.1:9/"},
     (CELL + "/pulled", "post"): {"version": 1, "client": "student-server-1"},
+    ("/codestream/api/publish/retry", "post"): {},
     ("/codestream/api/sessions/{code}/focus", "put"): {"cell_id": "c1"},
     ("/codestream/api/student/pull-all", "post"): {"notebook_path": "lesson.ipynb"},
     ("/codestream/api/student/merge", "post"): {"cell_id": "c1", "notebook_path": "lesson.ipynb"},

@@ -125,6 +125,11 @@ class Listener:
         # it counts as present.
         self.key_hash = key_hash
         self.client_id = client_id
+        # Who opened it, for the per-address stream cap (a remote address, or a hub user), and
+        # what let its reader in when that can be withdrawn (a hub group membership): re-checked
+        # at the hub's tick by its ``audit`` hook. Both set by the event hub.
+        self.address: str | None = None
+        self.grant: object = None
         # Set by a consumer that can write an event at once (an SSE handler): used while the
         # consumer is parked with nothing pending, so the fan-out loop writes to every stream
         # without waking a task per stream. Returns False when it cannot (client gone or slow);

@@ -2,7 +2,10 @@
 
 It holds no credential (the key is in the link's fragment, which the browser keeps to
 itself) and tells a student what to do with the link: paste it into their own Code Stream
-dashboard. Public, like Jupyter's login page.
+dashboard. Public, like Jupyter's login page, so it is limited per address: its 200/404 says
+whether a code is live, and codes that name no session count in the same limiter as wrong
+student keys for unknown codes; past the limit every lookup from that address is 429 (a hit
+too, or a guesser would still tell hits from refusals).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from html import escape
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import JupyterHandler
 
-from ..domain import CodeStreamError, normalize_session_code
+from ..domain import CodeStreamError, SessionNotFound, normalize_session_code
 
 JOIN_ROUTE = r"codestream/join/(?P<code>[^/]+)/?"
 
@@ -52,8 +55,22 @@ class JoinPageHandler(JupyterHandler):
         self.finish(f"{status_code}: this page only answers GET.\n" if status_code == 405
                     else f"{status_code}: the page failed; the server log has the details.\n")
 
+    def _limit_key(self):
+        limiter = self.service.limiter
+        return limiter.limit_key(self.request.remote_ip or "?", None)
+
     @allow_unauthenticated
     async def get(self, code):
+        limiter = self.service.limiter
+        if limiter.blocked(self._limit_key()):
+            self.set_status(429)
+            self.set_header("Retry-After", str(int(limiter.window)))
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.set_header("Cache-Control", "no-store")
+            self.finish(PAGE.format(code="?", status="<p><b>Too many requests (too_many_requests):</b> this"
+                                                     " address looked up too many codes that name no session."
+                                                     " Wait a minute, then open your teacher's link again.</p>"))
+            return
         try:
             code = normalize_session_code(code)
         except CodeStreamError:
@@ -64,7 +81,9 @@ class JoinPageHandler(JupyterHandler):
         status = ""
         try:
             await self.service.get_session_record(code)
-        except CodeStreamError:
+        except CodeStreamError as exc:
+            if isinstance(exc, SessionNotFound):
+                limiter.record_failure(self._limit_key())
             self.set_status(404)
             status = ("<p><b>There is no live session with this code.</b> It may have ended; ask your teacher"
                       " for the current link.</p>")

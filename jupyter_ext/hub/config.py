@@ -29,6 +29,7 @@ SERVICE_REDIS_ENV = "CODESTREAM_REDIS_URL"
 SERVICE_DATA_DIR_ENV = "CODESTREAM_SERVICE_DATA_DIR"
 SERVICE_TEACH_SCOPE_ENV = "CODESTREAM_TEACH_SCOPE"
 SERVICE_PUBLIC_HUB_URL_ENV = "CODESTREAM_PUBLIC_HUB_URL"
+SERVICE_TRUSTED_PROXIES_ENV = "CODESTREAM_TRUSTED_PROXIES"  # whose X-Forwarded-For the service believes
 SERVICE_BIND_ENV = "CODESTREAM_SERVICE_BIND"  # ip:port to listen on (the URL's host may be a DNS name)
 # JupyterHub's own default for server tokens (the `server` role), kept when we add to it
 SERVER_ROLE_SCOPES = ("users:activity!user", "access:servers!server")
@@ -112,7 +113,8 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
                          service_name: str = DEFAULT_SERVICE_NAME, port: int = DEFAULT_SERVICE_PORT,
                          ip: str = "127.0.0.1", service_url: str | None = None,
                          data_dir: str | None = None, command: list[str] | None = None,
-                         public_hub_url: str | None = None, api_token: str | None = None) -> dict:
+                         public_hub_url: str | None = None, api_token: str | None = None,
+                         trusted_proxies: list[str] | None = None) -> dict:
     """Register the Code Stream hub service and the permissions it relies on; returns the service.
 
     ``redis_url``: the Redis (or ``redis+cluster://``, ``redis+sentinel://``) the service uses;
@@ -124,7 +126,10 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
     join links, like ``c.JupyterHub.public_url`` (its default; without either, links without a host).
     ``api_token``: register an *external* service instead (its own Deployment, several replicas,
     started with that token and the Redis URL by you): the hub then starts nothing and
-    ``redis_url`` must be ``None`` here (the hub never needs it).
+    ``redis_url`` must be ``None`` here (the hub never needs it). ``trusted_proxies``: addresses
+    (or networks) the hub's proxy connects to the service from, when only it can (e.g. the
+    proxy pod's network): their ``X-Forwarded-For`` is then the client address for the limits;
+    default none (the connection's own address: never a header a user could write).
     """
     if api_token and redis_url:
         raise ValueError("configure_jupyterhub: an external service (api_token=...) gets its Redis URL"
@@ -143,6 +148,8 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
         environment[SERVICE_PUBLIC_HUB_URL_ENV] = public
     if redis_url:
         environment[SERVICE_REDIS_ENV] = redis_url
+    if trusted_proxies:
+        environment[SERVICE_TRUSTED_PROXIES_ENV] = ",".join(trusted_proxies)
     service = {"name": service_name, "url": url, "display": False, "oauth_no_confirm": True}
     if api_token:
         service["api_token"] = api_token

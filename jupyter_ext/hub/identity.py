@@ -32,11 +32,13 @@ class HubIdentities:
     """Turns a bearer token into a ``HubUser`` (or ``None`` when the hub rejects it)."""
 
     def __init__(self, auth=None, *, teach_scope: str, timeout: float = HUB_TIMEOUT_SECONDS,
-                 log: logging.Logger | None = None):
+                 cache_seconds: int = CACHE_SECONDS, log: logging.Logger | None = None):
         if auth is None:
             from jupyterhub.services.auth import HubAuth
 
-            auth = HubAuth(cache_max_age=CACHE_SECONDS)
+            # How long a token's user (and groups) is believed: a student removed from a group
+            # is refused, and their streams closed, at most this long (plus a heartbeat) after.
+            auth = HubAuth(cache_max_age=cache_seconds)
         self.auth = auth
         self.teach_scope = teach_scope
         self.timeout = timeout

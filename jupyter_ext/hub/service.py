@@ -21,18 +21,15 @@ Redis URL it runs the embedded redis-server with a fresh password, under its own
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import json
 import logging
-import os
 import secrets
 import signal
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from ..domain import (
     CodeStreamError,
@@ -44,98 +41,23 @@ from ..domain import (
     normalize_session_code,
     validate_cell_id,
 )
-from ..relay import ReadAuth, Reader, ReadRoutes, Relay, RelayConfig, RelayHandler, configure_logging
+from ..relay import ReadAuth, Reader, ReadRoutes, Relay, RelayHandler, configure_logging
 from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential, json_object, student_presence_id
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
-from ..store.connection import redis_url_from_env
-from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
 from ..web import mount
-from .config import (
-    SERVICE_BIND_ENV,
-    SERVICE_DATA_DIR_ENV,
-    SERVICE_PUBLIC_HUB_URL_ENV,
-    SERVICE_TEACH_SCOPE_ENV,
-    TEACH_SCOPE,
-)
 from .errors import UnknownGroup
 from .identity import HubIdentities, HubUser
 from .ownership import HubSessionIndex, SessionAccess, group_index_key, owner_index_key
+from .recheck import MemberGrant, MembershipAudit
+from .service_config import HubServiceConfig, parse_args
 
 LOG_NAME = "codestream.hub"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_GROUP_LENGTH = 255
 STUDENT_DASHBOARD = "codestream-student"
 PULLED_ROUTE = rf"codestream/api/sessions/{CODE}/cells/{CELL}/pulled/?"  # as on a teacher's server
-
-
-@dataclass
-class HubServiceConfig:
-    """The relay's settings (``relay``: address, prefix, Redis, limits) plus the hub's own."""
-
-    relay: RelayConfig
-    data_dir: str
-    hub_base_url: str = "/"
-    public_hub_url: str = ""
-    teach_scope: str = TEACH_SCOPE
-    hub_timeout: float = 5.0
-
-    @property
-    def embedded(self) -> bool:
-        return not self.relay.redis_url
-
-
-def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
-    parser = argparse.ArgumentParser(
-        prog="codestream hub-service",
-        description="The Code Stream JupyterHub service (started by the hub: see"
-                    " jupyter_ext.hub.configure_jupyterhub). Reads JUPYTERHUB_SERVICE_URL,"
-                    " JUPYTERHUB_SERVICE_PREFIX, JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN and"
-                    " CODESTREAM_REDIS_URL from its environment.")
-    parser.add_argument("--heartbeat-seconds", type=float, default=15.0,
-                        help="Event-stream heartbeat interval (at most 15). Default: 15.")
-    parser.add_argument("--failures-per-minute", type=int, default=20,
-                        help="Refused reads (wrong key, unknown code, not allowed) per hub user"
-                             " (or per address without one) per minute before 429. Default: 20.")
-    parser.add_argument("--hub-timeout", type=float, default=5.0,
-                        help="Seconds to wait for the hub to say who a token is. Default: 5.")
-    parser.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
-                        help="Open event streams this service process serves in all; beyond it a"
-                             f" new stream is 503 too_many_streams. Default: {DEFAULT_MAX_STREAMS}.")
-    parser.add_argument("--max-streams-per-session", type=int, default=DEFAULT_MAX_STREAMS_PER_SESSION,
-                        help="Open event streams one session may have on this service process;"
-                             " beyond it a new stream is 503 too_many_streams."
-                             f" Default: {DEFAULT_MAX_STREAMS_PER_SESSION}.")
-    parser.add_argument("--log-format", choices=("json", "text"), default="text")
-    args = parser.parse_args(argv)
-    if args.max_streams < 1 or args.max_streams_per_session < 1:
-        parser.error("--max-streams and --max-streams-per-session must be at least 1")
-    if not environ.get("JUPYTERHUB_API_TOKEN"):
-        parser.error("JUPYTERHUB_API_TOKEN is not set: this service is started by JupyterHub")
-    parts = urlsplit(environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10101")
-    bind = urlsplit("//" + environ[SERVICE_BIND_ENV]) if environ.get(SERVICE_BIND_ENV) else parts
-    relay = RelayConfig(
-        redis_url=redis_url_from_env(environ) or "",
-        address=bind.hostname or "127.0.0.1", port=bind.port or 80,
-        base_url=_slashed(environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/codestream/"),
-        xheaders=True,  # behind the hub's proxy: X-Forwarded-For is a guest's address
-        heartbeat_seconds=min(max(args.heartbeat_seconds, 0.1), 15.0),
-        key_failures_per_minute=max(args.failures_per_minute, 1), log_format=args.log_format,
-        max_streams=args.max_streams, max_streams_per_session=args.max_streams_per_session)
-    return HubServiceConfig(
-        relay=relay,
-        data_dir=environ.get(SERVICE_DATA_DIR_ENV) or str(Path.cwd() / "codestream-service"),
-        hub_base_url=_slashed(environ.get("JUPYTERHUB_BASE_URL") or "/"),
-        public_hub_url=environ.get(SERVICE_PUBLIC_HUB_URL_ENV, ""),
-        teach_scope=environ.get(SERVICE_TEACH_SCOPE_ENV) or TEACH_SCOPE,
-        hub_timeout=max(args.hub_timeout, 0.1),
-    )
-
-
-def _slashed(path: str) -> str:
-    inner = path.strip("/")
-    return f"/{inner}/" if inner else "/"
 
 
 class HubContext:
@@ -159,6 +81,13 @@ class HubContext:
         hub's public URL is not configured)."""
         hub = self.config.public_hub_url or f"{self.config.hub_base_url}hub/"
         return f"{hub.rstrip('/')}/user-redirect/{STUDENT_DASHBOARD}/?session={code}"
+
+    def not_yours(self, user: HubUser, code: str) -> CodeStreamError:
+        """One answer for "another teacher's session" and "no such session" on the teacher
+        routes (so they cannot be told apart to find live codes), counted like a wrong key."""
+        return self.refuse("user:" + user.name, SessionNotFound(
+            f"You have no live session {code}; check the code (only the teacher who started a session"
+            " can change it)."))
 
     def refuse(self, who: str, error: CodeStreamError) -> CodeStreamError:
         """Count a refused read for ``who``; past the limit the refusal becomes a 429."""
@@ -198,12 +127,14 @@ class HubReadAuth(ReadAuth):
         except SessionNotFound as exc:
             raise self.hub.refuse("user:" + user.name, exc) from None
         if access.owner == user.name:
-            return Reader("teacher", owner=user.name, name=user.name)
+            return Reader("teacher", owner=user.name, name=user.name, client="user:" + user.name)
         if access.may_read(user.name, user.groups):
             presence = (student_presence_id(route) if route.request.headers.get("X-CodeStream-Client")
                         else hashlib.sha256(("hub-user:" + user.name).encode()).hexdigest()[:16])
-            # a member reads by identity, not by the key: a key rotation never closes its stream
-            return Reader("member", presence_id=presence, name=user.name)
+            # a member reads by identity, not by the key: a key rotation never closes its stream,
+            # a removal from the group does (``MembershipAudit``, at the tick)
+            return Reader("member", presence_id=presence, name=user.name, client="user:" + user.name,
+                          grant=MemberGrant(user.name, credential))
         raise self.hub.refuse("user:" + user.name, Forbidden(
             f"Session {code} is for the hub group {access.group!r}, which you are not in."))
 
@@ -240,11 +171,15 @@ class HubHandler(RelayHandler):
         return self._user
 
     async def owned(self, code: str) -> SessionAccess:
-        """The session, when the caller made it; anyone else gets ``403 forbidden``."""
+        """The session, when the caller made it; anyone else gets the same ``404`` as for a code
+        that names no session (``HubContext.not_yours``)."""
         user = await self.hub_user()
-        access = await (await self.hub.index()).access(code)
+        try:
+            access = await (await self.hub.index()).access(code)
+        except SessionNotFound:
+            raise self.hub.not_yours(user, code) from None
         if access.owner != user.name:
-            raise Forbidden(f"Session {code} belongs to another teacher; only its owner can change it.")
+            raise self.hub.not_yours(user, code)
         return access
 
     def session_view(self, session: dict, access: SessionAccess) -> dict:
@@ -399,15 +334,19 @@ class HubService(Relay):
         provider = RedisProvider(relay.redis_url or None, embedded, max_connections=relay.redis_max_connections,
                                  blocking_max_connections=relay.redis_stream_connections,
                                  socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms,
-                                 stream_caps=StreamCaps(relay.max_streams, relay.max_streams_per_session,
-                                                        relay.heartbeat_seconds), log=log)
+                                 stream_caps=StreamCaps.of(relay).fitted(log), log=log)
         service = TeacherService(provider, log=log)
-        identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout, log=log)
+        identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout,
+                                                 cache_seconds=config.identity_cache_seconds, log=log)
         self.context = HubContext(config, service, identities)
         super().__init__(relay, log=log, service=service, read_auth=HubReadAuth(self.context))
 
+    async def _access(self, code: str):
+        return await (await self.context.index()).access(code)
+
     def handler_services(self) -> dict:
-        return {**super().handler_services(), "hub": self.context}
+        return {**super().handler_services(), "hub": self.context,
+                "trusted_proxies": self.hub_config.trusted_proxies}
 
     def routes(self, services: dict) -> list[tuple]:
         from .compat import hub_compat_routes  # its handlers build on HubHandler (this module)
@@ -430,6 +369,9 @@ class HubService(Relay):
 
     async def start(self) -> int:
         await self.service.provider.store()  # starts the embedded redis-server when there is one
+        # members' open streams are re-checked at each heartbeat (a removal from the group ends them)
+        (await self.service.provider.hub()).audit = MembershipAudit(
+            self.context.identities, self._access, log=self.log)
         embedded = self.service.provider.embedded
         if embedded is not None:  # what the relay's start-up line names (the socket, no password)
             self.config = replace(self.config, redis_url=f"unix://{embedded.socket_path}")

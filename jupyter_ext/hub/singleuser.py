@@ -14,7 +14,7 @@ import os
 from jupyter_server.auth.decorator import authorized
 from tornado import iostream, web
 
-from ..domain import Cell, PayloadTooLarge
+from ..domain import Cell, CellLimits, PayloadTooLarge
 from ..handlers import sse
 from ..handlers.base import MAX_JSON_BODY_BYTES, CodeStreamHandler
 from ..handlers.pulls import PULLED_ROUTE
@@ -175,10 +175,12 @@ class HubSessionProvider:
 
 
 class HubTeacher:
-    """The little of a ``TeacherService`` that publish on save uses, under the hub."""
+    """The little of a ``TeacherService`` that publish on save uses, under the hub: the
+    provider, and the limits a saved output is checked against before it is sent."""
 
-    def __init__(self, client: HubServiceClient):
+    def __init__(self, client: HubServiceClient, limits: CellLimits = CellLimits()):
         self.provider = HubSessionProvider(client)
+        self.limits = limits
 
 
 def setup_hub_mode(app) -> bool:
@@ -196,7 +198,9 @@ def setup_hub_mode(app) -> bool:
     if app.student_service is not None:
         app.student_service.hub = HubMembership(link, client)
     if app.publish_on_save:
-        app.publish_on_save_listener = PublishOnSave(HubTeacher(client), app.serverapp.contents_manager, log=log)
+        limits = CellLimits(max_source_bytes=app.max_source_bytes, max_output_bytes=app.max_output_bytes)
+        app.publish_on_save_listener = PublishOnSave(HubTeacher(client, limits), app.serverapp.contents_manager,
+                                                     log=log)
         app.serverapp.event_logger.add_listener(
             schema_id=CONTENTS_SCHEMA_ID, listener=app.publish_on_save_listener.on_contents_event)
     log.info("codestream: under JupyterHub; sessions live in the hub's codestream service")

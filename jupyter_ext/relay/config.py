@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 
 from ..store.connection import parse_redis_url, redis_url_from_env
-from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
+from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_ADDRESS, DEFAULT_MAX_STREAMS_PER_SESSION
 
 
 @dataclass
@@ -25,9 +25,18 @@ class RelayConfig:
     key_failures_per_minute: int = 20
     max_streams: int = DEFAULT_MAX_STREAMS
     max_streams_per_session: int = DEFAULT_MAX_STREAMS_PER_SESSION
+    max_streams_per_address: int = DEFAULT_MAX_STREAMS_PER_ADDRESS
     drain_seconds: float = 10.0
     log_format: str = "json"
     log_level: str = "INFO"
+
+
+def add_address_cap_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--max-streams-per-address``, shared with the hub service."""
+    parser.add_argument("--max-streams-per-address", type=int, default=DEFAULT_MAX_STREAMS_PER_ADDRESS,
+                        help=f"Open event streams one client may hold on this {what} (a remote address;"
+                             " a hub user under the hub); beyond it a new stream is 503"
+                             f" too_many_streams. Default: {DEFAULT_MAX_STREAMS_PER_ADDRESS}.")
 
 
 def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
@@ -66,6 +75,7 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
     parser.add_argument("--max-streams-per-session", type=int, default=DEFAULT_MAX_STREAMS_PER_SESSION,
                         help="Open event streams one session may have on this relay; beyond it a"
                              f" new stream is 503 too_many_streams. Default: {DEFAULT_MAX_STREAMS_PER_SESSION}.")
+    add_address_cap_argument(parser, "relay")
     parser.add_argument("--drain-seconds", type=float, default=10.0,
                         help="On SIGTERM, how long to wait for requests in flight. Default: 10.")
     parser.add_argument("--log-format", choices=("json", "text"), default="json",
@@ -84,7 +94,7 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
         parser.error("--port must be 0..65535")
     for name in ("heartbeat_seconds", "event_block_ms", "redis_max_connections",
                  "redis_stream_connections", "redis_socket_timeout", "key_failures_per_minute",
-                 "max_streams", "max_streams_per_session"):
+                 "max_streams", "max_streams_per_session", "max_streams_per_address"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     base_url = "/" + args.base_url.strip("/") + "/" if args.base_url.strip("/") else "/"
@@ -96,6 +106,7 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> RelayConfig:
         redis_socket_timeout=args.redis_socket_timeout,
         key_failures_per_minute=args.key_failures_per_minute,
         max_streams=args.max_streams, max_streams_per_session=args.max_streams_per_session,
+        max_streams_per_address=args.max_streams_per_address,
         drain_seconds=max(args.drain_seconds, 0.0), log_format=args.log_format,
         log_level=args.log_level.upper(),
     )

@@ -115,12 +115,18 @@ def bearer_credential(handler: web.RequestHandler) -> str | None:
 # -- who may read ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Reader:
-    """Who a read route answers: a role, and the id its presence counts under (None: not counted)."""
+    """Who a read route answers: a role, and the id its presence counts under (None: not counted).
+
+    ``client`` is who the per-address stream cap counts (None: the remote address; the hub
+    service names its user); ``grant`` what let the reader in when it can be withdrawn (a hub
+    group membership), for the event hub's ``audit`` to re-check at each heartbeat."""
 
     role: str
     presence_id: str | None = None
     owner: str | None = None  # a teacher: whose sessions they act on (None: any, as on a laptop without owners)
     name: str | None = None  # a hub user's name (hub mode); None with a student key
+    client: str | None = None
+    grant: object = None
 
 
 class ReadAuth:
@@ -239,7 +245,9 @@ class ReadRoutes:
         key_hash = hash_key(bearer_credential(self) or "") if reader.role == "student" else None
         hub = await self.service.provider.hub()
         # Over a stream cap this raises ``TooManyStreams`` before any byte is written: a plain 503.
-        listener, replay = await hub.subscribe(code, last_event_id, key_hash=key_hash, client_id=presence_id)
+        listener, replay = await hub.subscribe(code, last_event_id, key_hash=key_hash, client_id=presence_id,
+                                               address=reader.client or client_address(self),
+                                               grant=reader.grant)
         try:
             self._listener = listener
             sse.start_event_stream(self)

@@ -14,6 +14,7 @@ from ..services.ratelimit import FailureLimiter
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store.connection import describe_redis_url
 from ..web import mount
+from .addresses import client_ip
 from .config import RelayConfig, parse_args
 from .core import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE, ContractJSON, ReadAuth, ReadRoutes, StudentKeyAuth
 from .logs import LOG_NAME, configure_logging, log_request
@@ -62,6 +63,7 @@ class RelayHandler(ContractJSON, web.RequestHandler):
     """Plain tornado base of the relay's routes: the contract's JSON and error shape, no Jupyter."""
 
     relay: RelayState | None = None
+    trusted_proxies: tuple | None = None  # set (the hub service): the address is the connection's (addresses.py)
     _counted = False
 
     def initialize(self, **services):
@@ -76,7 +78,15 @@ class RelayHandler(ContractJSON, web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
         self.clear_header("Server")
 
+    def resolve_client_address(self) -> None:
+        """With ``trusted_proxies`` (the hub service), the client address is the connection's,
+        or the one a trusted proxy forwarded; never a header anyone else wrote."""
+        if self.trusted_proxies is not None:
+            self.request.remote_ip = client_ip(self.request.remote_ip,
+                                               self.request.headers.get("X-Forwarded-For"), self.trusted_proxies)
+
     def prepare(self):
+        self.resolve_client_address()
         if self.relay is not None:
             if self.relay.draining:
                 raise RelayDraining("This relay is shutting down; retry, another one will answer.")
@@ -188,7 +198,7 @@ class Relay:
             config.redis_url, None, max_connections=config.redis_max_connections,
             blocking_max_connections=config.redis_stream_connections,
             socket_timeout=config.redis_socket_timeout, block_ms=config.event_block_ms,
-            stream_caps=StreamCaps.of(config), log=self.log)
+            stream_caps=StreamCaps.of(config).fitted(self.log), log=self.log)
 
     def handler_services(self) -> dict:
         """What every handler gets through ``initialize``."""

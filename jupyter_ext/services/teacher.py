@@ -7,7 +7,6 @@ import gc
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
 
 from ..domain import (
     Cell,
@@ -28,35 +27,10 @@ from ..domain.join import join_link
 from ..domain.outputs import numbered
 from ..domain.urls import normalize_teacher_url
 from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
-from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
 from ..store.pulls import PullLedger
 from ..store.sessions import NOT_YOURS_MESSAGE, SessionRecord, hash_key
 from .ratelimit import FailureLimiter
-
-
-@dataclass(frozen=True)
-class StreamCaps:
-    """How many event streams one process serves, and its streams' heartbeat: the same options
-    on the teacher's server (``c.CodeStreamApp``), ``codestream relay`` and the hub service."""
-
-    max_streams: int = DEFAULT_MAX_STREAMS
-    max_streams_per_session: int = DEFAULT_MAX_STREAMS_PER_SESSION
-    heartbeat_seconds: float = 15.0
-
-    def __post_init__(self):
-        for name in ("max_streams", "max_streams_per_session", "heartbeat_seconds"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
-
-    @classmethod
-    def of(cls, config) -> StreamCaps:
-        """From any config with ``max_streams``, ``max_streams_per_session`` and
-        ``heartbeat_seconds`` (``RelayConfig``, the hub service's, ``CodeStreamApp``)."""
-        return cls(config.max_streams, config.max_streams_per_session, config.heartbeat_seconds)
-
-    def hub_options(self) -> dict:
-        return {"max_streams": self.max_streams, "max_streams_per_session": self.max_streams_per_session,
-                "heartbeat_seconds": min(self.heartbeat_seconds, 15.0)}
+from .stream_caps import StreamCaps
 
 
 class RedisProvider:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
@@ -26,6 +27,7 @@ from .sessions import ANY_KEY, SessionStore
 
 DEFAULT_MAX_STREAMS = 10_000
 DEFAULT_MAX_STREAMS_PER_SESSION = 2_000
+DEFAULT_MAX_STREAMS_PER_ADDRESS = 64
 STREAM_RETRY_AFTER_SECONDS = 30
 _UNKNOWN = object()
 
@@ -36,16 +38,23 @@ class EventHub:
     def __init__(self, store: SessionStore, blocking_redis: Redis, *, block_ms: int = 10_000,
                  max_streams: int = DEFAULT_MAX_STREAMS,
                  max_streams_per_session: int = DEFAULT_MAX_STREAMS_PER_SESSION,
-                 heartbeat_seconds: float = 15.0, log: logging.Logger | None = None):
+                 max_streams_per_address: int = DEFAULT_MAX_STREAMS_PER_ADDRESS,
+                 heartbeat_seconds: float = 15.0, log: logging.Logger | None = None,
+                 audit: Callable[[str, list[Listener]], Awaitable[Iterable[Listener]]] | None = None):
         self.store = store
         self.blocking_redis = blocking_redis
         self.block_ms = block_ms
         self.max_streams = max_streams
         self.max_streams_per_session = max_streams_per_session
+        self.max_streams_per_address = max_streams_per_address
+        # Re-checks the readers let in by a grant (hub group members) at each tick; returns the
+        # listeners whose grant no longer holds, which are closed (see ``Listener.grant``).
+        self.audit = audit
         self.heartbeat_seconds = heartbeat_seconds
         self.log = log or logging.getLogger(__name__)
         self._listeners: dict[str, set[Listener]] = {}
         self._count = 0
+        self._per_address: dict[str, int] = {}
         self._readers: dict[str, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()  # every reader and the tick, including ones being cancelled
         self._tick: asyncio.Task | None = None
@@ -56,8 +65,15 @@ class EventHub:
             return len(self._listeners.get(code, ()))
         return self._count
 
-    def check_caps(self, code: str) -> None:
-        """``TooManyStreams`` when one more stream would pass a cap; open streams are untouched."""
+    def check_caps(self, code: str, address: str | None = None) -> None:
+        """``TooManyStreams`` when one more stream would pass a cap; open streams are untouched.
+
+        ``address`` is who opens it (a remote address, or a hub user): one machine holding the
+        key can take at most ``max_streams_per_address`` places, never every one."""
+        if address is not None and self._per_address.get(address, 0) >= self.max_streams_per_address:
+            raise TooManyStreams(
+                f"This client already has its maximum of {self.max_streams_per_address} event streams"
+                f" on this server; close one or retry in {STREAM_RETRY_AFTER_SECONDS} seconds.")
         if self._count >= self.max_streams:
             raise TooManyStreams(
                 f"This server already serves its maximum of {self.max_streams} event streams;"
@@ -68,7 +84,8 @@ class EventHub:
                 f" streams on this server; retry in {STREAM_RETRY_AFTER_SECONDS} seconds.")
 
     async def subscribe(self, code: str, last_event_id: str | None = None, *,
-                        key_hash: str | None = None, client_id: str | None = None
+                        key_hash: str | None = None, client_id: str | None = None,
+                        address: str | None = None, grant: object = None
                         ) -> tuple[Listener, list[Event]]:
         """A registered ``Listener`` and the replay of events after ``last_event_id``; the
         caller must ``unsubscribe`` it (``listen`` is the same as a context manager).
@@ -76,12 +93,15 @@ class EventHub:
         The listener is registered and the reader started *before* the replay is read, so
         an event published in between is in the replay or in the queue (and deduplicated).
         """
-        self.check_caps(code)
+        self.check_caps(code, address)
         cursor = await self.store.last_event_id(code)
-        self.check_caps(code)  # again: others may have joined while we waited for Redis
+        self.check_caps(code, address)  # again: others may have joined while we waited for Redis
         listener = Listener(code, last_event_id or cursor, key_hash=key_hash, client_id=client_id)
+        listener.address, listener.grant = address, grant
         self._listeners.setdefault(code, set()).add(listener)
         self._count += 1
+        if address is not None:
+            self._per_address[address] = self._per_address.get(address, 0) + 1
         self._ensure_reader(code, cursor)
         self._ensure_tick()
         try:
@@ -102,6 +122,13 @@ class EventHub:
             return
         group.discard(listener)
         self._count -= 1
+        address = listener.address
+        if address is not None:
+            left = self._per_address.get(address, 1) - 1
+            if left > 0:
+                self._per_address[address] = left
+            else:
+                self._per_address.pop(address, None)
         if not group:
             del self._listeners[code]
             reader = self._readers.pop(code, None)
@@ -166,6 +193,10 @@ class EventHub:
         if members and await self.store.touch_students(code, ANY_KEY, sorted(members)) is None:
             self._close_all(code, ended=True)
             return
+        granted = [listener for listener in listeners if listener.grant is not None]
+        if granted and self.audit is not None:
+            for listener in await self.audit(code, granted):
+                listener.close()  # its reader may no longer read: the stream ends, a reconnect is refused
         current: object = _UNKNOWN
         for key_hash, ids in clients.items():
             if current is not _UNKNOWN and key_hash != current:
