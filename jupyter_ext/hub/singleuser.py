@@ -27,7 +27,7 @@ from .student import HubMembership
 # route -> the methods it has, as on a laptop server (teacher routes, then the read routes)
 FORWARDED_ROUTES = (
     (r"codestream/api/sessions/?", "ForwardedSessions", ("get", "post")),
-    (r"codestream/api/sessions/(?P<code>[^/]+)/?", "ForwardedSession", ("delete",)),
+    (r"codestream/api/sessions/(?P<code>[^/]+)/?", "ForwardedSession", ("delete", "patch")),
     (r"codestream/api/sessions/(?P<code>[^/]+)/key/?", "ForwardedSessionKey", ("post",)),
     (CELLS_ROUTE, "ForwardedCells", ("get",)),
     (CELL_ROUTE, "ForwardedCell", ("get", "put", "delete")),
