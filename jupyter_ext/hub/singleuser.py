@@ -186,6 +186,7 @@ def setup_hub_mode(app) -> bool:
     app.student_service = app._make_student_service()
     if app.student_service is not None:
         app.student_service.hub = HubMembership(link, client)
+        app.student_talkback = app._make_student_talkback()  # hands and run reports, by hub identity
     if app.publish_on_save:
         app.publish_on_save_listener = PublishOnSave(HubTeacher(client), app.serverapp.contents_manager, log=log)
         app.serverapp.event_logger.add_listener(
