@@ -167,3 +167,71 @@ def test_hands_switch_and_limits_change_nothing_when_refused(classroom):
     assert teacher.patch(f"{hands_path}/{ids[-1]}", json={"state": "open"}).status_code == 400
     assert student.patch(f"{hands_path}/{ids[-1]}", json={"state": "done"}).status_code in (401, 403)
     assert student.post(f"{hands_path}/{ids[-1]}/spotlight", json={}).status_code in (401, 403)
+
+
+def test_a_student_raises_a_hand_from_their_notebook_and_sees_its_state(cs_teacher, cs_student):
+    import nbformat
+    from student_fixtures import configure
+
+    from jupyter_ext.pytest_plugin import wait_until, write_notebook
+
+    teacher, student = cs_teacher.client(), cs_student.client()
+    session = create_session(teacher, title="Hands from a notebook")
+    code, key = session["code"], session["student_key"]
+    publish(teacher, code, "c1", "print(undefined)", 1.0)
+    configure(student, cs_teacher.url, code, key)
+    named = student.put("codestream/api/student/config",
+                        json={"teacher_url": cs_teacher.url, "session_code": code, "name": "Ada"})
+    assert named.status_code == 200 and named.json()["name"] == "Ada"
+    own_stream = SSEReader(f"{cs_student.url}codestream/api/student/events", cs_student.auth_headers())
+    try:
+        write_notebook(cs_student.root_dir, "mine.ipynb", [("code", "mine = 1")])
+        assert student.post("codestream/api/student/pull",
+                            json={"cell_id": "c1", "notebook_path": "mine.ipynb"}).status_code == 200
+        nb = nbformat.read(str(cs_student.root_dir / "mine.ipynb"), as_version=4)
+        nb.cells[1].outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="undefined",
+                                                      traceback=["NameError: undefined"])]
+        nbformat.write(nb, str(cs_student.root_dir / "mine.ipynb"))
+
+        raised = student.post("codestream/api/student/hands",
+                              json={"notebook_path": "mine.ipynb", "cell_id": "c1", "note": "stuck",
+                                    "with_outputs": True})
+        assert raised.status_code == 201, raised.text
+        hand_id = raised.json()["hand_id"]
+        (hand,) = teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"]
+        assert hand["hand_id"] == hand_id and hand["name"] == "Ada" and hand["cell_id"] == "c1"
+        assert hand["source"] == "print(undefined)" and hand["note"] == "stuck" and hand["number"] == 1
+        assert hand["outputs"][0]["ename"] == "NameError"
+        # by index, without outputs: the first cell (not a pulled one), replacing the open hand
+        second = student.post("codestream/api/student/hands", json={"notebook_path": "mine.ipynb", "cell_index": 0})
+        assert second.status_code == 201, second.text
+        (hand,) = teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"]
+        assert hand["source"] == "mine = 1" and hand["cell_id"] is None and hand["outputs"] is None
+
+        second_id = second.json()["hand_id"]
+        assert teacher.patch(f"codestream/api/sessions/{code}/hands/{second_id}",
+                             json={"state": "helping"}).status_code == 200
+
+        def my_state():
+            hands = student.get("codestream/api/student/hands").json()["hands"]
+            return {h["hand_id"]: h["state"] for h in hands}
+
+        wait_until(lambda: my_state().get(second_id) == "helping", 20, what="the state seen by the student")
+        assert my_state()[hand_id] == "lowered"
+        assert student.delete(f"codestream/api/student/hands/{second_id}").status_code == 204
+        assert teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"] == []
+        assert second_id not in my_state()
+        # bad input changes nothing
+        for body in ({"notebook_path": "mine.ipynb", "cell_index": 9}, {"notebook_path": "mine.ipynb"},
+                     {"notebook_path": "../x.ipynb", "cell_index": 0},
+                     {"notebook_path": "mine.ipynb", "cell_index": 0, "note": "n" * 501}):
+            assert student.post("codestream/api/student/hands", json=body).status_code == 400, body
+        missing = student.post("codestream/api/student/hands", json={"notebook_path": "nope.ipynb", "cell_index": 0})
+        assert missing.status_code == 404
+        assert teacher.patch(f"codestream/api/sessions/{code}", json={"hands_open": False}).status_code == 200
+        closed = student.post("codestream/api/student/hands", json={"notebook_path": "mine.ipynb", "cell_index": 0})
+        assert closed.status_code == 409 and closed.json()["error"]["code"] == "hands_closed"
+        assert student.delete("codestream/api/student/hands/unknown").status_code == 404
+        assert teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"] == []
+    finally:
+        own_stream.close()
