@@ -33,8 +33,13 @@ class StudentConfig:
     share_run_status: bool = True  # tell the teacher how my runs of pulled cells ended
 
     def public_dict(self) -> dict:
-        return {"teacher_url": self.teacher_url, "session_code": self.session_code,
-                "has_key": bool(self.student_key), "name": self.name, "share_run_status": self.share_run_status}
+        view = {"teacher_url": self.teacher_url, "session_code": self.session_code,
+                "has_key": bool(self.student_key)}
+        if self.name:  # v3 settings, listed once set (absent: no name, run status shared)
+            view["name"] = self.name
+        if not self.share_run_status:
+            view["share_run_status"] = False
+        return view
 
     def to_file(self) -> dict:
         return {"teacher_url": self.teacher_url, "session_code": self.session_code,
