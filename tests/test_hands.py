@@ -139,8 +139,9 @@ def test_hands_switch_and_limits_change_nothing_when_refused(classroom):
     assert closed.status_code == 409 and error_code(closed) == "hands_closed"
     assert student.patch(session_path, json={"hands_open": True}).status_code in (401, 403)
     assert teacher.patch(session_path, json={"hands_open": "yes"}).status_code == 400
-    assert teacher.get(hands_path).json()["hands"] == []
+    assert teacher.get(hands_path).json() == {"hands": [], "hands_open": False}
     assert teacher.patch(session_path, json={"hands_open": True}).json()["hands_open"] is True
+    assert teacher.get(hands_path).json()["hands_open"] is True
 
     too_big = raise_hand(source="x" * (64 * 1024 + 1))
     assert too_big.status_code == 413 and error_code(too_big) == "payload_too_large"
