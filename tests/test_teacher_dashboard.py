@@ -417,6 +417,11 @@ async def test_rows_show_who_has_the_cell_live(dashboard, cs_teacher):
     assert row.pulls == {} and "0 students have v1" in row.html
     student = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {dash.student_key}"})
     report = f"codestream/api/sessions/{dash.session_code}/cells/{ids[1]}/pulled"
+    # counted: students holding an event stream of the session (contract v3, honest counts)
+    events = f"{cs_teacher.url}codestream/api/sessions/{dash.session_code}/events"
+    streams = [await asyncio.to_thread(SSEReader, events, {"Authorization": f"Bearer {dash.student_key}",
+                                                           "X-CodeStream-Client": client})
+               for client in ("laptop-1", "laptop-2")]
     for client in ("laptop-1", "laptop-2"):
         assert student.post(report, json={"version": 1, "client": client}).status_code == 204
     # no polling: the "pulled" events make the dashboard re-read the counts
@@ -428,6 +433,8 @@ async def test_rows_show_who_has_the_cell_live(dashboard, cs_teacher):
     assert student.post(report, json={"version": 2, "client": "laptop-1"}).status_code == 204
     await until(lambda: row.pulls == {"1": 2, "2": 1}, what="a pull of v2")
     assert "1 student has v2 · v1: 2" in row.html
+    for stream in streams:
+        stream.close()
 
 
 async def test_join_link_and_qr_code(dashboard, cs_teacher):

@@ -247,7 +247,8 @@ class ReadRoutes:
         # Over a stream cap this raises ``TooManyStreams`` before any byte is written: a plain 503.
         listener, replay = await hub.subscribe(code, last_event_id, key_hash=key_hash, client_id=presence_id,
                                                address=reader.client or client_address(self),
-                                               grant=reader.grant)
+                                               grant=reader.grant,
+                                               teacher=reader.role == "teacher")
         try:
             self._listener = listener
             sse.start_event_stream(self)
