@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, observe, validate
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
 from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES

@@ -63,5 +63,5 @@ def map_exceptions(mapping: ExceptionMap) -> Iterator[None]:
         raise mapping[best](exc) from None
 
 
-__all__ = ["bad_response", "contract_error_of", "error_for", "map_exceptions", "most_specific",
+__all__ = ["bad_response", "contract_error_of", "map_exceptions", "most_specific",
            "timed_out", "unreachable"]

@@ -166,14 +166,14 @@ class TeacherClient:
             if response.status_code >= 300:
                 raw = await self._read_capped(response)
                 try:
-                    error = json.loads(raw).get("error") or {}
+                    error = loads_bounded(raw).get("error") or {}
                 except (ValueError, AttributeError):
                     error = {}
                 if error.get("code") in passed_on and isinstance(error.get("message"), str):
                     raise CodeStreamError(error["message"][:300], code=error["code"], status=response.status_code)
                 await self._raise_for(httpx.Response(response.status_code, content=raw), conn.session_code)
             raw = await self._read_capped(response)
-            return json.loads(raw) if raw.strip() else None
+            return loads_bounded(raw) if raw.strip() else None
         except ValueError:
             raise bad_response("The teacher's server did not answer with JSON; " + CHECK_URL + ".") from None
         finally:
