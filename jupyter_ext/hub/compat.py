@@ -47,15 +47,15 @@ class HubCompatHandler(ReadRoutes, HubHandler):
             raise Forbidden("Only teachers (members of the hub's teachers group) can publish cells.")
         index = await self.hub.index()
         try:
-            await self.owned(code)
+            await self.owned(code, others="forbidden")
             return
         except SessionNotFound:
             pass
         store = await self.hub.service.provider.store()
         try:
             await store.create_session(code=code)
-        except ValueError:  # made meanwhile: whoever claimed it owns it
-            await self.owned(code)
+        except ValueError:  # it exists: made meanwhile by this user, or another owner's
+            await self.owned(code, others="forbidden")
             return
         await index.claim(code, user.name, "")
         self.hub.service.log.info("codestream: session %s created by a 1.x client of hub user %s", code, user.name)
@@ -86,7 +86,7 @@ class HubDeleteCellHandler(HubCompatHandler):
     async def post(self, code):
         code = normalize_session_code(code)
         cell_id = validate_cell_id(self.json_body().get("cell_id"))
-        await self.owned(code)
+        await self.owned(code, others="forbidden")
         await self.hub.service.unpublish_cell(code, cell_id)
         self.success(cell_id=cell_id)
 
@@ -122,7 +122,7 @@ class HubCleanupOrphanCellsHandler(HubCompatHandler):
             raise InvalidInput("'valid_cell_ids' must be a list of cell ids (strings),"
                                f" at most {MAX_VALID_CELL_IDS}.")
         try:
-            await self.owned(code)
+            await self.owned(code, others="forbidden")
         except SessionNotFound:
             self.success(deleted_count=0)  # nothing pushed yet: nothing to clean up
             return

@@ -147,7 +147,7 @@ class HubReadAuth(ReadAuth):
             if not user.teacher:
                 raise Forbidden("Only teachers (members of the hub's teachers group) can do this.")
         else:
-            await route.owned(code)
+            await route.owned(code, others="members")
         return Reader("teacher", owner=user.name, name=user.name)
 
 
@@ -171,15 +171,22 @@ class HubHandler(RelayHandler):
             self._user = user
         return self._user
 
-    async def owned(self, code: str) -> SessionAccess:
-        """The session, when the caller made it; anyone else gets the same ``404`` as for a code
-        that names no session (``HubContext.not_yours``)."""
+    async def owned(self, code: str, *, others: str = "not_found") -> SessionAccess:
+        """The session, when the caller made it. Anyone else gets, by ``others``: ``"not_found"``
+        the same ``404`` as for a code that names no session (``HubContext.not_yours``);
+        ``"members"`` ``403 forbidden`` when a member of the session's course group (who reads it
+        anyway), else that 404; ``"forbidden"`` always ``403`` (the 1.x write routes' contract).
+        Every refusal is counted like a wrong key."""
         user = await self.hub_user()
         try:
             access = await (await self.hub.index()).access(code)
         except SessionNotFound:
             raise self.hub.not_yours(user, code) from None
         if access.owner != user.name:
+            member = bool(access.group) and access.group in user.groups
+            if others == "forbidden" or (others == "members" and member):
+                raise self.hub.refuse("user:" + user.name, Forbidden(
+                    f"Session {code} belongs to another teacher; only its teacher can change it."))
             raise self.hub.not_yours(user, code)
         return access
 
@@ -235,7 +242,7 @@ class HubSessionHandler(HubHandler):
 
     async def patch(self, code):
         code = normalize_session_code(code)
-        await self.owned(code)
+        await self.owned(code, others="members")
         self.write_json(await set_session_settings(self.hub.service, code, self.json_body()))
 
 
