@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
@@ -151,8 +152,19 @@ class CodeStreamApp(ExtensionApp):
 
     hub_client = None  # under JupyterHub: the client of the codestream hub service
 
+    stop_grace_seconds = Float(
+        8.0, config=True,
+        help="After SIGTERM the server stops cleanly (event streams ended, the embedded redis-server"
+             " stopped); if something still holds the process this many seconds later (a thread only"
+             " the stopped loop could release), it exits anyway. Default: 8.",
+    )
+
     def initialize_settings(self):
         self.cs_log = self.log.getChild("codestream") if hasattr(self.log, "getChild") else self.log
+        if threading.current_thread() is threading.main_thread():  # signal handlers: main thread only
+            from .stopping import install_stop_handler
+
+            install_stop_handler(self.serverapp, self.cs_log, self.stop_grace_seconds)
         from .hub.singleuser import setup_hub_mode
 
         if setup_hub_mode(self):  # the teacher routes go to the hub service: no Redis here
