@@ -59,6 +59,15 @@ class CodeStreamApp(ExtensionApp):
     )
     redis_max_connections = Int(50, config=True, help="Redis connection pool size. Default: 50.")
     redis_socket_timeout = Float(5.0, config=True, help="Redis command timeout in seconds. Default: 5.")
+    redis_wait_replicas = Int(
+        0, config=True,
+        help="A publish is acknowledged only once this many Redis replicas hold it (WAIT), so a"
+             " Redis Cluster or Sentinel failover cannot lose it; when they do not answer in"
+             " redis_wait_timeout_ms the publish is 503 store_unavailable (publishing again is safe)."
+             " Set 1 with replicated Redis (docs/deployment.md). Default: 0 (no waiting).",
+    )
+    redis_wait_timeout_ms = Int(
+        1000, config=True, help="How long a publish waits for redis_wait_replicas, in ms. Default: 1000.")
     event_block_ms = Int(
         10_000, config=True,
         help="How long one XREAD of the event reader blocks, in ms (its socket timeout is longer). Default: 10000.",
@@ -177,8 +186,8 @@ class CodeStreamApp(ExtensionApp):
             url, embedded, max_connections=self.redis_max_connections,
             socket_timeout=self.redis_socket_timeout, block_ms=self.event_block_ms,
             stream_maxlen=self.stream_maxlen, freeze_startup_objects=self.freeze_startup_objects,
-            stream_caps=StreamCaps.of(self),
-            log=self.cs_log,
+            stream_caps=StreamCaps.of(self), wait_replicas=self.redis_wait_replicas,
+            wait_timeout_ms=self.redis_wait_timeout_ms, log=self.cs_log,
         )
         self.teacher_service = TeacherService(
             provider, limits=CellLimits(max_source_bytes=self.max_source_bytes,

@@ -79,6 +79,7 @@ class HubServiceConfig:
     public_hub_url: str = ""
     teach_scope: str = TEACH_SCOPE
     hub_timeout: float = 5.0
+    redis_wait_replicas: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -106,6 +107,10 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
                         help="Open event streams one session may have on this service process;"
                              " beyond it a new stream is 503 too_many_streams."
                              f" Default: {DEFAULT_MAX_STREAMS_PER_SESSION}.")
+    parser.add_argument("--redis-wait-replicas", type=int, default=0,
+                        help="Acknowledge a publish only once this many Redis replicas hold it (WAIT;"
+                             " set 1 with a replicated Redis: a failover then loses no acknowledged"
+                             " publish). Default: 0.")
     parser.add_argument("--log-format", choices=("json", "text"), default="text")
     args = parser.parse_args(argv)
     if args.max_streams < 1 or args.max_streams_per_session < 1:
@@ -128,6 +133,7 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
         hub_base_url=_slashed(environ.get("JUPYTERHUB_BASE_URL") or "/"),
         public_hub_url=environ.get(SERVICE_PUBLIC_HUB_URL_ENV, ""),
         teach_scope=environ.get(SERVICE_TEACH_SCOPE_ENV) or TEACH_SCOPE,
+        redis_wait_replicas=max(args.redis_wait_replicas, 0),
         hub_timeout=max(args.hub_timeout, 0.1),
     )
 
@@ -387,7 +393,8 @@ class HubService(Relay):
                                  blocking_max_connections=relay.redis_stream_connections,
                                  socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms,
                                  stream_caps=StreamCaps(relay.max_streams, relay.max_streams_per_session,
-                                                        relay.heartbeat_seconds), log=log)
+                                                        relay.heartbeat_seconds),
+                                 wait_replicas=config.redis_wait_replicas, log=log)
         service = TeacherService(provider, log=log)
         identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout, log=log)
         self.context = HubContext(config, service, identities)

@@ -43,6 +43,11 @@ def pull_counts_key(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:pulls"
 
 
+def replicated_key(code: str) -> str:
+    """A marker written only to place a ``WAIT`` for replicas on the session's node (store/replication.py)."""
+    return f"{PREFIX}:{{{code}}}:replicated"
+
+
 def all_session_keys(code: str) -> list[str]:
     return [session_key(code), cells_key(code), events_key(code), students_key(code), retired_key(code),
-            pulled_key(code), pull_counts_key(code)]
+            pulled_key(code), pull_counts_key(code), replicated_key(code)]
