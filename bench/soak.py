@@ -240,7 +240,8 @@ class Soak:
                     self.error("publish", repr(exc))
                     await connection.close()
                 n += 1
-                await self.pause(deadline, self.args.interval)
+                # on a schedule (the n-th publish at n x interval), not interval after each answer
+                await self.pause(deadline, self.started + n * self.args.interval - time.perf_counter())
         finally:
             await connection.close()
 

@@ -92,6 +92,7 @@ def test_the_teacher_server_stops_with_the_dashboard_and_jupyterlab_open(cs_jupy
         took = stop_and_time(server.process, server.process.pid)
         assert server.process.poll() is not None, "the teacher's server was still running 10 s after SIGTERM"
         assert took < STOP_SECONDS
+        print(f"\nclean stop: the teacher's server (dashboard + JupyterLab open) stopped {took:.1f} s after SIGTERM")
     finally:
         context.close()
     assert stream.ended.wait(5) and stream.clean, f"the student's stream was cut, not ended: {stream.error}"
@@ -157,6 +158,7 @@ def test_the_student_server_stops_with_its_stream_dashboard_and_pulls_in_flight(
         took = stop_and_time(student.process, student.process.pid)
         assert student.process.poll() is not None, "the student's server was still running 10 s after SIGTERM"
         assert took < STOP_SECONDS
+        print(f"\nclean stop: the student's server stopped {took:.1f} s after SIGTERM")
     finally:
         pulls_done.set()
         websocket.close()
