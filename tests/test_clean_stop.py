@@ -128,15 +128,23 @@ def test_the_student_server_stops_with_its_stream_dashboard_and_pulls_in_flight(
     assert page.status_code == 200
     bokeh_token = re.search(r'"token"\s*:\s*"([^"]+)"', page.text).group(1)
 
-    async def open_websocket():
+    # The dashboard's websocket, held open in a thread of its own (the module's Chromium keeps an
+    # asyncio loop running on this thread).
+    websocket_open, release = threading.Event(), threading.Event()
+    acks: list[str] = []
+
+    async def hold_websocket():
         connection = await websocket_connect(HTTPRequest(
             f"ws://127.0.0.1:{student.port}/codestream-student/ws", headers=student.auth_headers()),
             subprotocols=["bokeh", bokeh_token])
-        assert "ACK" in await connection.read_message()
-        return connection
+        acks.append(await connection.read_message() or "")
+        websocket_open.set()
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 60)
+        connection.close()
 
-    loop = asyncio.new_event_loop()
-    websocket = loop.run_until_complete(open_websocket())
+    holder = threading.Thread(target=asyncio.run, args=(hold_websocket(),), daemon=True)
+    holder.start()
+    assert websocket_open.wait(60) and "ACK" in acks[0]
     pulls_done = threading.Event()
     answers: list[int | str] = []
 
@@ -161,8 +169,8 @@ def test_the_student_server_stops_with_its_stream_dashboard_and_pulls_in_flight(
         print(f"\nclean stop: the student's server stopped {took:.1f} s after SIGTERM")
     finally:
         pulls_done.set()
-        websocket.close()
-        loop.close()
+        release.set()
+        holder.join(10)
     assert local.ended.wait(5) and local.clean, f"the dashboard's stream was cut, not ended: {local.error}"
     puller.join(15)
     assert set(answers) <= {200, "ConnectError", "RemoteProtocolError", "ReadError"}, answers
