@@ -16,6 +16,7 @@ from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers, teacher_handlers
 from .handlers.join import join_handlers
 from .handlers.pulls import pull_report_handlers
+from .handlers.web_mount import web_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.collab_save import track_collaborative_saves
 from .services.owner import OWNER_FILE_NAME, load_owner_id
@@ -23,15 +24,6 @@ from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, StreamCaps, TeacherService
 from .store import EmbeddedRedis, redis_url_from_env
 from .store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
-
-# old option name -> its name now; the old ones still work, with a warning
-DEPRECATED_OPTIONS = {
-    "relay_read_timeout": "upstream_read_timeout",
-    "relay_backoff_initial": "upstream_backoff_initial",
-    "relay_backoff_max": "upstream_backoff_max",
-    "relay_buffer_events": "upstream_buffer_events",
-}
-
 
 class CodeStreamApp(ExtensionApp):
     """Code Stream: the teacher's session store and read routes, and the student's proxy."""
@@ -234,6 +226,7 @@ class CodeStreamApp(ExtensionApp):
 
                 self.handlers.extend(student_handlers(**services))
             return
+        self.handlers.extend(web_handlers(**services))
         self.handlers.extend(teacher_handlers(**services))
         self.handlers.extend(read_handlers(**services))
         self.handlers.extend(pull_report_handlers(**services))
@@ -293,22 +286,6 @@ class CodeStreamApp(ExtensionApp):
         help="Largest event (and line) accepted in the teacher's event stream, in bytes; a stream"
              " with a larger one is refused and retried (a contract event is a few hundred bytes)."
              " Default: 64 KiB.")
-
-    # The names before 2.0 said "relay", which is also the standalone read relay (relay_url).
-    relay_read_timeout = Float(None, allow_none=True, config=True, help="Deprecated: use upstream_read_timeout.")
-    relay_backoff_initial = Float(None, allow_none=True, config=True, help="Deprecated: use upstream_backoff_initial.")
-    relay_backoff_max = Float(None, allow_none=True, config=True, help="Deprecated: use upstream_backoff_max.")
-    relay_buffer_events = Int(None, allow_none=True, config=True, help="Deprecated: use upstream_buffer_events.")
-
-    @observe(*DEPRECATED_OPTIONS)
-    def _deprecated_option(self, change):
-        """An old option name still configures its new one (unless that is set too), with a warning."""
-        old, new = change["name"], DEPRECATED_OPTIONS[change["name"]]
-        if change["new"] is None:
-            return
-        self.log.warning("CodeStreamApp.%s is deprecated; use CodeStreamApp.%s instead.", old, new)
-        if new not in self.config.get(type(self).__name__, {}):
-            setattr(self, new, change["new"])
 
     @default("student_config_dir")
     def _default_student_config_dir(self):

@@ -42,6 +42,7 @@ VALID_BODIES = {
     (DELETE_1X, "post"): {"cell_id": "c1"},
     ("/code_stream/config", "post"): {"teacher_base_url": "http://127.0.0.1:9/"},
     (CELL + "/pulled", "post"): {"version": 1, "client": "student-server-1"},
+    ("/codestream/api/sessions/{code}/focus", "put"): {"cell_id": "c1"},
 }
 QUERIES = {(GET_CELL_1X, "get"): {"cell_id": "c1"}}
 

@@ -20,6 +20,7 @@ EVENT_PUBLISHED = "published"
 EVENT_UPDATED = "updated"
 EVENT_UNPUBLISHED = "unpublished"
 EVENT_SESSION_ENDED = "session_ended"
+EVENT_FOCUS = "focus"  # the teacher shows a cell: {"cell_id" | null, "number"}
 CELL_EVENTS = (EVENT_PUBLISHED, EVENT_UPDATED, EVENT_UNPUBLISHED)
 LISTENER_QUEUE_SIZE = 2048
 

@@ -33,6 +33,14 @@ class JupyterReadAuth(StudentKeyAuth):
             return Reader("teacher")
         return await super().authorize(route, code)
 
+    async def teacher(self, route, code: str | None) -> Reader:
+        if route.current_user is None or not route.authorizer.is_authorized(
+                route, route.current_user, "write", route.auth_resource):
+            raise web.HTTPError(403)
+        if code is not None:
+            await route.service.owned_session(code, route.owner)
+        return Reader("teacher", owner=route.owner)
+
     def reading_owner(self, route) -> str | None:
         return route.owner if route.current_user is not None else None
 

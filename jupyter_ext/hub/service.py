@@ -51,6 +51,7 @@ from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
 from ..store.connection import redis_url_from_env
 from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
+from ..web import mount
 from .config import (
     SERVICE_BIND_ENV,
     SERVICE_DATA_DIR_ENV,
@@ -203,14 +204,25 @@ class HubReadAuth(ReadAuth):
         except SessionNotFound as exc:
             raise self.hub.refuse("user:" + user.name, exc) from None
         if access.owner == user.name:
-            return Reader("teacher")
+            return Reader("teacher", owner=user.name, name=user.name)
         if access.may_read(user.name, user.groups):
             presence = (student_presence_id(route) if route.request.headers.get("X-CodeStream-Client")
                         else hashlib.sha256(("hub-user:" + user.name).encode()).hexdigest()[:16])
             # a member reads by identity, not by the key: a key rotation never closes its stream
-            return Reader("member", presence_id=presence)
+            return Reader("member", presence_id=presence, name=user.name)
         raise self.hub.refuse("user:" + user.name, Forbidden(
             f"Session {code} is for the hub group {access.group!r}, which you are not in."))
+
+
+    async def teacher(self, route, code: str | None) -> Reader:
+        """The owner of ``code`` (any hub teacher with ``code=None``), by the hub's identity."""
+        user = await route.hub_user()
+        if code is None:
+            if not user.teacher:
+                raise Forbidden("Only teachers (members of the hub's teachers group) can do this.")
+        else:
+            await route.owned(code)
+        return Reader("teacher", owner=user.name, name=user.name)
 
 
 class HubHandler(RelayHandler):
@@ -314,7 +326,8 @@ class HubCellsHandler(ReadRoutes, HubHandler):
         listed = json.loads(await self.hub.service._teacher_cells_json(store, code, cells))
         self.write_json({"session": record.code, "title": record.title,
                          "cells": [{**public, "notebook_path": cell.notebook_path}
-                                   for public, cell in zip(listed, cells)], "last_event_id": last_event_id})
+                                   for public, cell in zip(listed, cells)], "last_event_id": last_event_id,
+                         "focus": record.focus})
 
 
 class HubCellHandler(ReadRoutes, HubHandler):
@@ -414,6 +427,7 @@ class HubService(Relay):
             (base + PULLED_ROUTE, HubPulledHandler, services),
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
             (base + r"codestream/api/hub/me/?", HubMeHandler, services),
+            *mount(HubHandler, prefix=base, **services),  # the web API's table, by hub identity
             # the relay's own: events (with HubReadAuth), the probes; its cells routes are shadowed
             *super().routes(services),
         ]

@@ -20,6 +20,7 @@ from ..handlers.base import MAX_JSON_BODY_BYTES, CodeStreamHandler
 from ..handlers.pulls import PULLED_ROUTE
 from ..handlers.read import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE
 from ..services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
+from ..web import forwarded_routes
 from .client import FORWARDED_REQUEST_HEADERS, HubLink, HubServiceClient
 from .student import HubMembership
 
@@ -179,7 +180,7 @@ def setup_hub_mode(app) -> bool:
     log = getattr(app, "cs_log", None) or logging.getLogger(__name__)
     client = HubServiceClient(link, connect_timeout=app.teacher_connect_timeout,
                               read_timeout=app.teacher_read_timeout,
-                              stream_read_timeout=app.relay_read_timeout, log=log)
+                              stream_read_timeout=app.upstream_read_timeout, log=log)
     app.hub_client = client
     app.teacher_service = None
     app.student_service = app._make_student_service()
@@ -195,7 +196,8 @@ def setup_hub_mode(app) -> bool:
 
 def hub_handlers(**services) -> list[tuple]:
     """The teacher and read routes, forwarded; the student's joinable sessions."""
-    routes = [(route, forwarder(name, methods), services) for route, name, methods in FORWARDED_ROUTES]
+    forwarded = [*forwarded_routes(), *FORWARDED_ROUTES]  # the web API's table, then the older routes
+    routes = [(route, forwarder(name, methods), services) for route, name, methods in forwarded]
     routes.append((EVENTS_ROUTE, ForwardedEvents, services))
     routes.append((r"codestream/api/student/sessions/?", StudentSessionsHandler, services))
     return routes

@@ -114,6 +114,8 @@ class Reader:
 
     role: str
     presence_id: str | None = None
+    owner: str | None = None  # a teacher: whose sessions they act on (None: any, as on a laptop without owners)
+    name: str | None = None  # a hub user's name (hub mode); None with a student key
 
 
 class ReadAuth:
@@ -127,6 +129,12 @@ class ReadAuth:
     async def authorize(self, route: web.RequestHandler, code: str) -> Reader:
         """Raise a contract error unless this request may read ``code``; say who reads."""
         raise NotImplementedError
+
+    async def teacher(self, route: web.RequestHandler, code: str | None) -> Reader:
+        """Raise a contract error unless this request is the teacher of ``code`` (or, with
+        ``code=None``, any teacher); a ``Reader("teacher", owner=…)`` otherwise. A program
+        without teachers (the relay) refuses every request."""
+        raise Unauthorized("This route is for the session's teacher, on the teacher's own server.")
 
     def key_limit_client(self, route: web.RequestHandler) -> str:
         """Who is guessing, for the wrong-key limit: the client address here; a strategy that

@@ -13,6 +13,7 @@ from ..domain import CodeStreamError
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store.connection import describe_redis_url
+from ..web import mount
 from .config import RelayConfig, parse_args
 from .core import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE, ContractJSON, ReadAuth, ReadRoutes, StudentKeyAuth
 from .logs import LOG_NAME, configure_logging, log_request
@@ -201,6 +202,7 @@ class Relay:
             (base + CELLS_ROUTE, RelayCellsHandler, services),
             (base + CELL_ROUTE, RelayCellHandler, services),
             (base + EVENTS_ROUTE, RelayEventsHandler, services),
+            *mount(RelayHandler, prefix=base, relay_only=True, **services),  # the web API's relay reads
             (base + "healthz", HealthHandler, services),
             (base + "readyz", ReadyHandler, services),
         ]

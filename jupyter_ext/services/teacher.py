@@ -174,6 +174,10 @@ class TeacherService:
             raise SessionNotFound("There is no live session with that code; check the code.")
         return store
 
+    async def session_store(self) -> SessionStore:
+        """The store, for the feature services over it (never starts an embedded Redis)."""
+        return await self._store(start=False)
+
     # -- teacher routes --------------------------------------------------------------
     # ``owner`` is whose sessions these calls act on: this server's user id (no hub), the hub
     # user (hub service), or None for no owner check (a relay, which has no teacher routes).
@@ -241,6 +245,10 @@ class TeacherService:
         await self._owned(store, code, owner)
         await store.unpublish_cell(code, cell_id)
 
+    async def owned_session(self, code: str, owner: str | None) -> SessionRecord:
+        """The session, if ``owner`` may change it (``SessionNotFound`` or ``Forbidden`` else)."""
+        return await self._owned(await self._store(start=False), code, owner)
+
     @staticmethod
     async def _owned(store: SessionStore, code: str, owner: str | None) -> SessionRecord:
         """The session, if ``owner`` may change it (see ``SessionStore.claim_session``)."""
@@ -293,7 +301,7 @@ class TeacherService:
         # ``with_pulls`` only for the teacher: a student's answer never says who pulled what
         cells_json = await self._teacher_cells_json(store, code, state.cells) if with_pulls else state.public_json()
         head = json.dumps({"session": record.code, "title": record.title})
-        tail = json.dumps({"last_event_id": last_event_id,
+        tail = json.dumps({"last_event_id": last_event_id, "focus": record.focus,
                            **({"relay_url": record.relay_url} if record.relay_url else {})})
         return f'{head[:-1]}, "cells": {cells_json}, {tail[1:]}'
 
@@ -305,6 +313,7 @@ class TeacherService:
             "title": record.title,
             "cells": [cell.public_dict(n) for cell, n in zip(cells, numbered(cells, lambda c: c.number))],
             "last_event_id": last_event_id,
+            "focus": record.focus,
             **({"relay_url": record.relay_url} if record.relay_url else {}),
         }
 

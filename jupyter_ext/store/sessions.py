@@ -69,6 +69,7 @@ class SessionRecord:
     notebook_path: str
     relay_url: str = ""
     owner: str = ""  # "" for sessions made before owners existed (see SessionStore.claim_session)
+    focus: str | None = None  # the cell the teacher shows the class (store/focus.py)
 
     def public_dict(self) -> dict:
         public = {"code": self.code, "title": self.title, "created": self.created}
@@ -187,6 +188,7 @@ class SessionStore:
             notebook_path=fields.get("notebook_path", ""),
             relay_url=fields.get("relay_url", ""),
             owner=fields.get("owner", ""),
+            focus=fields.get("focus") or None,
         )
 
     @translate_redis_errors

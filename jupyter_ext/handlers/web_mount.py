@@ -1,0 +1,25 @@
+"""The web API's route table (``jupyter_ext.web``) mounted on the Jupyter server: the teacher
+by Jupyter login or token, a student's server by the session's key (``JupyterReadAuth``)."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+
+from ..web import mount
+from .read import ReadRouteHandler
+
+
+class JupyterWebHandler(ReadRouteHandler):
+    """Every route of the table authenticates by itself (``read_auth``), so Jupyter's own
+    authentication layer lets the request through to it."""
+
+    def check_xsrf_cookie(self):
+        # A student's server sends its key as a bearer token and no cookie: without a cookie no
+        # browser session can be ridden, so there is no XSRF to check; with one, Jupyter's check.
+        if not self.request.headers.get("Cookie"):
+            return None
+        return super().check_xsrf_cookie()
+
+
+def web_handlers(**services) -> list[tuple]:
+    return mount(JupyterWebHandler, wrap=allow_unauthenticated, **services)

@@ -1,0 +1,81 @@
+"""The route table and how a program mounts it (see the package docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..domain import normalize_session_code
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+CODE = r"(?P<code>[^/]+)"
+CELL = r"(?P<cell_id>[^/]+)"
+SESSION = rf"codestream/api/sessions/{CODE}"
+
+
+class WebRoute:
+    """Base of every route behaviour. The program's handler base supplies ``service`` (a
+    ``TeacherService``), ``read_auth`` (who is asking), ``json_body()`` and ``write_json()``;
+    so this mixin defines none of them (it comes first in the mounted class's MRO)."""
+
+    async def as_teacher(self, code: str | None):
+        """The session's teacher (its owner), or a contract error."""
+        return await self.read_auth.teacher(self, code)
+
+    async def as_reader(self, code: str):
+        """The teacher, a student key of the session, or a hub user who may read it."""
+        return await self.read_auth.authorize(self, code)
+
+    def session_code(self, raw: str) -> str:
+        return normalize_session_code(raw)
+
+    def no_content(self) -> None:
+        self.set_status(204)
+        self.finish()
+
+
+@dataclass(frozen=True)
+class Route:
+    """``pattern`` (relative to the program's base URL) answered by ``behaviour``.
+
+    ``on_relay``: a read a standalone relay serves too (student-key reads of a session).
+    ``forwarded``: under JupyterHub a user's own server forwards it to the hub service.
+    """
+
+    pattern: str
+    behaviour: type
+    on_relay: bool = False
+    forwarded: bool = True
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(m for m in HTTP_METHODS if callable(getattr(self.behaviour, m, None)))
+
+
+def route_table() -> list[Route]:
+    """Every route of the table, in matching order (more specific patterns first)."""
+    from . import focus
+
+    return [*focus.ROUTES]
+
+
+def mount(base: type, *, prefix: str = "", relay_only: bool = False,
+          wrap: Callable[[Callable], Callable] | None = None, **services) -> list[tuple]:
+    """Tornado handler specs of the table over ``base`` (the program's handler class).
+
+    ``relay_only``: only the routes a relay serves. ``wrap`` decorates each HTTP method (the Jupyter
+    mount marks them as authenticating by themselves, through ``read_auth``).
+    """
+    specs = []
+    for route in route_table():
+        if relay_only and not route.on_relay:
+            continue
+        attrs = {m: wrap(getattr(route.behaviour, m)) for m in route.methods} if wrap else {}
+        handler = type(route.behaviour.__name__, (route.behaviour, base), attrs)
+        specs.append((prefix + route.pattern, handler, services))
+    return specs
+
+
+def forwarded_routes() -> list[tuple[str, str, tuple[str, ...]]]:
+    """``(pattern, name, methods)`` a hub user's server forwards to the hub service."""
+    return [(r.pattern, "Forwarded" + r.behaviour.__name__, r.methods) for r in route_table() if r.forwarded]

@@ -1,0 +1,112 @@
+"""The web API's route table (``jupyter_ext.web``) under every program that mounts it: the
+teacher's Jupyter server (laptop), ``codestream relay``, and the hub service (through a hub
+user's own server, which forwards the table's paths). Each route of the table gets its rows
+here, so a route is written once and checked under all three mounts."""
+
+import json
+
+import pytest
+
+from jupyter_ext.pytest_plugin import SSEReader
+from jupyter_ext.testing.rest import create_session, publish
+from jupyter_ext.web import forwarded_routes, route_table
+
+
+def error_code(response):
+    return response.json()["error"]["code"]
+
+
+def test_every_route_of_the_table_is_forwarded_under_the_hub():
+    table = {route.pattern for route in route_table() if route.forwarded}
+    assert table and table == {pattern for pattern, _name, _methods in forwarded_routes()}
+    assert all(route.methods for route in route_table())
+
+
+# -- the teacher's Jupyter server (laptop mode) ---------------------------------------------
+@pytest.fixture
+def laptop_session(cs_teacher):
+    teacher = cs_teacher.client()
+    session = create_session(teacher, title="Mounts")
+    publish(teacher, session["code"], "c1", "a = 1", 1.0)
+    publish(teacher, session["code"], "c2", "b = 2", 2.0)
+    return cs_teacher, teacher, session
+
+
+def test_focus_on_the_teachers_server(laptop_session):
+    server, teacher, session = laptop_session
+    code, key = session["code"], session["student_key"]
+    student = server.client(auth=False, headers={"Authorization": f"Bearer {key}"})
+    reader = SSEReader(f"{server.url}codestream/api/sessions/{code}/events",
+                       {"Authorization": f"Bearer {key}", "Last-Event-ID": "0-0"})
+    try:
+        shown = teacher.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": "c2"})
+        assert shown.status_code == 200, shown.text
+        assert shown.json() == {"cell_id": "c2", "number": 2}
+        assert student.get(f"codestream/api/sessions/{code}/cells").json()["focus"] == "c2"
+        events = reader.wait_for(3)
+        assert events[-1]["event"] == "focus" and json.loads(events[-1]["data"])["cell_id"] == "c2"
+        # the student key reads the focus but never sets it
+        refused = student.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": "c1"})
+        assert refused.status_code == 403
+        assert teacher.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": None}).json() == \
+            {"cell_id": None, "number": None}
+        assert student.get(f"codestream/api/sessions/{code}/cells").json()["focus"] is None
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"cell_id": "nope"}, 404, "cell_not_found"),
+    ({}, 400, "invalid_input"),
+    ({"cell_id": "../x"}, 400, None),
+    ({"cell_id": 3}, 400, None),
+])
+def test_focus_refuses_bad_input_and_changes_nothing(laptop_session, body, status, code):
+    server, teacher, session = laptop_session
+    path = f"codestream/api/sessions/{session['code']}/focus"
+    assert teacher.put(path, json={"cell_id": "c1"}).status_code == 200
+    answer = teacher.put(path, json=body)
+    assert answer.status_code == status, answer.text
+    if code:
+        assert error_code(answer) == code
+    assert teacher.get(f"codestream/api/sessions/{session['code']}/cells").json()["focus"] == "c1"
+    assert teacher.put("codestream/api/sessions/ZZZZZZ/focus", json={"cell_id": "c1"}).status_code == 404
+
+
+# -- codestream relay -----------------------------------------------------------------------
+def test_the_relay_serves_the_focus_in_reads_and_refuses_teacher_routes(laptop_session, cs_module_redis,
+                                                                        cs_relay_factory):
+    _server, teacher, session = laptop_session
+    code, key = session["code"], session["student_key"]
+    assert teacher.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": "c1"}).status_code == 200
+    relay = cs_relay_factory(cs_module_redis.url)
+    student = relay.client(key)
+    assert student.get(f"codestream/api/sessions/{code}/cells").json()["focus"] == "c1"
+    refused = student.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": "c2"})
+    assert refused.status_code in (404, 405), refused.text  # not a relay route
+    assert "error" in refused.json()
+
+
+# -- the hub service, through a hub user's own server -----------------------------------------
+@pytest.fixture(scope="module")
+def hub_session(cs_hub):
+    cs_hub.start_servers("teacher1", "student1")
+    teacher = cs_hub.server("teacher1")
+    session = create_session(teacher, title="Mounts under the hub", group="algebra")
+    publish(teacher, session["code"], "h1", "x = 1", 1.0)
+    return cs_hub, session
+
+
+def test_focus_under_the_hub(hub_session):
+    hub, session = hub_session
+    code = session["code"]
+    teacher, student = hub.server("teacher1"), hub.server("student1")
+    shown = teacher.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": "h1"})
+    assert shown.status_code == 200, shown.text
+    assert shown.json() == {"cell_id": "h1", "number": 1}
+    assert teacher.get(f"codestream/api/sessions/{code}/cells").json()["focus"] == "h1"
+    # a member of the group reads it from the service by hub identity, and cannot set it
+    assert hub.service("student1").get(f"codestream/api/sessions/{code}/cells").json()["focus"] == "h1"
+    refused = student.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": None})
+    assert refused.status_code == 403 and error_code(refused) == "forbidden"
+    assert teacher.get(f"codestream/api/sessions/{code}/cells").json()["focus"] == "h1"
