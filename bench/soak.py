@@ -3,6 +3,14 @@
     python -m bench.soak                      # 1,000 listeners, 10 minutes, a publish every 3 s
     python -m bench.soak --minutes 1 --students 100      # a quick look
     python -m bench.soak --json bench/results/soak.json
+    python -m bench.soak --lesson             # issue 24: 90 minutes of lesson in 10 (below)
+
+``--lesson`` is a whole lesson compressed: 2,000 publishes in 10 minutes, 300 students' streams,
+pull reports, a key rotation every 110 s (off the minute marks) (every student resumes with the new key from its
+``Last-Event-ID``, the student servers are given the new key), and a student leaving and
+rejoining every second. Every minute it prints the teacher server's RSS and open file
+descriptors, Redis's memory and that minute's publish->delivery p99; the targets: RSS and
+descriptors flat within 10 % after the first minute, the last minute's p99 <= 1.2x the first's.
 
 What runs (all on 127.0.0.1, real processes from ``bench.harness.Lab``): a redis-server, the
 teacher's Jupyter server with Code Stream, and a few student Jupyter servers configured with the
@@ -56,6 +64,8 @@ class Listener:
     names: list[str] = field(default_factory=list)
     reconnects: int = 0
     stream: SSEConnection | None = None
+    key: str = ""  # the student key the stream was opened with (a rotation ends it)
+    leaving: bool = False  # closed on purpose (a student leaving); it rejoins
 
 
 class EventStream(SSEConnection):
@@ -97,7 +107,9 @@ class Soak:
         self.published: list[tuple[str, float]] = []  # (cell_id, perf_counter when the PUT was sent)
         self.errors: dict[str, int] = {}
         self.error_samples: list[str] = []
-        self.requests: dict[str, int] = {"publish": 0, "pull": 0, "read": 0}
+        self.requests: dict[str, int] = {"publish": 0, "pull": 0, "read": 0, "pull_report": 0,
+                                         "rotation": 0, "rejoin": 0}
+        self.minutes: list[dict] = []  # the per-minute figures
         self.pulled = 0  # pulls answered 200
         self.cells_in_notebooks = 0  # counted in the student servers' notebook files at the end
         self.rss: list[tuple[float, int]] = []  # (seconds since start, teacher RSS bytes)
@@ -147,7 +159,11 @@ class Soak:
         return host, port, f"{base}codestream/api/student/events", server.auth_headers()
 
     async def open_listener(self, listener: Listener) -> None:
+        listener.key = self.key
         host, port, path, headers = self.stream_target(listener)
+        # A stream the server ends (a key rotation) then also closes the connection, which is
+        # what this reader notices (it does not parse the chunked framing's last chunk).
+        headers = {**headers, "Connection": "close"}
         if listener.ids:
             headers = {**headers, "Last-Event-ID": listener.ids[-1]}
 
@@ -168,13 +184,16 @@ class Soak:
     async def watch(self, listener: Listener, stream: EventStream) -> None:
         """A stream that ends before the soak does is an error; reopen it from its last id."""
         await stream.closed
-        if self.stopping.is_set():
+        if self.stopping.is_set() or listener.leaving:
             return
-        self.error("stream_dropped", f"listener {listener.index} via {listener.server}")
+        if listener.server != "teacher" or listener.key == self.key:  # not ended by a key rotation
+            self.error("stream_dropped", f"listener {listener.index} via {listener.server}")
         for attempt in range(5):
             if self.stopping.is_set():
                 return
             await asyncio.sleep(0.5 * (attempt + 1))
+            if listener.leaving or listener.stream is not stream:  # a rejoin reopened it meanwhile
+                return
             try:
                 listener.reconnects += 1
                 await self.open_listener(listener)
@@ -221,7 +240,8 @@ class Soak:
                     self.error("publish", repr(exc))
                     await connection.close()
                 n += 1
-                await self.pause(deadline, self.args.interval)
+                # on a schedule (the n-th publish at n x interval), not interval after each answer
+                await self.pause(deadline, self.started + n * self.args.interval - time.perf_counter())
         finally:
             await connection.close()
 
@@ -263,11 +283,16 @@ class Soak:
     async def reader(self, worker: int, deadline: float, budget: int) -> None:
         """Reads the whole cell list from the teacher with the student key, as a reloading dashboard does."""
         host, port, base = split_url(self.lab.teacher.url)
-        connection = HTTPConnection(host, port, {"Authorization": f"Bearer {self.key}"})
+        key = self.key
+        connection = HTTPConnection(host, port, {"Authorization": f"Bearer {key}"})
         try:
             for _ in range(budget):
                 if time.perf_counter() >= deadline:
                     break
+                if key != self.key:  # the teacher rotated the key: students have the new one
+                    await connection.close()
+                    key = self.key
+                    connection = HTTPConnection(host, port, {"Authorization": f"Bearer {key}"})
                 self.requests["read"] += 1
                 try:
                     status, _h, raw = await connection.get(f"{base}codestream/api/sessions/{self.code}/cells")
@@ -281,6 +306,121 @@ class Soak:
                 await self.pause(deadline, self.args.read_every)
         finally:
             await connection.close()
+
+
+    # -- a whole lesson (--lesson): pull reports, key rotations, students leaving and rejoining --
+    async def reporter(self, worker: int, deadline: float) -> None:
+        """``POST …/cells/{id}/pulled`` with the student key, as each student's server does after a pull."""
+        host, port, base = split_url(self.lab.teacher.url)
+        key, connection, n = None, None, 0
+        try:
+            while time.perf_counter() < deadline:
+                if key != self.key:
+                    if connection is not None:
+                        await connection.close()
+                    key = self.key
+                    connection = HTTPConnection(host, port, {"Authorization": f"Bearer {key}"})
+                if self.published:
+                    cell_id = self.published[-1][0]
+                    n += 1
+                    self.requests["pull_report"] += 1
+                    try:
+                        status, _h, raw = await connection.request(
+                            "POST", f"{base}codestream/api/sessions/{self.code}/cells/{cell_id}/pulled",
+                            {"version": 1, "client": f"soak-{worker}-{n % 500}"})
+                        if status != 204 and not (status == 401 and key != self.key):
+                            self.error("pull_report", f"{status} {raw[:200]!r}")
+                    except Exception as exc:
+                        self.error("pull_report", repr(exc))
+                        await connection.close()
+                await self.pause(deadline, self.args.report_every)
+        finally:
+            if connection is not None:
+                await connection.close()
+
+    async def rotator(self, deadline: float) -> None:
+        """Rotates the key every ``--rotate-every`` s; the student servers get the new one at once."""
+        connection = await self.lab.connection()
+        _host, _port, base = split_url(self.lab.teacher.url)
+        try:
+            while True:
+                await self.pause(deadline, self.args.rotate_every)
+                if time.perf_counter() >= deadline or self.stopping.is_set():
+                    return
+                self.requests["rotation"] += 1
+                try:
+                    status, _h, raw = await connection.request("POST", f"{base}codestream/api/sessions/{self.code}/key", {})
+                    if status != 200:
+                        self.error("rotation", f"{status} {raw[:200]!r}")
+                        continue
+                    self.key = json.loads(raw)["student_key"]
+                    for server in self.students:
+                        await self.lab.configure_student(server, self.code, self.key)
+                except Exception as exc:
+                    self.error("rotation", repr(exc))
+                    await connection.close()
+        finally:
+            await connection.close()
+
+    async def churn(self, deadline: float) -> None:
+        """Every ``--churn-every`` s a student leaves (closes its stream) and rejoins a second
+        later from its ``Last-Event-ID``."""
+        rng = random.Random(24)
+        direct = [x for x in self.listeners if x.server == "teacher"]
+        while direct and time.perf_counter() < deadline and not self.stopping.is_set():
+            await self.pause(deadline, self.args.churn_every)
+            listener = rng.choice(direct)
+            if listener.leaving or listener.stream is None or listener.stream.closed.done():
+                continue  # already away (or being reconnected after a rotation)
+            listener.leaving = True
+            listener.stream.close()
+            self.spawn(self.rejoin(listener), f"soak-rejoin-{listener.index}")
+
+    async def rejoin(self, listener: Listener) -> None:
+        await asyncio.sleep(1.0)
+        self.requests["rejoin"] += 1
+        try:
+            for attempt in range(5):  # a rotation may land between reading the key and opening
+                try:
+                    await self.open_listener(listener)
+                    return
+                except Exception as exc:
+                    if attempt == 4:
+                        self.error("rejoin", repr(exc))
+                    await asyncio.sleep(0.5)
+        finally:
+            listener.leaving = False
+
+    async def monitor(self) -> None:
+        """One line a minute: teacher RSS and open descriptors, Redis memory, that minute's p99."""
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(self.lab.redis.url) if getattr(self.lab, "redis", None) else None
+        pid = self.lab.teacher.process.pid
+        minute = 0
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), 60.0)
+                    return
+                except asyncio.TimeoutError:
+                    pass
+                start, end = self.started + 60 * minute, self.started + 60 * (minute + 1)
+                minute += 1
+                sent = {cell: at for cell, at in self.published if start <= at < end}
+                delays = [arrived - sent[cell] for x in self.listeners
+                          for cell, arrived in zip(x.cells, x.arrived) if cell in sent]
+                used = (await client.info("memory"))["used_memory"] if client is not None else 0
+                row = {"minute": minute, "rss_bytes": rss_bytes(pid), "fds": len(os.listdir(f"/proc/{pid}/fd")),
+                       "redis_used_memory_bytes": used, "publishes": len(sent),
+                       "p99_ms": percentile(delays, 99) * 1000 if delays else None}
+                self.minutes.append(row)
+                print(f"minute {minute:2d}: teacher RSS {mb(row['rss_bytes'])}, {row['fds']} fds, Redis"
+                      f" {mb(used)}, {len(sent)} publishes, publish->delivery p99"
+                      f" {row['p99_ms'] or 0:.0f} ms", flush=True)
+        finally:
+            if client is not None:
+                await client.aclose()
 
     async def sample_rss(self) -> None:
         teacher_pid = self.lab.teacher.process.pid
@@ -318,6 +458,12 @@ class Soak:
                     for i in range(args.pullers)]
         workers += [self.spawn(self.reader(i, deadline, int(seconds / args.read_every) + 2), f"soak-read-{i}")
                     for i in range(args.readers)]
+        workers += [self.spawn(self.reporter(i, deadline), f"soak-report-{i}") for i in range(args.reporters)]
+        if args.rotate_every > 0:
+            workers.append(self.spawn(self.rotator(deadline), "soak-rotate"))
+        if args.churn_every > 0:
+            workers.append(self.spawn(self.churn(deadline), "soak-churn"))
+        monitor = self.spawn(self.monitor(), "soak-monitor")
         with timed(f"soak for {args.minutes:g} min"):
             await asyncio.gather(*workers)
         drain_until = time.perf_counter() + DRAIN_SECONDS
@@ -326,6 +472,7 @@ class Soak:
                 await asyncio.sleep(0.5)
         self.stopping.set()
         await rss_task
+        await monitor
         load_end = load_average()
         self.cells_in_notebooks = await asyncio.to_thread(self.count_pulled_cells)
         for listener in self.listeners:
@@ -351,6 +498,7 @@ class Soak:
         published_at = dict(self.published)
         position = {cell: i for i, cell in enumerate(published)}
         lost = duplicated = out_of_order = bad_ids = complete = 0
+        incomplete: list[dict] = []
         delays = []
         for listener in self.listeners:
             got = listener.cells
@@ -364,6 +512,10 @@ class Soak:
                 bad_ids += 1
             if got == published and set(listener.names) <= {"published"}:
                 complete += 1
+            elif len(incomplete) < 10:
+                missing = sorted(position[c] for c in set(published) - set(got))
+                incomplete.append({"listener": listener.index, "got": len(got), "reconnects": listener.reconnects,
+                                   "missing_first_last": missing[:1] + missing[-1:], "missing": len(missing)})
             delays += [at - published_at[c] for c, at in zip(got, listener.arrived) if c in published_at]
         soak_end = self.args.minutes * 60  # RSS windows: the first and the last minute of publishing
         first, last = window(self.rss, 0, min(60, soak_end)), window(self.rss, max(0, soak_end - 60), soak_end)
@@ -382,7 +534,7 @@ class Soak:
             "reconnects": sum(x.reconnects for x in self.listeners),
             "pulls_ok": self.pulled, "cells_in_notebooks": self.cells_in_notebooks,
             "requests": self.requests, "errors": self.errors, "error_total": errors,
-            "error_samples": self.error_samples,
+            "error_samples": self.error_samples, "incomplete_samples": incomplete,
             "delivery_p50_ms": percentile(delays, 50) * 1000 if delays else None,
             "delivery_p99_ms": percentile(delays, 99) * 1000 if delays else None,
             "teacher_rss_first_min_bytes": rss_first, "teacher_rss_last_min_bytes": rss_last,
@@ -413,6 +565,25 @@ class Soak:
                 ratio=f"{growth:+.1%}", target="flat (< +10%)", met=abs(growth) < 0.10 if rss_first else None),
             Row("machine load (1/5/15 min) start -> end", f"{load_start} -> {load_end}"),
         ]
+        summary["minutes"] = self.minutes
+        if len(self.minutes) >= 3:  # issue 24's targets, from the per-minute lines
+            second, final = self.minutes[1], self.minutes[-1]
+            first_p99, last_p99 = self.minutes[0]["p99_ms"] or 0, final["p99_ms"] or 0
+            rss_growth = final["rss_bytes"] / second["rss_bytes"] - 1
+            fd_growth = final["fds"] / second["fds"] - 1
+            rows += [
+                Row("teacher RSS minute 2 -> last", f"{mb(second['rss_bytes'])} -> {mb(final['rss_bytes'])}",
+                    ratio=f"{rss_growth:+.1%}", target="within 10 %", met=abs(rss_growth) <= 0.10),
+                Row("teacher open fds minute 2 -> last", f"{second['fds']} -> {final['fds']}",
+                    ratio=f"{fd_growth:+.1%}", target="within 10 %", met=abs(fd_growth) <= 0.10),
+                Row("Redis memory minute 1 -> last",
+                    f"{mb(self.minutes[0]['redis_used_memory_bytes'])} -> {mb(final['redis_used_memory_bytes'])}"),
+                Row("publish->delivery p99 first minute -> last", f"{first_p99:.0f} -> {last_p99:.0f} ms",
+                    ratio=f"{last_p99 / first_p99:.2f}x" if first_p99 else "", target="<= 1.2x",
+                    met=last_p99 <= 1.2 * first_p99 if first_p99 else None),
+                Row("pull reports / key rotations / rejoins",
+                    f"{self.requests['pull_report']} / {self.requests['rotation']} / {self.requests['rejoin']}"),
+            ]
         summary["rows"] = [r.as_dict() for r in rows]
         summary["table"] = format_table(rows)
         summary["ok"] = all(r.met is not False for r in rows)
@@ -463,9 +634,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readers", type=int, default=6, help="concurrent cell-list readers on the teacher (default 6)")
     parser.add_argument("--read-every", type=float, default=2.0, help="seconds between one reader's reads (default 2)")
     parser.add_argument("--notebooks", type=int, default=20, help="notebooks per student server pulled into (default 20)")
+    parser.add_argument("--reporters", type=int, default=0, help="workers sending pull reports (default 0)")
+    parser.add_argument("--report-every", type=float, default=1.0, help="seconds between one reporter's reports")
+    parser.add_argument("--rotate-every", type=float, default=0.0, help="rotate the key every N s (default 0: never)")
+    parser.add_argument("--churn-every", type=float, default=0.0,
+                        help="a student leaves and rejoins every N s (default 0: never)")
+    parser.add_argument("--lesson", action="store_true",
+                        help="issue 24's lesson: --minutes 10 --students 300 --relayed 0 --interval 0.3"
+                             " --reporters 4 --rotate-every 110 --churn-every 1 --student-servers 2")
     parser.add_argument("--json", default=str(DEFAULT_JSON), help=f"results file (default {DEFAULT_JSON})")
     parser.add_argument("--keep", action="store_true", help="keep the servers' folders and logs")
     args = parser.parse_args(argv)
+    if args.lesson:
+        args.minutes, args.students, args.relayed, args.interval = 10.0, 300, 0, 0.3
+        args.reporters, args.rotate_every, args.churn_every, args.student_servers = 4, 110.0, 1.0, 2
+        if args.json == str(DEFAULT_JSON):
+            args.json = str(DEFAULT_JSON.with_name("soak_lesson.json"))
     summary = asyncio.run(amain(args))
     print(summary["table"])
     print(f"\n{summary['listeners']} listeners, {summary['events_published']} events, "

@@ -37,6 +37,9 @@ STUDENT_REFRESH_MS = 5000
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 15.0
 BULK_CONCURRENCY = 8
+# A 503 store_unavailable (Redis restarting, a Redis Cluster failover: a few seconds) is sent
+# again after these waits; publishing the same cell again is safe (same source, same version).
+STORE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0)
 
 
 def toast(kind: str, message: str, duration: int = 8000) -> None:
@@ -392,6 +395,18 @@ class TeacherState(param.Parameterized):
             self._forget_session_if_gone(exc)
 
     async def _publish_one(self, row: CellRow, publish: bool, with_outputs: bool | None = None) -> None:
+        """``_publish_once``, sent again while the teacher's Redis is briefly unavailable."""
+        for delay in (*STORE_RETRY_DELAYS, None):
+            try:
+                return await self._publish_once(row, publish, with_outputs)
+            except APIError as exc:
+                if exc.code != "store_unavailable" or delay is None:
+                    raise
+                log.info("codestream teacher dashboard: Redis unavailable; sending Cell %s again in %.1f s",
+                         row.number, delay)
+                await asyncio.sleep(delay)
+
+    async def _publish_once(self, row: CellRow, publish: bool, with_outputs: bool | None = None) -> None:
         """``with_outputs`` (the teacher's new choice) wins over the row's, which a refresh reset."""
         code = self.session_code
         if publish:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
@@ -51,6 +52,15 @@ class CodeStreamApp(ExtensionApp):
     )
     redis_max_connections = Int(50, config=True, help="Redis connection pool size. Default: 50.")
     redis_socket_timeout = Float(5.0, config=True, help="Redis command timeout in seconds. Default: 5.")
+    redis_wait_replicas = Int(
+        0, config=True,
+        help="A publish is acknowledged only once this many Redis replicas hold it (WAIT), so a"
+             " Redis Cluster or Sentinel failover cannot lose it; when they do not answer in"
+             " redis_wait_timeout_ms the publish is 503 store_unavailable (publishing again is safe)."
+             " Set 1 with replicated Redis (docs/deployment.md). Default: 0 (no waiting).",
+    )
+    redis_wait_timeout_ms = Int(
+        1000, config=True, help="How long a publish waits for redis_wait_replicas, in ms. Default: 1000.")
     event_block_ms = Int(
         10_000, config=True,
         help="How long one XREAD of the event reader blocks, in ms (its socket timeout is longer). Default: 10000.",
@@ -155,8 +165,19 @@ class CodeStreamApp(ExtensionApp):
 
     hub_client = None  # under JupyterHub: the client of the codestream hub service
 
+    stop_grace_seconds = Float(
+        8.0, config=True,
+        help="After SIGTERM the server stops cleanly (event streams ended, the embedded redis-server"
+             " stopped); if something still holds the process this many seconds later (a thread only"
+             " the stopped loop could release), it exits anyway. Default: 8.",
+    )
+
     def initialize_settings(self):
         self.cs_log = self.log.getChild("codestream") if hasattr(self.log, "getChild") else self.log
+        if threading.current_thread() is threading.main_thread():  # signal handlers: main thread only
+            from .stopping import install_stop_handler
+
+            install_stop_handler(self.serverapp, self.cs_log, self.stop_grace_seconds)
         from .hub.singleuser import setup_hub_mode
 
         if setup_hub_mode(self):  # the teacher routes go to the hub service: no Redis here
@@ -169,8 +190,8 @@ class CodeStreamApp(ExtensionApp):
             url, embedded, max_connections=self.redis_max_connections,
             socket_timeout=self.redis_socket_timeout, block_ms=self.event_block_ms,
             stream_maxlen=self.stream_maxlen, freeze_startup_objects=self.freeze_startup_objects,
-            stream_caps=StreamCaps.of(self).fitted(self.cs_log),
-            log=self.cs_log,
+            stream_caps=StreamCaps.of(self).fitted(self.cs_log), wait_replicas=self.redis_wait_replicas,
+            wait_timeout_ms=self.redis_wait_timeout_ms, log=self.cs_log,
         )
         self.teacher_service = TeacherService(
             provider, limits=CellLimits(max_source_bytes=self.max_source_bytes,

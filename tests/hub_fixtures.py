@@ -274,11 +274,10 @@ class HubProcess:
             self.scanner.check_text(f"hub log {self.log_path}", self.log_text())
 
 
-@contextmanager
-def service_replica(hub: HubProcess, log_path: Path, *args: str):
+def start_service_replica(hub: HubProcess, log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
     """Another ``codestream hub-service`` process over the hub's Redis, started with the managed
-    service's own environment (and ``args``) on a port of its own, outside the proxy; yields its
-    base URL and stops it (its log checked by the secret scanner)."""
+    service's own environment (and ``args``) on a port of its own, outside the proxy; returns
+    the process and its base URL once it is ready. The caller stops it."""
     import psutil
 
     first = next(child for child in psutil.Process(hub.process.pid).children(recursive=True)
@@ -293,15 +292,28 @@ def service_replica(hub: HubProcess, log_path: Path, *args: str):
         replica = subprocess.Popen([sys.executable, "-m", "jupyter_ext.cli", "hub-service", *args], env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/{SERVICE_PREFIX}"
+
+    def up():
+        if replica.poll() is not None:
+            raise RuntimeError(f"the replica exited: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            return httpx.get(base + "readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
     try:
-        def up():
-            if replica.poll() is not None:
-                raise RuntimeError(f"the replica exited: {log_path.read_text(errors='replace')[-2000:]}")
-            try:
-                return httpx.get(base + "readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
         wait_until(up, 60, interval=0.2, what="the second replica")
+    except BaseException:
+        stop_processes([replica])
+        raise
+    return replica, base
+
+
+@contextmanager
+def service_replica(hub: HubProcess, log_path: Path, *args: str):
+    """``start_service_replica`` for a ``with`` block: yields its base URL, then stops it (its
+    log checked by the secret scanner)."""
+    replica, base = start_service_replica(hub, log_path, *args)
+    try:
         yield base
     finally:
         stop_processes([replica])

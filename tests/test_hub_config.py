@@ -136,3 +136,28 @@ def test_join_links_of_the_service():
     assert link(hub_base_url="/jhub/") == "/jhub/hub/user-redirect/codestream-student/?session=K7QX2M"
     assert link(public_hub_url="https://hub.example.org/jhub/hub/") == (
         "https://hub.example.org/jhub/hub/user-redirect/codestream-student/?session=K7QX2M")
+
+
+def test_the_service_data_lives_in_the_hubs_data_directory(tmp_path, monkeypatch):
+    """Issue 24 item 5: beside the hub's database (its state), not in whatever folder the hub
+    was started from."""
+    from traitlets.config import Config
+
+    from jupyter_ext.hub import configure_jupyterhub
+    from jupyter_ext.hub.config import SERVICE_DATA_DIR_ENV
+
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    c = Config()
+    c.JupyterHub.db_url = f"sqlite:///{tmp_path / 'state' / 'jupyterhub.sqlite'}"
+    service = configure_jupyterhub(c)
+    assert service["environment"][SERVICE_DATA_DIR_ENV] == str(tmp_path / "state" / "codestream-service")
+
+    c = Config()
+    c.JupyterHub.db_url = "postgresql://hub@db/jupyterhub"
+    c.JupyterHub.cookie_secret_file = str(tmp_path / "srv" / "cookie_secret")
+    assert configure_jupyterhub(c)["environment"][SERVICE_DATA_DIR_ENV] == str(tmp_path / "srv" / "codestream-service")
+    assert configure_jupyterhub(Config())["environment"][SERVICE_DATA_DIR_ENV] == str(elsewhere / "codestream-service")
+    explicit = configure_jupyterhub(Config(), data_dir=str(tmp_path / "mine"))
+    assert explicit["environment"][SERVICE_DATA_DIR_ENV] == str(tmp_path / "mine")

@@ -78,3 +78,16 @@ def test_external_service_never_sees_redis():
                        "oauth_no_confirm": True, "api_token": "t" * 32}
     with pytest.raises(ValueError, match="Redis URL"):
         configure_jupyterhub(Config(), redis_url="redis://r:6379/0", api_token="t" * 32)
+
+
+def test_install_lines_name_the_distribution_not_the_unrelated_codestream():
+    """``codestream`` on PyPI is another project: every install line names ``jupyter-codestream``."""
+    import re
+
+    docs = DEPLOY.parent
+    texts = {path: path.read_text() for path in [*docs.rglob("*.md"), *DEPLOY.rglob("*")] if path.is_file()}
+    texts[docs.parent / "README.md"] = (docs.parent / "README.md").read_text()
+    wrong = re.compile(r"""(pip|conda|mamba)\s+install[^\n#]*?(?<![\w-])["']?codestream(\[|["'\s]|$)""", re.M)
+    offenders = {str(path): m.group(0) for path, text in texts.items() for m in [wrong.search(text)] if m}
+    assert not offenders, offenders
+    assert "jupyter-codestream" in (DEPLOY / "tljh" / "codestream.py").read_text()

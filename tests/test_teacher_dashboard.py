@@ -501,3 +501,35 @@ def test_the_demos_students_on_this_machine_get_a_note_not_a_warning(cs_teacher)
     assert "--ip=0.0.0.0" in dash.reachability_note  # and what students elsewhere would need
     env.pop("CODESTREAM_STUDENTS_ON_THIS_MACHINE")
     assert "--ip" in TeacherDashboard.from_environment(env).reachability_warning
+
+
+async def test_a_publish_refused_while_redis_fails_over_is_sent_again(monkeypatch):
+    """A ``503 store_unavailable`` (a Redis restart or Cluster failover) is sent again by itself
+    (issue 24): the teacher sees the cell published, not an error."""
+    from codestream_dash import teacher_state
+    from codestream_dash.teacher_cells import CellRow
+    from jupyter_ext.domain import StoreUnavailable
+
+    class FailingOverServer:
+        calls = 0
+
+        async def publish_cell(self, code, cell_id, source, cell_type, position, notebook_path=None, **_):
+            self.calls += 1
+            if self.calls < 3:
+                raise StoreUnavailable("Redis is not reachable.")
+            return {"cell_id": cell_id, "version": 4}
+
+        async def aclose(self):
+            pass
+
+    monkeypatch.setattr(teacher_state, "STORE_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    server = FailingOverServer()
+    dash = TeacherDashboard(server, server_url="http://127.0.0.1:1/")
+    dash.session_code = "ABCDEF"
+    row = CellRow(cell_id="c1", index=1, source="x = 1")
+    await dash._publish_one(row, True)
+    assert server.calls == 3 and row.published_version == 4
+    server.calls = -10  # more refusals than retries: the error reaches the teacher
+    with pytest.raises(StoreUnavailable):
+        await dash._publish_one(row, True)
+    await dash.close()

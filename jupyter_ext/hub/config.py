@@ -109,6 +109,21 @@ def _public_hub_url(public_url: str, base_url: str) -> str:
     return public + "hub/"
 
 
+def hub_data_dir(hub) -> str:
+    """Where this hub keeps its state: the folder of its SQLite database (``c.JupyterHub.db_url``,
+    JupyterHub's default ``sqlite:///jupyterhub.sqlite`` is in its working directory), else the
+    folder of its cookie secret, else its working directory. TLJH: /opt/tljh/state; Zero to
+    JupyterHub: /srv/jupyterhub (the hub's volume). Call ``configure_jupyterhub`` after setting
+    ``db_url`` for it to count."""
+    db_url = str(_current(hub, "db_url", "sqlite:///jupyterhub.sqlite") or "")
+    if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
+        return os.path.dirname(os.path.abspath(db_url[len("sqlite:///"):].split("?", 1)[0]))
+    secret = str(_current(hub, "cookie_secret_file", "") or "")
+    if secret:
+        return os.path.dirname(os.path.abspath(secret))
+    return os.getcwd()
+
+
 def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = "teachers", *,
                          service_name: str = DEFAULT_SERVICE_NAME, port: int = DEFAULT_SERVICE_PORT,
                          ip: str = "127.0.0.1", service_url: str | None = None,
@@ -119,7 +134,8 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
 
     ``redis_url``: the Redis (or ``redis+cluster://``, ``redis+sentinel://``) the service uses;
     ``None`` runs an embedded, password-protected redis-server under ``data_dir`` (default
-    ``./codestream-service`` beside the hub's database). ``teachers_group``: the hub group whose
+    ``codestream-service`` in the hub's data directory: the folder of its SQLite database, else of
+    its cookie secret, else its working directory; see ``hub_data_dir``). ``teachers_group``: the hub group whose
     members may create sessions (created when missing). ``ip``/``port``: where the service
     listens; ``service_url`` overrides the URL the hub and the single-user servers use to reach it
     (e.g. ``http://hub:10101`` on Kubernetes). ``public_hub_url``: the hub's public address for
@@ -140,7 +156,7 @@ def configure_jupyterhub(c, redis_url: str | None = None, teachers_group: str = 
     base_url = base_url.rstrip("/") + "/"
     environment = {
         SERVICE_TEACH_SCOPE_ENV: TEACH_SCOPE,
-        SERVICE_DATA_DIR_ENV: os.path.abspath(data_dir or "codestream-service"),
+        SERVICE_DATA_DIR_ENV: os.path.abspath(data_dir or os.path.join(hub_data_dir(hub), "codestream-service")),
         SERVICE_BIND_ENV: f"{ip}:{port}",
     }
     public = _public_hub_url(public_hub_url or str(_current(hub, "public_url", "") or ""), base_url)

@@ -348,7 +348,8 @@ class HubService(Relay):
         provider = RedisProvider(relay.redis_url or None, embedded, max_connections=relay.redis_max_connections,
                                  blocking_max_connections=relay.redis_stream_connections,
                                  socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms,
-                                 stream_caps=StreamCaps.of(relay).fitted(log), log=log)
+                                 stream_caps=StreamCaps.of(relay).fitted(log),
+                                 wait_replicas=config.redis_wait_replicas, log=log)
         service = TeacherService(provider, log=log)
         identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout,
                                                  cache_seconds=config.identity_cache_seconds, log=log)

@@ -38,6 +38,7 @@ class HubServiceConfig:
     hub_timeout: float = 5.0
     identity_cache_seconds: int = CACHE_SECONDS
     trusted_proxies: tuple = ()  # addresses whose X-Forwarded-For is believed (relay/addresses.py)
+    redis_wait_replicas: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -75,6 +76,10 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
                              " connection from one of them has its X-Forwarded-For believed as the"
                              " client address (X-Real-Ip never is). Default: none (the connection's"
                              f" own address); {SERVICE_TRUSTED_PROXIES_ENV} sets it.")
+    parser.add_argument("--redis-wait-replicas", type=int, default=0,
+                        help="Acknowledge a publish only once this many Redis replicas hold it (WAIT;"
+                             " set 1 with a replicated Redis: a failover then loses no acknowledged"
+                             " publish). Default: 0.")
     parser.add_argument("--log-format", choices=("json", "text"), default="text")
     args = parser.parse_args(argv)
     if args.max_streams < 1 or args.max_streams_per_session < 1 or args.max_streams_per_address < 1:
@@ -107,6 +112,7 @@ def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
         hub_timeout=max(args.hub_timeout, 0.1),
         identity_cache_seconds=args.identity_cache_seconds,
         trusted_proxies=trusted_proxies,
+        redis_wait_replicas=max(args.redis_wait_replicas, 0),
     )
 
 

@@ -41,8 +41,11 @@ class RedisProvider:
     def __init__(self, url: str | None, embedded: EmbeddedRedis | None, *, max_connections: int = 50,
                  socket_timeout: float = 5.0, block_ms: int = 10_000, stream_maxlen: int = 10_000,
                  blocking_max_connections: int | None = None, freeze_startup_objects: bool = True,
-                 stream_caps: StreamCaps | None = None, log: logging.Logger | None = None):
+                 stream_caps: StreamCaps | None = None, log: logging.Logger | None = None,
+                 wait_replicas: int = 0, wait_timeout_ms: int = 1000):
         self.url = url
+        self.wait_replicas = wait_replicas  # see store/replication.py
+        self.wait_timeout_ms = wait_timeout_ms
         self.embedded = embedded
         self.max_connections = max_connections
         self.blocking_max_connections = blocking_max_connections  # XREAD pool; None: max_connections
@@ -81,7 +84,8 @@ class RedisProvider:
                     socket_timeout=self.socket_timeout, block_ms=self.block_ms,
                     blocking_max_connections=self.blocking_max_connections)
                 self._clients = (commands, blocking)
-                store = SessionStore(commands, stream_maxlen=self.stream_maxlen, log=self.log)
+                store = SessionStore(commands, stream_maxlen=self.stream_maxlen, log=self.log,
+                                     wait_replicas=self.wait_replicas, wait_timeout_ms=self.wait_timeout_ms)
                 self._hub = EventHub(store, blocking, block_ms=self.block_ms, log=self.log,
                                      **self.stream_caps.hub_options())
                 self._store = store

@@ -36,6 +36,7 @@ from ..domain import (
 from ..domain.cells import republished_version, retired_record
 from ..domain.events import EVENT_PUBLISHED, EVENT_SESSION_ENDED, EVENT_UNPUBLISHED, EVENT_UPDATED, Event
 from . import keys
+from .replication import wait_for_replicas
 from .versions import queue_version
 
 STUDENT_WINDOW_SECONDS = 60
@@ -133,9 +134,12 @@ def translate_redis_errors(func):
 class SessionStore:
     """All Redis access for sessions; the only class that knows the key layout."""
 
-    def __init__(self, redis: Redis, *, stream_maxlen: int = 10_000, log: logging.Logger | None = None):
+    def __init__(self, redis: Redis, *, stream_maxlen: int = 10_000, log: logging.Logger | None = None,
+                 wait_replicas: int = 0, wait_timeout_ms: int = 1000):
         self.redis = redis
         self.stream_maxlen = stream_maxlen
+        self.wait_replicas = wait_replicas  # > 0: a publish is acknowledged once on that many replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self.log = log or logging.getLogger(__name__)
         # code -> (newest event id, the cells' state as of it); see cells_state
         self._cells_cache: OrderedDict[str, tuple[str, CellsState]] = OrderedDict()
@@ -332,9 +336,17 @@ class SessionStore:
                     if event:
                         self._queue_event(pipe, code, event, self._cell_event_data(code, cell, previous))
                     await pipe.execute()
-                    return cell
+                    break
                 except WatchError:
                     continue
+        await self._replicated(code)
+        return cell
+
+    async def _replicated(self, code: str) -> None:
+        """With ``wait_replicas``: return once that many replicas hold the change (a failover
+        cannot lose it), else ``StoreUnavailable``, which the teacher retries."""
+        if self.wait_replicas > 0:
+            await wait_for_replicas(self.redis, code, self.wait_replicas, self.wait_timeout_ms)
 
     @staticmethod
     def _cell_event_name(previous: Cell | None, cell: Cell) -> str | None:
@@ -384,9 +396,10 @@ class SessionStore:
                     self._queue_retire(pipe, code, cell)
                     self._queue_event(pipe, code, EVENT_UNPUBLISHED, unpublished_data(code, cell))
                     await pipe.execute()
-                    return
+                    break
                 except WatchError:
                     continue
+        await self._replicated(code)
 
     # -- versions across an unpublish (contract v2 *Versions*) ----------------------------
     @staticmethod

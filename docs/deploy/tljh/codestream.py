@@ -1,7 +1,8 @@
 # The Littlest JupyterHub: copy to /opt/tljh/config/jupyterhub_config.d/codestream.py, then
 #
-#   sudo /opt/tljh/hub/bin/python3 -m pip install "codestream[hub]"   # the hub's env: the service
-#   sudo /opt/tljh/user/bin/python3 -m pip install codestream         # the users' env: the extension
+#   sudo /opt/tljh/hub/bin/python3 -m pip install "jupyter-codestream[hub]"  # the hub's env: the service
+#   sudo /opt/tljh/user/bin/python3 -m pip install jupyter-codestream        # the users' env: the extension
+# (the distribution is jupyter-codestream; "codestream" on PyPI is an unrelated project)
 #   sudo tljh-config reload
 #
 # TLJH runs each user's server as that user's own Unix account (jupyter-<name>), and the hub
@@ -18,5 +19,6 @@ configure_jupyterhub(
     c,
     redis_url=None,  # the embedded redis-server, password-protected, under data_dir
     teachers_group="teachers",  # put teachers in this group: the hub admin page, or the REST API
-    data_dir="/opt/tljh/state/codestream",
+    data_dir="/opt/tljh/state/codestream",  # the hub's state folder (the default would be
+    # /opt/tljh/state/codestream-service, beside jupyterhub.sqlite)
 )
