@@ -34,7 +34,8 @@ def test_a_master_killed_mid_lesson_loses_no_acknowledged_publish(
     try:
         server = cs_jupyter_server_factory("teacher", env={"CODESTREAM_REDIS_URL": cluster.url},
                                            args=["--CodeStreamApp.redis_wait_replicas=1"])
-        relays = [cs_relay_factory(cluster.url), cs_relay_factory(cluster.url)]
+        relays = [cs_relay_factory(cluster.url, args=["--max-streams-per-address", "1000"])  # all from loopback
+                  for _ in range(2)]
         teacher = server.client(timeout=30)
         session = create_session(teacher, title="Failover")
         code, key = session["code"], session["student_key"]

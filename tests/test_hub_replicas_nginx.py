@@ -62,7 +62,9 @@ def test_a_replica_killed_under_many_streams_loses_nothing(cs_hub, tmp_path):
         if os.environ.get("CI"):
             pytest.fail("CI needs nginx for this test (.ci/setup installs it)")
         pytest.skip("nginx is not installed (apt-get install -y nginx)")
-    replicas = [start_service_replica(cs_hub, tmp_path / f"replica-{i}.log") for i in range(2)]
+    replicas = [start_service_replica(cs_hub, tmp_path / f"replica-{i}.log",
+                                      "--max-streams-per-address", "1000")  # all come through nginx
+                for i in range(2)]
     nginx = classroom = teacher = None
     try:
         ports = [int(base.split(":")[2].split("/")[0]) for _process, base in replicas]
