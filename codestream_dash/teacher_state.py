@@ -25,6 +25,11 @@ STUDENT_REFRESH_MS = 5000
 KEY_NOTICE = "New student key"
 
 
+def key_in_link(join_link: str) -> str:
+    """The student key in a laptop join link's fragment (``…/codestream/join/CODE#KEY``), or ""."""
+    return join_link.partition("#")[2] if "/codestream/join/" in join_link else ""
+
+
 class TeacherState(EventsState):
     """One teacher's dashboard session: its live Code Stream session and the chosen notebook."""
 
@@ -94,8 +99,8 @@ class TeacherState(EventsState):
             self.param.update(title=newest.get("title") or "", students=int(newest.get("students", 0)),
                               hands_open=newest.get("hands_open", True) is not False)
             self.resumed(newest)
-            await self._adopt_session(newest["code"], student_key=newest.get("student_key") or "",
-                                      join_link=newest.get("join_link", ""))
+            link = newest.get("join_link") or ""
+            await self._adopt_session(newest["code"], student_key=key_in_link(link), join_link=link)
         elif self.notebook_path:
             await self.refresh_cells()
 

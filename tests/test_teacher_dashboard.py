@@ -290,10 +290,15 @@ async def test_resumed_dashboard_finds_the_live_session(dashboard, cs_teacher):
     try:
         await again.load()
         await again.settle()
-        assert again.session_code == dashboard.session_code and again.student_key == ""
+        # the teacher's server kept the key: the same key and join link, nothing to rotate
+        assert again.session_code == dashboard.session_code and again.student_key == dashboard.student_key
+        assert again.join_link == dashboard.join_link and again.join_link.endswith("#" + dashboard.student_key)
         assert again.notebook_path == LESSON and again.row(ids[0]).status == "published v1"
-        await again.rotate_key()
-        assert again.student_key
+        again.rotate = True  # rotating asks first
+        assert again.confirming == "rotate" and again.student_key == dashboard.student_key
+        again.confirm = True
+        await again.settle()
+        assert again.student_key and again.student_key != dashboard.student_key
     finally:
         await again.close()
 
@@ -503,19 +508,25 @@ async def test_join_link_and_qr_code(dashboard, cs_teacher):
     old = dash.join_link
     await dash.rotate_key()
     assert dash.join_link != old and dash.join_link.endswith(dash.student_key)
-    # a resumed dashboard has no key: no QR code of a link that cannot open the session
+    # a resumed dashboard (a reload, a restart) shows the same link: the teacher's server kept the key
     again = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
     try:
         await again.load()
-        assert again.join_link == f"{cs_teacher.url}codestream/join/{dash.session_code}"
-        assert "<svg" not in join_html(again.join_link) and "rotate the key" in join_html(again.join_link)
+        assert again.join_link == dash.join_link and "<svg" in join_html(again.join_link)
     finally:
         await again.close()
+    # kept in a private file of the teacher's server, never in Redis, never for a student
+    kept = cs_teacher.data_dir / "codestream" / "session-keys.json"
+    assert (kept.stat().st_mode & 0o777) == 0o600
+    assert dash.student_key in kept.read_text()
+    student = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {dash.student_key}"})
+    assert student.get("codestream/api/sessions").status_code in (401, 403)
     # the hub helper's links are shown as given
     hub = "https://hub.example/hub/user-redirect/codestream-student/?session=ABC234"
     assert "<svg" in join_html(hub) and JoinPanel(join_link=hub).join_link == hub
+    key = dash.student_key
     await dash.end_session()
-    assert dash.join_link == ""
+    assert dash.join_link == "" and key not in kept.read_text()
 
 
 async def test_end_session_and_unpublish_all_ask_first(dashboard, cs_teacher):
