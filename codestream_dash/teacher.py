@@ -177,8 +177,11 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
                          styles={"flex": "1 1 340px", "max-width": "100%"})
 
     def _hands_panel(self):
-        queue = HandsQueue(sizing_mode="stretch_width", css_classes=["cs-hands-queue"])
+        queue = HandsQueue(sizing_mode="stretch_width", css_classes=["cs-hands-queue"],
+                           include_output=self.spotlight_outputs)
         queue.param.watch(self._on_hand_action, "action")
+        queue.param.watch(lambda event: setattr(self, "spotlight_outputs", event.new), "include_output")
+        self.param.watch(lambda event: setattr(queue, "include_output", event.new), "spotlight_outputs")
         self._hand_queues.append(queue)
         self._push_hands()
         return pn.Column(
@@ -188,8 +191,6 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
                 pn.widgets.Button.from_param(self.param.toggle_hands, variant="outline", width=120,
                                              css_classes=["cs-toggle-hands"]),
             ),
-            pn.widgets.Checkbox.from_param(self.param.spotlight_outputs,
-                                           name="Show to class: include the output"),
             queue,
             visible=pn.bind(bool, self.param.session_code), sizing_mode="stretch_width",
             css_classes=["cs-hands-panel"],

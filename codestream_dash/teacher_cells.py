@@ -46,7 +46,8 @@ CELL_LIST_CSS = """
 .cs-show[aria-pressed="true"] { background: #0969da; color: #fff; }
 .cs-show:disabled { border-color: #8c959f; color: #57606a; cursor: not-allowed; }
 .cs-show:focus-visible { outline: 3px solid #0969da; outline-offset: 2px; }
-.cs-cell-focused { border-left: 6px solid #0969da; background: #ddf4ff; }
+.cs-cell-focused { border-left: 6px solid #0969da; background: #eef6ff; }
+.cs-cell-focused .cs-status-published { color: #116329; }
 .cs-focus-mark { font-size: 12px; font-weight: 700; color: #0b3d91; }
 @container (max-width: 560px) { .cs-row { grid-template-columns: minmax(0, 1fr); gap: 4px; } }
 .cs-cells { container-type: inline-size; }

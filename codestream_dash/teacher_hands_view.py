@@ -52,6 +52,9 @@ HANDS_CSS = OUTPUTS_CSS + """
 .cs-hand-actions button.cs-done { border-color: #1a7f37; color: #1a7f37; }
 .cs-hand-actions button:focus-visible { outline: 3px solid #0969da; outline-offset: 2px; }
 .cs-hands-empty { color: #57606a; font-size: 14px; }
+.cs-include { display: flex; align-items: center; gap: 6px; font-size: 14px; color: #1f2328; margin-bottom: 6px; }
+.cs-include input { width: 16px; height: 16px; margin: 0; }
+.cs-include input:focus-visible { outline: 3px solid #0969da; outline-offset: 2px; }
 """
 
 
@@ -61,11 +64,19 @@ class HandsQueue(ReactiveHTML):
     hands = param.List(default=[], doc="hand_view_state() of each open hand.")
     empty_text = param.String(default="No hands raised.")
     action = param.Dict(default={}, doc="Set by the browser: {hand_id, action: helping|done|spotlight, n}.")
+    include_output = param.Boolean(default=False, doc="'Show to class' also shows the hand's output.")
 
-    _template = '<div id="queue" class="cs-hands" aria-label="Raised hands"></div>'
+    _template = ('<label class="cs-include"><input id="include" type="checkbox"></input>'
+                 ' Show to class: include the output</label>'
+                 '<div id="queue" class="cs-hands" aria-label="Raised hands"></div>')
     _stylesheets = [HANDS_CSS]
     _scripts = {
-        "render": "self.draw()",
+        "render": """
+            include.checked = !!data.include_output;
+            include.addEventListener('change', () => { data.include_output = include.checked; });
+            self.draw();
+        """,
+        "include_output": "include.checked = !!data.include_output;",
         "hands": "self.draw()",
         "empty_text": "self.draw()",
         "draw": """

@@ -142,6 +142,6 @@ class ProjectorView(pn.viewable.Viewer):
                 pn.pane.HTML(pn.bind(focused_cell_html, self.param.cell), stylesheets=[PROJECTOR_CSS],
                              sizing_mode="stretch_width", min_width=400, css_classes=["cs-projector-focus"]),
                 flex_wrap="wrap", gap="24px", sizing_mode="stretch_width"),
-            pn.widgets.Checkbox.from_param(self.param.show_key),
+            pn.widgets.Toggle.from_param(self.param.show_key, width=160),
             sizing_mode="stretch_width", css_classes=["cs-projector"],
         )

@@ -161,4 +161,5 @@ def row_view_state(row: CellRow, session_live: bool) -> dict:
             "can_output": row.cell_type == "code" and bool(row.cell_id), "with_outputs": row.with_outputs,
             "output_label": f"Cell {row.number}: send its output too",
             "can_show": session_live and row.published, "focused": row.focused,
-            "show_label": f"Show cell {row.number} to the class"}
+            "show_label": (f"Shown: cell {row.number} is on the class's screens (press to stop)" if row.focused
+                           else f"Show cell {row.number} to the class")}
