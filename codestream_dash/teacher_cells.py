@@ -49,8 +49,8 @@ CELL_LIST_CSS = """
 .cs-cell-focused { border-left: 6px solid #0969da; background: #eef6ff; }
 .cs-cell-focused .cs-status-published { color: #116329; }
 .cs-focus-mark { font-size: 12px; font-weight: 700; color: #0b3d91; }
-@container (max-width: 560px) { .cs-row { grid-template-columns: minmax(0, 1fr); gap: 4px; } }
-.cs-cells { container-type: inline-size; }
+.cs-cell-body { container-type: inline-size; }
+@container (max-width: 440px) { .cs-row { grid-template-columns: minmax(0, 1fr); gap: 4px; } }
 """
 
 

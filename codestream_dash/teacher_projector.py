@@ -22,7 +22,7 @@ from jupyter_ext.clients import APIError, ServerClient
 from jupyter_ext.domain.events import CELL_EVENTS, EVENT_FOCUS, EVENT_SESSION_ENDED
 
 from .common import BackgroundTasks, cell_source, client_from_environment, escape
-from .hub import join_qr_svg
+from .join import qr_svg
 from .teacher_events import event_data
 
 PROJECTOR_CSS = """
@@ -31,7 +31,7 @@ PROJECTOR_CSS = """
                      line-height: 1.05; color: #0b3d91; }
 .cs-projector-title { font-size: 32px; margin: 0; }
 .cs-projector-link { font-family: var(--cs-mono); font-size: 24px; overflow-wrap: anywhere; }
-.cs-projector-qr svg { display: block; width: 360px; height: auto; }
+.cs-projector-qr svg { display: block; width: 380px; height: 380px; }
 .cs-projector-cell { font-family: var(--cs-mono); font-size: 30px; line-height: 1.35; white-space: pre-wrap;
                      background: #f6f8fa; border-left: 8px solid #0969da; padding: 12px 18px; margin: 0;
                      overflow-wrap: anywhere; }
@@ -62,7 +62,7 @@ def join_block_html(code: str, link: str, show_key: bool) -> str:
     if not code:
         return "<div class='cs-projector-none'>No live session: start one in the teacher dashboard.</div>"
     shown = link if show_key else link_without_key(link)
-    qr = f"<div class='cs-projector-qr'>{join_qr_svg(link)}</div>" if link else ""
+    qr = f"<div class='cs-projector-qr'>{qr_svg(link)}</div>" if link else ""
     return (f"<div class='cs-projector-label'>Session code</div><div class='cs-projector-code'>{escape(code)}</div>"
             f"{qr}<div class='cs-projector-link'>{escape(shown)}</div>")
 

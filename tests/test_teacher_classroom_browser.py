@@ -96,7 +96,7 @@ def served(cs_teacher, tmp_path):
         except httpx.HTTPError:
             return False
     try:
-        wait_until(up, 90, interval=0.2, what="panel serve")
+        wait_until(up, 240, interval=0.2, what="panel serve")  # the test machine is shared
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -190,6 +190,10 @@ def test_projector_shows_the_code_qr_and_the_focused_cell_without_the_key(cs_tea
         qr = page.locator(".cs-projector-qr svg")
         qr.wait_for(timeout=UI_MS)
         assert qr.bounding_box()["width"] >= 300
+        # the whole code is drawn, not a corner of it: its dark modules span the picture
+        drawn = qr.evaluate("svg => { const b = svg.querySelector('path[stroke]').getBBox();"
+                            " const v = svg.viewBox.baseVal; return [b.width / v.width, b.height / v.height]; }")
+        assert all(0.7 < share < 1 for share in drawn), drawn
         expect(page.locator(".cs-projector-focus")).to_contain_text("No cell shown yet")
         assert key not in page.locator("body").inner_text()
         # the teacher presses Show: the projector follows the focus event
