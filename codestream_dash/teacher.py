@@ -49,9 +49,11 @@ PUSH_DELAY_SECONDS = 0.15
 SIDE_WIDTH = 400
 FLOATING_CSS = """
 .cs-notices { position: fixed; right: 12px; bottom: 12px; z-index: 1000; width: min(420px, calc(100vw - 24px));
-              box-shadow: 0 2px 8px rgba(0, 0, 0, 0.2); }
-.cs-notices:empty { box-shadow: none; }
-"""
+              pointer-events: none; }
+.cs-notice { box-shadow: 0 2px 8px rgba(0, 0, 0, 0.2); animation: cs-notice-fade 0.4s ease-in 12s forwards; }
+.cs-notice-error { animation-delay: 30s; }
+@keyframes cs-notice-fade { to { opacity: 0; visibility: hidden; } }
+"""  # clicks go through to what is under a notice, and a notice fades after a while
 
 
 def wrapping_row(*objects, **params) -> pn.FlexBox:
@@ -97,7 +99,8 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
     def _notices(self):
         """A fixed corner of the window: notices stack there and never move the cells."""
         return pn.pane.HTML(pn.bind(notices_html, self.param.notices), stylesheets=[NOTICES_CSS, FLOATING_CSS],
-                            css_classes=["cs-notices-pane"], height=0, margin=0)
+                            css_classes=["cs-notices-pane"], height=0, margin=0,
+                            styles={"pointer-events": "none"})
 
     def _confirmation(self):
         """The second step of End session, Unpublish all and Rotate key."""

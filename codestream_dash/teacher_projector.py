@@ -140,7 +140,7 @@ class ProjectorView(pn.viewable.Viewer):
                                      self.param.show_key), stylesheets=[PROJECTOR_CSS], width=440,
                              css_classes=["cs-projector-join"]),
                 pn.pane.HTML(pn.bind(focused_cell_html, self.param.cell), stylesheets=[PROJECTOR_CSS],
-                             sizing_mode="stretch_width", min_width=400, css_classes=["cs-projector-focus"]),
+                             min_width=400, styles={"flex": "1 1 480px"}, css_classes=["cs-projector-focus"]),
                 flex_wrap="wrap", gap="24px", sizing_mode="stretch_width"),
             pn.widgets.Toggle.from_param(self.param.show_key, width=160),
             sizing_mode="stretch_width", css_classes=["cs-projector"],
