@@ -35,11 +35,12 @@ def load_more_figures() -> None:
     relay's), the hub path, then RTC side by side and 10,000 students."""
     import importlib
 
-    from . import dashboard_figures, hub_fanout, rtc_figures, scale, student_cost, student_figures
+    from . import dashboard_figures, hub_fanout, rtc_figures, scale, student_cost, student_figures, talkback_figures
 
     FIGURES.update(student_figures.FIGURES)
     FIGURES.update(student_cost.FIGURES)
     FIGURES.update(dashboard_figures.FIGURES)
+    FIGURES.update(talkback_figures.FIGURES)  # issue 22: hands in the queue, run counts
     for module_file in sorted(Path(__file__).parent.glob("relay_*.py")):
         module = importlib.import_module(f"{__package__}.{module_file.stem}")
         FIGURES.update(getattr(module, "FIGURES", {}))

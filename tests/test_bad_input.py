@@ -30,6 +30,8 @@ WITH_CELL = sorted(key for key in OPERATIONS if "{cell_id}" in key[0])
 CELL = "/codestream/api/sessions/{code}/cells/{cell_id}"
 PUSH, UPDATE, DELETE_1X = "/code_stream/{code}/push-cell", "/code_stream/{code}/update", "/code_stream/{code}/delete"
 GET_CELL_1X = "/code_stream/{code}/get-cell"
+SESSION = "/codestream/api/sessions/{code}"
+HANDS = SESSION + "/hands"
 
 # What a valid request to each route looks like (the bad part is then the only problem).
 VALID_BODIES = {
@@ -42,6 +44,13 @@ VALID_BODIES = {
     (DELETE_1X, "post"): {"cell_id": "c1"},
     ("/code_stream/config", "post"): {"teacher_base_url": "http://127.0.0.1:9/"},
     (CELL + "/pulled", "post"): {"version": 1, "client": "student-server-1"},
+    (CELL + "/runs", "post"): {"version": 1, "client": "student-server-1", "state": "ok"},
+    (SESSION, "patch"): {"hands_open": True},
+    (SESSION + "/focus", "put"): {"cell_id": "c1"},
+    (HANDS, "post"): {"client": "student-server-1", "source": "x = 1"},
+    (HANDS + "/{hand_id}", "patch"): {"state": "done"},
+    (HANDS + "/{hand_id}/spotlight", "post"): {},
+    ("/codestream/api/student/hands", "post"): {"notebook_path": "lesson.ipynb", "cell_index": 0},
 }
 QUERIES = {(GET_CELL_1X, "get"): {"cell_id": "c1"}}
 
@@ -56,7 +65,7 @@ def test_tables_cover_every_body_route():
 
 
 def url_of(path: str, code: str = "ABCDEF", cell_id: str = "c1") -> str:
-    return ROUTES[path].url(code=code, cell_id=cell_id)
+    return ROUTES[path].url(code=code, cell_id=cell_id, hand_id="nohand")
 
 
 def send(client: httpx.Client, method: str, path: str, *, code: str = "ABCDEF", cell_id: str = "c1",
@@ -189,6 +198,34 @@ WRONG_FIELDS = [
     (UPDATE, "post", {"cell_id": "c1", "cell_content": None}, 400, "invalid_input"),
     (DELETE_1X, "post", {}, 400, "invalid_cell_id"),
     (DELETE_1X, "post", {"cell_id": ["c1"]}, 400, "invalid_cell_id"),
+    (HANDS, "post", {"source": "x"}, 400, "invalid_input"),
+    (HANDS, "post", {"client": "s1"}, 400, "invalid_input"),
+    (HANDS, "post", {"client": "s1", "source": ["x"]}, 400, "invalid_input"),
+    (HANDS, "post", {"client": "s1", "source": "x", "note": "n" * 501}, 400, "invalid_input"),
+    (HANDS, "post", {"client": "s1", "source": "x", "name": "n" * 41}, 400, "invalid_input"),
+    (HANDS, "post", {"client": "s1", "source": "x", "outputs": [{"output_type": "nope"}]}, 400, "invalid_input"),
+    (HANDS, "post", {"client": "s1", "source": "x", "outputs": {"a": 1}}, 400, "invalid_input"),
+    (HANDS, "post", {"client": "s1", "source": "x", "cell_id": "../c1"}, 400, "invalid_cell_id"),
+    (HANDS, "post", {"client": "s1", "source": "x", "cell_id": "nope"}, 404, "cell_not_found"),
+    (HANDS, "post", {"client": "s1", "source": "x" * (64 * 1024 + 1)}, 413, "payload_too_large"),
+    (HANDS, "post", {"client": "s1", "source": "x",
+                     "outputs": [{"output_type": "stream", "name": "stdout", "text": "y" * 262145}]},
+     413, "payload_too_large"),
+    (HANDS + "/{hand_id}", "patch", {"state": "open"}, 400, "invalid_input"),
+    (HANDS + "/{hand_id}", "patch", {"state": "done"}, 404, "hand_not_found"),
+    (HANDS + "/{hand_id}/spotlight", "post", {"with_outputs": "yes"}, 400, "invalid_input"),
+    (HANDS + "/{hand_id}/spotlight", "post", {}, 404, "hand_not_found"),
+    (SESSION, "patch", {}, 400, "invalid_input"),
+    (SESSION, "patch", {"hands_open": 1}, 400, "invalid_input"),
+    (CELL + "/runs", "post", {"version": 1, "client": "s1", "state": "fine"}, 400, "invalid_input"),
+    (CELL + "/runs", "post", {"version": 1, "client": "s1", "state": "error", "ename": "a b"}, 400, "invalid_input"),
+    (CELL + "/runs", "post", {"version": 1, "client": "s1", "state": "error", "ename": "E" * 65}, 400, "invalid_input"),
+    (CELL + "/runs", "post", {"version": 7, "client": "s1", "state": "ok"}, 400, "invalid_input"),
+    (CELL + "/runs", "post", {"version": 1, "state": "ok"}, 400, "invalid_input"),
+    ("/codestream/api/student/config", "put",
+     {"teacher_url": "http://t/", "session_code": "ABCDEF", "name": "n" * 41}, 400, "invalid_input"),
+    ("/codestream/api/student/config", "put",
+     {"teacher_url": "http://t/", "session_code": "ABCDEF", "share_run_status": "no"}, 400, "invalid_input"),
     ("/code_stream/config", "post", {}, 400, "invalid_url"),
     ("/code_stream/config", "post", {"teacher_base_url": "javascript:alert(1)"}, 400, "invalid_url"),
     ("/code_stream/config", "post", {"teacher_base_url": "http://t/", "teacher_token": 5}, 400, "invalid_input"),
@@ -203,6 +240,27 @@ def test_wrong_types_and_missing_fields(cs_teacher, session, path, method, body,
     cells = client.get(f"codestream/api/sessions/{session['code']}/cells").json()["cells"]
     assert [(c["cell_id"], c["source"]) for c in cells] == [("c1", "print(1)")], "bad input changed nothing"
     assert client.get("codestream/api/student/config").status_code == 404, "bad input configured nothing"
+
+
+def test_talkback_limits_and_student_reads_change_nothing(cs_teacher, session):
+    """Hands closed (409), too many hands (429), a student reading the queue or the runs (401/403)."""
+    client = cs_teacher.client()
+    code, key = session["code"], session["student_key"]
+    student = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {key}"})
+    hands = f"codestream/api/sessions/{code}/hands"
+    assert client.patch(f"codestream/api/sessions/{code}", json={"hands_open": False}).status_code == 200
+    assert_error(student.post(hands, json={"client": "s1", "source": "x"}), 409, "hands_closed")
+    assert client.patch(f"codestream/api/sessions/{code}", json={"hands_open": True}).status_code == 200
+    for _ in range(10):
+        assert student.post(hands, json={"client": "s1", "source": "x"}).status_code == 201
+    assert_error(student.post(hands, json={"client": "s1", "source": "y"}), 429, "too_many_requests")
+    assert [h["source"] for h in client.get(hands).json()["hands"]] == ["x"]
+    assert_error(student.get(hands), 403)
+    assert_error(cs_teacher.client(auth=False).get(hands), 403)
+    assert_error(student.patch(f"codestream/api/sessions/{code}", json={"hands_open": False}), 403)
+    assert all("runs" not in c for c in student.get(f"codestream/api/sessions/{code}/cells").json()["cells"])
+    assert_error(cs_teacher.client(auth=False, headers={"Authorization": "Bearer WRONG"}).post(
+        f"codestream/api/sessions/{code}/cells/c1/runs", json={"version": 1, "client": "s1", "state": "ok"}), 401)
 
 
 def test_get_cell_1x_needs_a_cell_id(cs_teacher, session):

@@ -285,11 +285,20 @@ def test_pull_reports_count_for_the_owner_only(cs_hub, teacher1):
     code = session["code"]
     publish(teacher1, code, "c1", "p = 1")
     path = f"codestream/api/sessions/{code}/cells/c1/pulled"
-    for reader, client in (("student1", "server-a"), ("student2", "server-b"), ("student1", "server-a")):
+    # counted: clients holding an event stream of the session; under the hub a client is a hub user
+    events = f"{cs_hub.url}services/codestream/codestream/api/sessions/{code}/events"
+    streams = [SSEReader(events, {"Authorization": f"token {cs_hub.token_for(user)}"})
+               for user in ("student1", "student2")]
+    streams.append(SSEReader(events, {"Authorization": f"Bearer {session['student_key']}",
+                                      "X-CodeStream-Client": "guest"}))
+    for reader, client in (("student1", "server-a"), ("student2", "server-b"), ("student1", "server-z")):
         response = cs_hub.service(reader).post(path, json={"version": 1, "client": client})
         assert response.status_code == 204, response.text
     guest = cs_hub.service(token=session["student_key"])
     assert guest.post(path, json={"version": 1, "client": "guest"}).status_code == 204
+    assert guest.post(path, json={"version": 1, "client": "no-stream"}).status_code == 204  # not counted
+    for stream in streams:
+        stream.close()
     for reader in ("outsider", "teacher2"):
         response = cs_hub.service(reader).post(path, json={"version": 1, "client": "nosy"})
         assert response.status_code == 403 and error_code(response) == "forbidden"
@@ -301,7 +310,7 @@ def test_pull_reports_count_for_the_owner_only(cs_hub, teacher1):
                                               json={"version": 1, "client": "x"})
     assert missing.status_code == 404 and error_code(missing) == "cell_not_found"
     cells = teacher1.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
-    assert [(c["cell_id"], c["pulls"]) for c in cells] == [("c1", {"1": 3})]  # distinct clients
+    assert [(c["cell_id"], c["pulls"]) for c in cells] == [("c1", {"1": 3})]  # two hub users and a guest
     for client in (cs_hub.service("student1"), guest):
         listed = client.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
         assert listed and all("pulls" not in c for c in listed)

@@ -198,6 +198,9 @@ def test_security_schemes_student_key_only_on_read_routes():
         ("/codestream/api/sessions/{code}/cells/{cell_id}", "get"),
         ("/codestream/api/sessions/{code}/events", "get"),
         ("/codestream/api/sessions/{code}/cells/{cell_id}/pulled", "post"),  # a student's server reports a pull
+        ("/codestream/api/sessions/{code}/cells/{cell_id}/runs", "post"),  # ... and how a run ended (v3)
+        ("/codestream/api/sessions/{code}/hands", "post"),  # a student asks for help (v3)
+        ("/codestream/api/sessions/{code}/hands/{hand_id}", "delete"),  # ... and lowers their own hand
         ("/code_stream/{code}/get-all-cell-ids", "get"),
         ("/code_stream/{code}/get-cell", "get"),
     }
@@ -216,8 +219,8 @@ def test_event_routes_are_event_streams_with_resume_header():
             name = variant["properties"]["event"]
             names |= set(name.get("enum", [name.get("const")]))
             assert set(variant["required"]) >= {"event", "data", "id"}
-        # v1's names, and v2's "pulled" (who pulled what, for the teacher's dashboard)
-        assert names == {"published", "updated", "unpublished", "session_ended", "pulled"}
+        # v1's names, v2's "pulled" (who pulled what, for the teacher's dashboard), v3's teacher-only ones
+        assert names == {"published", "updated", "unpublished", "session_ended", "pulled", "runs", "hand", "hand_state"}
         headers = [p["name"] for p in operation["parameters"] if p["in"] == "header"]
         assert headers == ["Last-Event-ID"], key
 

@@ -110,3 +110,60 @@ def test_focus_under_the_hub(hub_session):
     refused = student.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": None})
     assert refused.status_code == 403 and error_code(refused) == "forbidden"
     assert teacher.get(f"codestream/api/sessions/{code}/cells").json()["focus"] == "h1"
+
+
+def test_hands_and_runs_under_the_hub(hub_session):
+    """Every talkback route of the table under the hub: a member raises a hand by identity (the
+    name is the hub user's, whatever the body says), the owner handles it; runs count hub users
+    present on a stream; the session's hands switch; the member never reads the queue."""
+    hub, session = hub_session
+    code = session["code"]
+    teacher, student = hub.server("teacher1"), hub.server("student1")
+    hands_path = f"codestream/api/sessions/{code}/hands"
+    member_stream = SSEReader(f"{hub.url}services/codestream/codestream/api/sessions/{code}/events",
+                              {"Authorization": f"token {hub.token_for('student1')}", "Last-Event-ID": "0-0"})
+    owner_stream = SSEReader(f"{hub.url}services/codestream/codestream/api/sessions/{code}/events",
+                             {"Authorization": f"token {hub.token_for('teacher1')}", "Last-Event-ID": "0-0"})
+    try:
+        raised = student.post(hands_path, json={"source": "x = ?", "cell_id": "h1", "name": "Someone Else",
+                                                "client": "forged"})
+        assert raised.status_code == 201, raised.text
+        hand_id = raised.json()["hand_id"]
+        assert student.get(hands_path).status_code == 403
+        (hand,) = teacher.get(hands_path).json()["hands"]
+        assert hand["name"] == "student1" and hand["cell_id"] == "h1" and hand["number"] == 1
+        assert teacher.patch(f"{hands_path}/{hand_id}", json={"state": "helping"}).json()["state"] == "helping"
+        assert student.patch(f"{hands_path}/{hand_id}", json={"state": "done"}).status_code == 403
+        shown = teacher.post(f"{hands_path}/{hand_id}/spotlight", json={})
+        assert shown.status_code == 200, shown.text
+        spot = hub.service("student1").get(f"codestream/api/sessions/{code}/cells/{shown.json()['cell_id']}").json()
+        assert spot["origin"] == "student" and "student1" not in json.dumps(spot)
+        assert student.delete(f"{hands_path}/{hand_id}").status_code == 204  # the raising hub user
+        assert teacher.get(hands_path).json()["hands"] == []
+
+        runs = f"codestream/api/sessions/{code}/cells/h1/runs"
+        assert student.post(runs, json={"version": 1, "state": "error", "ename": "ValueError"}).status_code == 204
+        assert student.post(runs, json={"version": 1, "state": "error", "ename": "ValueError",
+                                        "client": "another-forged-id"}).status_code == 204  # still one user
+        cells = {c["cell_id"]: c for c in teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]}
+        assert cells["h1"]["runs"] == {"ok": 0, "error": 1, "errors": {"ValueError": 1}}
+        assert "runs" not in hub.service("student1").get(f"codestream/api/sessions/{code}/cells").json()["cells"][0]
+
+        assert teacher.patch(f"codestream/api/sessions/{code}", json={"hands_open": False}).status_code == 200
+        assert student.patch(f"codestream/api/sessions/{code}", json={"hands_open": True}).status_code == 403
+        closed = student.post(hands_path, json={"source": "y"})
+        assert closed.status_code == 409 and error_code(closed) == "hands_closed"
+        assert teacher.patch(f"codestream/api/sessions/{code}", json={"hands_open": True}).status_code == 200
+
+        # the owner hears everything; the member only its own hand's states and the publishes
+        from jupyter_ext.pytest_plugin import wait_until
+
+        wait_until(lambda: {"hand", "hand_state", "runs"} <= {e["event"] for e in owner_stream.events}, 20,
+                   what="the owner's events")
+        wait_until(lambda: [e for e in member_stream.events if e["event"] == "hand_state"][1:], 20,
+                   what="the member's own hand states")
+        member_events = {e["event"] for e in member_stream.events}
+        assert not {"hand", "runs", "pulled"} & member_events, member_events
+    finally:
+        member_stream.close()
+        owner_stream.close()

@@ -7,6 +7,7 @@ from tornado import web
 
 from ..domain import normalize_session_code, validate_cell_id
 from ..relay.core import CODE
+from ..services.hands import set_session_settings
 from ..services.kept_keys import KeptKeys
 from .base import CodeStreamHandler
 
@@ -47,6 +48,14 @@ class SessionHandler(CodeStreamHandler):
             self.kept_keys.drop(code)
         self.set_status(204)
         self.finish()
+
+    @web.authenticated
+    @authorized
+    async def patch(self, code):
+        """``{"hands_open": bool}`` (contract v3 *Hands*)."""
+        code = normalize_session_code(code)
+        await self.service.owned_session(code, self.owner)
+        self.write_json(await set_session_settings(self.service, code, self.json_body()))
 
 
 class SessionKeyHandler(CodeStreamHandler):
