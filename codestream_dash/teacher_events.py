@@ -42,6 +42,7 @@ class EventsState(PublishingState, HandsState):
         self._listener: asyncio.Task | None = None
         self._activity_task: asyncio.Task | None = None
         self._activity_again = False
+        self.streams_opened = 0  # event streams that answered (tests wait for the first)
 
     async def settle(self) -> None:
         """Wait for the one-shot work started by parameter changes (not for the event listener)."""
@@ -60,9 +61,11 @@ class EventsState(PublishingState, HandsState):
         """Follow the session's events; reconnect (resuming from the last id) until it ends."""
         failures, reported = 0, False
         while self.session_code == code:
+            resumed = self.last_event_id is not None
             try:
                 async for event in self.client.events(f"codestream/api/sessions/{code}/events",
-                                                      last_event_id=self.last_event_id):
+                                                      last_event_id=self.last_event_id,
+                                                      on_open=self._opened if resumed else self._opened_fresh):
                     failures = 0
                     if reported:
                         reported = False
@@ -86,6 +89,16 @@ class EventsState(PublishingState, HandsState):
             await asyncio.sleep(min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2 ** min(failures, 8)))
             self.request_refresh()  # resync: events older than the kept replay cannot be replayed
             self.request_hands()
+
+    def _opened(self) -> None:
+        self.streams_opened += 1
+
+    def _opened_fresh(self) -> None:
+        """A stream opened without an id to resume from (a new session's empty stream): what
+        happened between the first reads and now is read once more (a hand raised meanwhile)."""
+        self._opened()
+        self.request_hands()
+        self.request_refresh()
 
     def on_event(self, name: str, data: dict) -> None:
         """One event of the session (tests call it too)."""

@@ -41,6 +41,8 @@ class PublishingState(TeacherBase):
         self._refresh_after_bulk = False
         self._writing: dict[str, asyncio.Task] = {}  # cell id -> its flip in flight
         self._own_writes: dict[str, int] = {}  # cell id -> version our last write made (0: unpublished)
+        self._writes_done = 0  # answers of our own writes so far; a list read before one is older
+        self._written_at: dict[str, int] = {}  # cell id -> _writes_done when its last answer came
         self.requests_sent = 0  # PUT/DELETE of cells, for tests of "one request per flip"
 
     # -- notebooks and cells ------------------------------------------------------------------
@@ -83,6 +85,7 @@ class PublishingState(TeacherBase):
         False when that failed (the teacher got a notice saying why).
         """
         path, code = self.notebook_path, self.session_code
+        started = self._writes_done
         notebook_cells = await self._read_notebook(path) if path else []
         if notebook_cells is None:
             return False
@@ -91,7 +94,7 @@ class PublishingState(TeacherBase):
             return False
         if path != self.notebook_path or code != self.session_code:
             return True  # the teacher switched meanwhile; that switch asked for its own refresh
-        self._apply(notebook_cells, {cell["cell_id"]: cell for cell in listing["cells"]})
+        self._apply(notebook_cells, {cell["cell_id"]: cell for cell in listing["cells"]}, started)
         return True
 
     async def refresh_activity(self) -> None:
@@ -135,7 +138,9 @@ class PublishingState(TeacherBase):
             return None
         return (model.get("content") or {}).get("cells") or []
 
-    def _apply(self, notebook_cells: list[dict], published: dict[str, dict]) -> None:
+    def _apply(self, notebook_cells: list[dict], published: dict[str, dict], started: int | None = None) -> None:
+        """``started``: ``_writes_done`` when the reads began; a row whose own write was answered
+        since then keeps that answer (the list is older than it)."""
         rows, seen = [], set()
         for index, cell in enumerate(notebook_cells):
             cell_id = cell.get("id") or ""
@@ -152,7 +157,8 @@ class PublishingState(TeacherBase):
                 self._rows_by_id[key] = row
             else:
                 row.param.update(**shown)
-            if cell_id not in self._writing:  # a flip in flight: its answer is newer than this list
+            newer = cell_id in self._writing or (started is not None and self._written_at.get(cell_id, -1) > started)
+            if not newer:  # a flip in flight or answered meanwhile is newer than this list
                 row.show_published(published.get(cell_id) if cell_id else None)
             rows.append(row)
         shown_ids = {row.cell_id for row in rows}
@@ -244,6 +250,14 @@ class PublishingState(TeacherBase):
         """``with_outputs`` (the teacher's new choice) wins over the row's, which a list reset."""
         code = self.session_code
         self.requests_sent += 1
+        try:
+            await self._send(row, code, publish, with_outputs, follow_switch)
+        finally:
+            self._writes_done += 1
+            self._written_at[row.cell_id] = self._writes_done
+
+    async def _send(self, row: CellRow, code: str, publish: bool, with_outputs: bool | None,
+                    follow_switch: bool) -> None:
         if publish:
             source, cell_type = row.source, row.cell_type
             outputs = row.outputs_to_publish if with_outputs is None else row.outputs_for(with_outputs)

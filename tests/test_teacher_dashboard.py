@@ -169,6 +169,8 @@ async def test_one_request_per_flip_and_none_for_its_own_event(dashboard, cs_tea
     ids = cell_ids(cs_teacher.root_dir, LESSON)
     await open_lesson(dash)
     await dash.start_session()
+    await until(lambda: dash.streams_opened, what="the event stream open")
+    await dash.settle()  # the reads a fresh stream makes
     sent = record_requests(dash)
     before = dash.last_event_id
     dash.row(ids[1]).wanted = True  # the switch
@@ -480,17 +482,30 @@ async def test_rows_show_who_has_the_cell_live(dashboard, cs_teacher):
     assert row.pulls == {} and "0 students have v1" in row.html
     student = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {dash.student_key}"})
     report = f"codestream/api/sessions/{dash.session_code}/cells/{ids[1]}/pulled"
-    for client in ("laptop-1", "laptop-2"):
-        assert student.post(report, json={"version": 1, "client": client}).status_code == 204
-    # no polling: the "pulled" events make the dashboard re-read the counts
-    await until(lambda: row.pulls == {"1": 2}, what="the counts from the pulled events")
-    assert "2 students have v1" in row.html
+    # counted: students holding an event stream of the session (contract v3, honest counts)
+    events = f"{cs_teacher.url}codestream/api/sessions/{dash.session_code}/events"
+    streams = [await asyncio.to_thread(SSEReader, events, {"Authorization": f"Bearer {dash.student_key}",
+                                                           "X-CodeStream-Client": client})
+               for client in ("laptop-1", "laptop-2")]
+    try:
+        for client in ("laptop-1", "laptop-2"):
+            assert student.post(report, json={"version": 1, "client": client}).status_code == 204
+        # no polling: the "pulled" events make the dashboard re-read the counts
+        await until(lambda: row.pulls == {"1": 2}, what="the counts from the pulled events")
+        assert "2 students have v1" in row.html
 
-    save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[1].update(source="print('v2')"))
-    await until(lambda: row.published_version == 2, what="v2")
-    assert student.post(report, json={"version": 2, "client": "laptop-1"}).status_code == 204
-    await until(lambda: row.pulls == {"1": 2, "2": 1}, what="a pull of v2")
-    assert "1 student has v2 · v1: 2" in row.html
+        save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[1].update(source="print('v2')"))
+        await until(lambda: row.published_version == 2, what="v2")
+        assert student.post(report, json={"version": 2, "client": "laptop-1"}).status_code == 204
+        # each student once, at their newest version: laptop-1 moved from v1 to v2
+        await until(lambda: row.pulls == {"1": 1, "2": 1}, what="a pull of v2")
+        assert "1 student has v2 · v1: 1" in row.html
+        # pulling the old version again (a second notebook) moves nobody back
+        assert student.post(report, json={"version": 1, "client": "laptop-1"}).status_code == 204
+        assert published_cells(cs_teacher, dash.session_code)[ids[1]]["pulls"] == {"1": 1, "2": 1}
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 async def test_join_link_and_qr_code(dashboard, cs_teacher):

@@ -162,3 +162,62 @@ async def test_runs_events_update_the_row_live(cs_teacher):
         assert dash.focus is None and not row.focused
     finally:
         await dash.close()
+
+
+async def test_hands_end_to_end_on_a_real_server(cs_teacher):
+    """A student raises a hand (student key): the queue gets it by event; Helping, Show to class
+    and Close hands go to the real routes."""
+    dash = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
+    try:
+        await dash.load()
+        await dash.start_session()
+        code = dash.session_code
+        student = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {dash.student_key}"})
+        try:
+            r = student.post(f"codestream/api/sessions/{code}/hands", json={
+                "client": "laptop-7", "name": "<b>Ada</b>", "note": "stuck",
+                "source": "print(x)", "outputs": [{"output_type": "error", "ename": "NameError",
+                                                   "evalue": "x", "traceback": ["NameError: x"]}]})
+            assert r.status_code == 201, r.text
+            hand_id = r.json()["hand_id"]
+            # read when the stream opened, or from the event if it was open already
+            await until_true(lambda: [h["hand_id"] for h in dash.hands] == [hand_id], "the hand")
+            assert dash.hands[0]["name"] == "<b>Ada</b>" and dash.hands[0]["source"] == "print(x)"
+            # the stream is open now: the next hand comes by event, with a quiet notice
+            r = student.post(f"codestream/api/sessions/{code}/hands", json={
+                "client": "laptop-9", "name": "Grace", "source": "y = 1"})
+            assert r.status_code == 201, r.text
+            second = r.json()["hand_id"]
+            await until_true(lambda: [h["hand_id"] for h in dash.hands] == [hand_id, second], "the hand event")
+            assert ("info", "Grace raised a hand.") in dash.notices
+            await dash.set_hand(second, "done")
+
+            await dash.set_hand(hand_id, "helping")
+            assert dash.hands[0]["state"] == "helping"
+            listed = cs_teacher.client().get(f"codestream/api/sessions/{code}/hands").json()["hands"]
+            assert listed[0]["state"] == "helping"
+
+            await dash.spotlight(hand_id)
+            cells = cs_teacher.client().get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+            assert [c["source"] for c in cells if c.get("origin") == "student"] == ["print(x)"]
+
+            await dash.set_hands_open(False)
+            r = student.post(f"codestream/api/sessions/{code}/hands", json={"client": "laptop-8", "source": "1"})
+            assert r.status_code == 409 and r.json()["error"]["code"] == "hands_closed"
+
+            await dash.set_hand(hand_id, "done")
+            assert dash.hands == []
+        finally:
+            student.close()
+    finally:
+        await dash.close()
+
+
+async def until_true(predicate, what: str, timeout: float = 15.0):
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
