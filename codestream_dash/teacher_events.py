@@ -16,7 +16,7 @@ from jupyter_ext.clients import APIError
 from jupyter_ext.domain.events import CELL_EVENTS, EVENT_FOCUS, EVENT_SESSION_ENDED
 
 from .teacher_hands import HandsState
-from .teacher_publish import PublishingState
+from .teacher_bulk import BulkPublishing
 
 EVENT_PULLED = "pulled"
 EVENT_RUNS = "runs"
@@ -34,7 +34,7 @@ def event_data(raw: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-class EventsState(PublishingState, HandsState):
+class EventsState(BulkPublishing, HandsState):
     """The listener of the live session's events and what each event changes."""
 
     def __init__(self, client, **params):

@@ -18,8 +18,6 @@ from .common import cell_source
 from .teacher_base import TeacherBase
 from .teacher_rows import CellRow
 
-BULK_CONCURRENCY = 8
-
 
 class PublishingState(TeacherBase):
     """The notebook shown, its rows, and publishing them (one at a time or all at once)."""
@@ -28,9 +26,7 @@ class PublishingState(TeacherBase):
     rows = param.List(default=[], item_type=CellRow, doc="The notebook's cells, in notebook order.")
     other_published = param.Integer(default=0, doc="Published cells of this session from other notebooks.")
     focus = param.String(default=None, allow_None=True, doc="The cell shown to the class (Show).")
-    busy = param.Boolean(default=False, doc="A bulk publish/unpublish is running.")
-    progress = param.Integer(default=0)
-    progress_total = param.Integer(default=0)
+    busy = param.Boolean(default=False, doc="A bulk publish/unpublish is running (teacher_bulk.py).")
     last_event_id = param.String(default=None, allow_None=True, doc="Where the event stream resumes.")
 
     def __init__(self, client, **params):
@@ -293,51 +289,3 @@ class PublishingState(TeacherBase):
             del self._own_writes[cell_id]
             return True
         return False
-
-    # -- all cells at once --------------------------------------------------------------------
-    async def publish_all(self) -> None:
-        await self._bulk(True)
-
-    async def unpublish_all(self) -> None:
-        await self._bulk(False)
-
-    async def _bulk(self, publish: bool) -> None:
-        """Publish (or unpublish) every cell of the notebook, a few requests at a time, with progress."""
-        if not self.session_code:
-            self._toast("warning", "Start a session first.")
-            return
-        if self.busy:
-            return
-        self.busy = True
-        try:
-            if publish and not await self.refresh_cells():
-                return
-            todo = [r for r in self.rows if r.cell_id and r.cell_id not in self._writing
-                    and (r.changed or r.published != publish)]
-            self.param.update(progress=0, progress_total=len(todo))
-            gate = asyncio.Semaphore(BULK_CONCURRENCY)
-            failures: list[BaseException] = []
-
-            async def one(row: CellRow):
-                async with gate:
-                    if failures:
-                        return
-                    try:
-                        await self._publish_one(row, publish, follow_switch=True)
-                    except APIError as exc:
-                        failures.append(exc)
-                    self.progress += 1
-
-            await asyncio.gather(*(one(row) for row in todo))
-            if failures:
-                self._report(failures[0], "publish all cells" if publish else "unpublish all cells")
-                self._forget_session_if_gone(failures[0])
-                await self.refresh_cells()
-            elif todo:
-                self._toast("success", f"{len(todo)} cell{'s' if len(todo) != 1 else ''} "
-                                  f"{'published' if publish else 'unpublished'}.", duration=3000)
-        finally:
-            self.busy = False
-            if self._refresh_after_bulk:
-                self._refresh_after_bulk = False
-                self.request_refresh()
