@@ -39,15 +39,19 @@ HUB_CSS = """
 
 
 def join_qr_svg(link: str) -> str:
-    """The join link as an inline SVG QR code at least ``QR_MIN_PIXELS`` wide ("" without a link):
-    segno's own width, height and scale, untouched (no viewBox added to a scaled drawing)."""
+    """The join link as an inline SVG QR code at least ``QR_MIN_PIXELS`` wide ("" without a link),
+    with a viewBox of that same size, so it scales down to fit."""
     if not link:
         return ""
     qr = segno.make(link, error="m")
     side, _ = qr.symbol_size(scale=1, border=QR_BORDER)
     scale = max(4, -(-QR_MIN_PIXELS // side))
-    return qr.svg_inline(scale=scale, border=QR_BORDER, dark="#000", light="#fff", svgclass="cs-qr",
-                         title="QR code of the join link")
+    svg = qr.svg_inline(scale=scale, border=QR_BORDER, dark="#000", light="#fff", svgclass="cs-qr",
+                        title="QR code of the join link")
+    # a viewBox of the drawing's own (scaled) size: CSS may then shrink it to a narrow column
+    # and all of it stays in view
+    width, height = qr.symbol_size(scale=scale, border=QR_BORDER)
+    return svg.replace("<svg ", f'<svg viewBox="0 0 {width} {height}" ', 1)
 
 
 def join_html(code: str, link: str) -> str:

@@ -67,6 +67,8 @@ def test_teacher_tile_to_student_pull_through_the_hub(cs_hub, cs_browser):
         box, frame = qr.bounding_box(), page.locator("iframe").first.bounding_box()
         # beside the cells (the projector view has it larger): readable, and all of it in the frame
         assert box and box["width"] >= 300 and box["height"] >= 300, box
+        side = dashboard.locator(".cs-side").bounding_box()
+        assert box["x"] >= side["x"] and box["x"] + box["width"] <= side["x"] + side["width"] + 1, (box, side)
         assert box["x"] >= frame["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"], (box, frame)
         assert dashboard.locator(".cs-join-link", has_text=f"?session={code}").count() >= 1
         assert dashboard.get_by_text("Student key").count() == 0
