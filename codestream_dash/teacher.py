@@ -56,6 +56,10 @@ FLOATING_CSS = """
 """  # clicks go through to what is under a notice, and a notice fades after a while
 
 
+def hands_button_label(hands_open: bool) -> str:
+    return "Close hands" if hands_open else "Open hands"
+
+
 def wrapping_row(*objects, **params) -> pn.FlexBox:
     """A row that wraps instead of being cut off in a narrow tab."""
     return pn.FlexBox(*objects, flex_wrap="wrap", align_items="flex-end", gap="6px",
@@ -192,6 +196,7 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
                 html_pane(pn.bind(lambda hands, open_: hands_title_html(len(hands), open_),
                                   self.param.hands, self.param.hands_open)),
                 pn.widgets.Button.from_param(self.param.toggle_hands, variant="outline", width=120,
+                                             label=pn.bind(hands_button_label, self.param.hands_open),
                                              css_classes=["cs-toggle-hands"]),
             ),
             queue,

@@ -133,6 +133,7 @@ class HandsState(TeacherBase):
 
     @param.depends("hands_open", watch=True, on_init=True)
     def _hands_button_label(self):
+        """The parameter's label says what the button does now (the view binds the same)."""
         self.param.toggle_hands.label = "Close hands" if self.hands_open else "Open hands"
 
     # -- Show (the class's focus) -------------------------------------------------------------

@@ -150,6 +150,9 @@ def test_hostile_hands_stay_inert_and_the_dashboard_fits_600px(cs_teacher, cs_pa
     inside(page, first.get_by_role("button", name=re.compile("^Show to class")))
     first.get_by_role("button", name=re.compile("^Helping")).click()
     expect(first).to_contain_text("you are helping", timeout=UI_MS)
+    page.get_by_role("button", name="Close hands").click()  # an exam: PATCH the session
+    expect(page.get_by_role("button", name="Open hands")).to_be_visible(timeout=UI_MS)
+    expect(page.locator(".cs-side-title").first).to_contain_text("(closed)")
     page.get_by_role("button", name="Unpublish all").click()
     inside(page, page.get_by_role("button", name="Yes, unpublish all"))
     inside(page, page.locator(".cs-confirm-text"))
