@@ -158,6 +158,7 @@ class CodeStreamApp(ExtensionApp):
         return str(Path(jupyter_data_dir()) / "codestream" / "redis")
 
     hub_client = None  # under JupyterHub: the client of the codestream hub service
+    kept_keys = None  # this server's own sessions' student keys (services/kept_keys.py), laptop mode
 
     def initialize_settings(self):
         self.cs_log = self.log.getChild("codestream") if hasattr(self.log, "getChild") else self.log
