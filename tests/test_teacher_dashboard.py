@@ -540,8 +540,11 @@ async def test_join_link_and_qr_code(dashboard, cs_teacher):
     hub = "https://hub.example/hub/user-redirect/codestream-student/?session=ABC234"
     assert "<svg" in join_html(hub) and JoinPanel(join_link=hub).join_link == hub
     key = dash.student_key
+    assert any("New student key" in text for _kind, text in dash.notices)
     await dash.end_session()
     assert dash.join_link == "" and key not in kept.read_text()
+    # a stale "New student key" notice does not outlive the session
+    assert not any("New student key" in text for _kind, text in dash.notices)
 
 
 async def test_end_session_and_unpublish_all_ask_first(dashboard, cs_teacher):
