@@ -56,14 +56,16 @@ class HandsState(TeacherBase):
         if not code:
             return
         try:
-            listed = await self.client.hands(code)
+            listing = await self.client.hands_listing(code)
         except APIError as exc:
             if exc.status != 404 or exc.code == "session_not_found":
                 self._report(exc, "read the raised hands")
                 self._forget_session_if_gone(exc)
             return
         if code == self.session_code:
-            self._show_hands([hand for hand in map(clean_hand, listed) if hand])
+            self._show_hands([hand for hand in map(clean_hand, listing.get("hands") or []) if hand])
+            if isinstance(listing.get("hands_open"), bool):
+                self.hands_open = listing["hands_open"]  # the switch as it is, after a reload
 
     def _show_hands(self, hands: list[dict]) -> None:
         open_hands = [hand for hand in hands if hand["state"] != "done"]

@@ -46,11 +46,11 @@ VALID_BODIES = {
     (CELL + "/pulled", "post"): {"version": 1, "client": "student-server-1"},
     (CELL + "/runs", "post"): {"version": 1, "client": "student-server-1", "state": "ok"},
     (SESSION, "patch"): {"hands_open": True},
-    (SESSION + "/focus", "put"): {"cell_id": "c1"},
     (HANDS, "post"): {"client": "student-server-1", "source": "x = 1"},
     (HANDS + "/{hand_id}", "patch"): {"state": "done"},
     (HANDS + "/{hand_id}/spotlight", "post"): {},
     ("/codestream/api/student/hands", "post"): {"notebook_path": "lesson.ipynb", "cell_index": 0},
+    ("/codestream/api/sessions/{code}/focus", "put"): {"cell_id": "c1"},
 }
 QUERIES = {(GET_CELL_1X, "get"): {"cell_id": "c1"}}
 

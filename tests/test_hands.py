@@ -139,8 +139,9 @@ def test_hands_switch_and_limits_change_nothing_when_refused(classroom):
     assert closed.status_code == 409 and error_code(closed) == "hands_closed"
     assert student.patch(session_path, json={"hands_open": True}).status_code in (401, 403)
     assert teacher.patch(session_path, json={"hands_open": "yes"}).status_code == 400
-    assert teacher.get(hands_path).json()["hands"] == []
+    assert teacher.get(hands_path).json() == {"hands": [], "hands_open": False}
     assert teacher.patch(session_path, json={"hands_open": True}).json()["hands_open"] is True
+    assert teacher.get(hands_path).json()["hands_open"] is True
 
     too_big = raise_hand(source="x" * (64 * 1024 + 1))
     assert too_big.status_code == 413 and error_code(too_big) == "payload_too_large"
@@ -235,3 +236,39 @@ def test_a_student_raises_a_hand_from_their_notebook_and_sees_its_state(cs_teach
         assert teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"] == []
     finally:
         own_stream.close()
+
+
+async def test_the_queue_caps_open_hands_and_keeps_the_list_bounded(cs_redis):
+    """500 open hands per session (then 429, nothing changed); handled hands kept up to a cap."""
+    from redis.asyncio import Redis
+
+    from jupyter_ext.domain import TooManyRequests
+    from jupyter_ext.store import SessionStore
+    from jupyter_ext.store.hands import HandQueue
+
+    redis = Redis.from_url(cs_redis.url, decode_responses=True)
+    try:
+        record, _key = await SessionStore(redis).create_session("cap")
+        queue = HandQueue(redis)
+
+        def hand(i):
+            return {"hand_id": f"h{i}", "name": "", "cell_id": None, "number": None, "source": "x",
+                    "outputs": None, "note": "", "raised": "", "state": "waiting"}
+
+        for i in range(5):
+            assert await queue.raise_hand(record.code, f"c{i}", hand(i), now_ms=0, per_minute=10, max_open=5) == i + 1
+        with pytest.raises(TooManyRequests):
+            await queue.raise_hand(record.code, "c9", hand(9), now_ms=0, per_minute=10, max_open=5)
+        # the same client replaces its open hand, even at the cap
+        assert await queue.raise_hand(record.code, "c0", hand(10), now_ms=0, per_minute=10, max_open=5) == 5
+        assert [h["hand_id"] for h in await queue.hands(record.code)] == ["h1", "h2", "h3", "h4", "h10"]
+        for hand_id in ("h1", "h2", "h3"):
+            await queue.update(record.code, hand_id, "done", max_done=2)
+        listed = await queue.hands(record.code)
+        assert [(h["hand_id"], h["state"], h["position"]) for h in listed] == [
+            ("h4", "waiting", 1), ("h10", "waiting", 2), ("h2", "done", None), ("h3", "done", None)]
+        assert not await redis.hexists(f"codestream:{{{record.code}}}:hands", "h1")  # gone with the cap
+        await SessionStore(redis).delete_session(record.code)
+        assert not await redis.exists(f"codestream:{{{record.code}}}:hands", f"codestream:{{{record.code}}}:hand_queue")
+    finally:
+        await redis.aclose()

@@ -51,14 +51,15 @@ from codestream_dash.teacher import TeacherDashboard
 HANDS = json.loads({hands!r})
 STATES = {{}}
 
-async def hands(self, code):
-    return [dict(hand, state=STATES.get(hand["hand_id"], hand["state"])) for hand in HANDS]
+async def hands_listing(self, code):
+    return {{"hands": [dict(hand, state=STATES.get(hand["hand_id"], hand["state"])) for hand in HANDS],
+            "hands_open": STATES.get("open", True)}}
 
 async def set_hand_state(self, code, hand_id, state):
     STATES[hand_id] = state
     return {{}}
 
-ServerClient.hands = hands
+ServerClient.hands_listing = hands_listing
 ServerClient.set_hand_state = set_hand_state
 pn.extension()
 if pn.state.served:

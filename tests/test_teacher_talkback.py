@@ -38,7 +38,7 @@ class FakeTeacherServer:
         self.requests.append((request.method, path, body))
         base = f"/codestream/api/sessions/{CODE}"
         if request.method == "GET" and path == f"{base}/hands":
-            return httpx.Response(200, json={"hands": self.hands})
+            return httpx.Response(200, json={"hands": self.hands, "hands_open": self.hands_open})
         if request.method == "PATCH" and path.startswith(f"{base}/hands/"):
             found = next((h for h in self.hands if h["hand_id"] == path.rsplit("/", 1)[1]), None)
             if found is None:
@@ -202,6 +202,12 @@ async def test_hands_end_to_end_on_a_real_server(cs_teacher):
             assert [c["source"] for c in cells if c.get("origin") == "student"] == ["print(x)"]
 
             await dash.set_hands_open(False)
+            again = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
+            try:  # a reload shows the switch as it is
+                await again.load()
+                assert again.hands_open is False and again.param.toggle_hands.label == "Open hands"
+            finally:
+                await again.close()
             r = student.post(f"codestream/api/sessions/{code}/hands", json={"client": "laptop-8", "source": "1"})
             assert r.status_code == 409 and r.json()["error"]["code"] == "hands_closed"
 

@@ -167,3 +167,38 @@ def test_hands_and_runs_under_the_hub(hub_session):
     finally:
         member_stream.close()
         owner_stream.close()
+
+
+def test_a_hub_students_own_server_raises_hands_and_reports_runs(hub_session):
+    """The student's own routes under the hub: by hub identity through the hub client, no key."""
+    from jupyter_ext.pytest_plugin import wait_until
+
+    hub, session = hub_session
+    code = session["code"]
+    teacher, student = hub.server("teacher1"), hub.server("student1")
+    assert student.put("codestream/api/student/config", json={"session_code": code}).status_code == 200
+    own_stream = SSEReader(f"{student.base_url}codestream/api/student/events", dict(student.headers))
+    try:
+        pulled = {"session": code, "cell_id": "h1", "version": 1}
+        nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"id": "mine", "cell_type": "code", "source": "x = 1 +", "metadata": {"codestream": pulled},
+             "execution_count": 1, "outputs": [{"output_type": "error", "ename": "SyntaxError",
+                                                "evalue": "invalid syntax", "traceback": ["secret"]}]}]}
+        saved = student.put("api/contents/hub-runs.ipynb", json={"type": "notebook", "content": nb})
+        assert saved.status_code in (200, 201), saved.text
+
+        def h1_runs():
+            cells = teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+            return next(c["runs"] for c in cells if c["cell_id"] == "h1")
+
+        wait_until(lambda: h1_runs()["errors"].get("SyntaxError") == 1, 30, what="the run from the hub student's save")
+        raised = student.post("codestream/api/student/hands",
+                              json={"notebook_path": "hub-runs.ipynb", "cell_id": "h1", "note": "help"})
+        assert raised.status_code == 201, raised.text
+        hands = teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"]
+        mine = next(h for h in hands if h["hand_id"] == raised.json()["hand_id"])
+        assert mine["name"] == "student1" and mine["source"] == "x = 1 +" and mine["cell_id"] == "h1"
+        assert student.delete(f"codestream/api/student/hands/{mine['hand_id']}").status_code == 204
+        assert all(h["hand_id"] != mine["hand_id"] for h in teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"])
+    finally:
+        own_stream.close()

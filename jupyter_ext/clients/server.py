@@ -162,7 +162,11 @@ class ServerClient:
 
     async def hands(self, code: str) -> list[dict]:
         """The session's hands, open ones first, oldest first (teacher only)."""
-        return (await self.request("GET", f"codestream/api/sessions/{code}/hands"))["hands"]
+        return (await self.hands_listing(code))["hands"]
+
+    async def hands_listing(self, code: str) -> dict:
+        """``{"hands": [...], "hands_open": bool}``."""
+        return await self.request("GET", f"codestream/api/sessions/{code}/hands")
 
     async def set_hand_state(self, code: str, hand_id: str, state: str) -> dict:
         return await self.request("PATCH", f"codestream/api/sessions/{code}/hands/{quote(hand_id, safe='')}",

@@ -180,7 +180,7 @@ def setup_hub_mode(app) -> bool:
     log = getattr(app, "cs_log", None) or logging.getLogger(__name__)
     client = HubServiceClient(link, connect_timeout=app.teacher_connect_timeout,
                               read_timeout=app.teacher_read_timeout,
-                              stream_read_timeout=app.relay_read_timeout, log=log)
+                              stream_read_timeout=app.upstream_read_timeout, log=log)
     app.hub_client = client
     app.teacher_service = None
     app.student_service = app._make_student_service()

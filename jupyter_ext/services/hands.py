@@ -58,7 +58,10 @@ async def raise_hand(service: TeacherService, code: str, reader, body: dict) -> 
 
 
 async def list_hands(service: TeacherService, code: str) -> dict:
-    return {"hands": [public_hand(h) for h in await (await _queue(service)).hands(code)]}
+    """The queue, and whether hands are open (what "Close hands" shows after a reload)."""
+    queue = await _queue(service)
+    hands = [public_hand(h) for h in await queue.hands(code)]
+    return {"hands": hands, "hands_open": await queue.is_open(code)}
 
 
 async def update_hand(service: TeacherService, code: str, hand_id: str, body: dict) -> dict:
