@@ -24,7 +24,7 @@ from .common import SERVER_URL_ENV, TOKEN_ENV, client_from_environment
 from .student import StudentDashboard
 from .teacher import TeacherDashboard
 from .clipboard import copy_button
-from .teacher_render import TEACHER_CSS, code_html, html_pane
+from .teacher_render import TEACHER_CSS, html_pane
 
 HUB_SERVICE_URL_ENV = "CODESTREAM_HUB_SERVICE_URL"  # jupyter_ext.hub.config sets it on the spawner
 ANYONE = "Anyone on the hub who has the code"
@@ -34,20 +34,24 @@ HUB_CSS = """
 .cs-join-label { font-size: 22px; margin-bottom: 6px; }
 .cs-join-link { font-size: 18px; overflow-wrap: anywhere; color: var(--cs-muted, #555); }
 .cs-qr-box { background: #fff; display: inline-block; margin-top: 10px; }
-.cs-qr-box svg { display: block; }
+.cs-qr-box svg { display: block; max-width: 100%; height: auto; }
 """
 
 
 def join_qr_svg(link: str) -> str:
-    """The join link as an inline SVG QR code at least ``QR_MIN_PIXELS`` wide ("" without a link):
-    segno's own width, height and scale, untouched (no viewBox added to a scaled drawing)."""
+    """The join link as an inline SVG QR code at least ``QR_MIN_PIXELS`` wide ("" without a link),
+    with a viewBox of that same size, so it scales down to fit."""
     if not link:
         return ""
     qr = segno.make(link, error="m")
     side, _ = qr.symbol_size(scale=1, border=QR_BORDER)
     scale = max(4, -(-QR_MIN_PIXELS // side))
-    return qr.svg_inline(scale=scale, border=QR_BORDER, dark="#000", light="#fff", svgclass="cs-qr",
-                         title="QR code of the join link")
+    svg = qr.svg_inline(scale=scale, border=QR_BORDER, dark="#000", light="#fff", svgclass="cs-qr",
+                        title="QR code of the join link")
+    # a viewBox of the drawing's own (scaled) size: CSS may then shrink it to a narrow column
+    # and all of it stays in view
+    width, height = qr.symbol_size(scale=scale, border=QR_BORDER)
+    return svg.replace("<svg ", f'<svg viewBox="0 0 {width} {height}" ', 1)
 
 
 def join_html(code: str, link: str) -> str:
@@ -107,8 +111,7 @@ class HubTeacherDashboard(TeacherDashboard):
             client_from_environment()  # raises the RuntimeError that says how to open the dashboard
         return cls(GroupedServerClient(os.environ[SERVER_URL_ENV], os.environ.get(TOKEN_ENV) or None), **params)
 
-    async def load(self) -> None:
-        await super().load()
+    async def _load_groups(self) -> None:
         try:
             me = await self.client.hub_me()
         except APIError as exc:
@@ -124,36 +127,43 @@ class HubTeacherDashboard(TeacherDashboard):
     def _on_group(self):
         self.client.group = self.group or ""
 
-    def __panel__(self):
-        selector = pn.widgets.Select.from_param(self.param.group, name="Course group (JupyterHub)")
-        return pn.Column(selector, super().__panel__())
+    def resumed(self, session) -> None:
+        """A resumed session shows the group it is limited to (the hub's sessions list carries it)."""
+        group = session.get("group") or ""
+        if group and group not in self.param.group.objects.values():
+            self.param.group.objects = {**self.param.group.objects, group: group}
+        self.group = group
+
+    async def load(self) -> None:
+        """The groups first, so that a resumed session's group is one of them."""
+        await self._load_groups()
+        await super().load()
+
+    def _header(self):
+        """The title, then the course group picker under it (locked while a session runs)."""
+        selector = pn.widgets.Select.from_param(self.param.group, name="Course group (JupyterHub)", width=300,
+                                                disabled=self.param.session_code.rx.bool())
+        return pn.Column(super()._header(), selector, sizing_mode="stretch_width")
 
     def _reachability(self):
         """Students reach the hub, not this server: no advice about its address."""
         return pn.Spacer(height=0, visible=False)
 
-    def _session_card(self):
-        """The code, the join link and its QR code; no student URL, no key, no rotate. (Its own QR
-        rather than the laptop's JoinPanel: under the hub the link carries no key, and the
-        card needs the QR under the code to fit a projector's width.)"""
-        code_column = pn.Column(
-            html_pane("<div class='cs-label'>Session code</div>", margin=(0, 10)),
-            html_pane(pn.bind(code_html, self.param.session_code), css_classes=["cs-code"]),
-            pn.pane.HTML(pn.bind(qr_html, self.param.join_link), stylesheets=[TEACHER_CSS, HUB_CSS],
-                         css_classes=["cs-qr-pane"]),
-            width=560,
-        )
-        join_column = pn.Column(
+    def _join_card(self):
+        """The join link and its QR code; no student URL, no key, no rotate (students join by hub
+        identity). Its own QR rather than the laptop's JoinPanel: under the hub the link carries
+        no key."""
+        return pn.Column(
+            html_pane("<h2 class='cs-side-title'>Students join</h2>"),
             pn.pane.HTML(pn.bind(join_html, self.param.session_code, self.param.join_link),
                          stylesheets=[TEACHER_CSS, HUB_CSS], sizing_mode="stretch_width",
                          css_classes=["cs-hub-join"]),
             pn.bind(copy_button, self.param.join_link, "join link"),
-            pn.widgets.Button.from_param(self.param.end, color="danger", variant="outline", width=140,
-                                         margin=(15, 10)),
-            sizing_mode="stretch_width",
+            pn.pane.HTML(pn.bind(qr_html, self.param.join_link), stylesheets=[TEACHER_CSS, HUB_CSS],
+                         css_classes=["cs-qr-pane"]),
+            visible=pn.bind(bool, self.param.session_code), sizing_mode="stretch_width",
+            css_classes=["cs-join-card", "cs-hub-session"],
         )
-        return pn.Row(code_column, join_column, visible=pn.bind(bool, self.param.session_code),
-                      sizing_mode="stretch_width", css_classes=["cs-session", "cs-hub-session"])
 
 
 class HubStudentDashboard(StudentDashboard):

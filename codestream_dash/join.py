@@ -43,8 +43,9 @@ def join_html(link: str) -> str:
     if not link:
         return ""
     if "#" not in link and "/hub/" not in link:
-        return ("<div class='cs-join-label'>Join link</div><div class='cs-join-hint'>The key of a resumed session"
-                " is not kept: rotate the key to show a join link and its QR code.</div>")
+        return ("<div class='cs-join-label'>Join link</div><div class='cs-join-hint'>This server does not know"
+                " the session's key (it did not start the session): rotate the key to show a join link and its"
+                " QR code.</div>")
     return (f"<div class='cs-join-label'>Join link — scan it, or paste it into Code Stream — Student</div>"
             f"<div class='cs-qr'>{qr_svg(link)}</div>"
             f"<div class='cs-join-link'>{escape(link)}</div>")

@@ -44,18 +44,23 @@ pre.cs-out { white-space: pre-wrap; background: #f6f8fa; padding: 4px 6px; borde
 .cs-out-html td, .cs-out-html th { border: 1px solid #d0d7de; padding: 2px 6px; }
 """
 BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")
+# a student's HTML output in the teacher's page: no element that fetches or navigates (a relative
+# src or href would reach the teacher's own Jupyter origin with the teacher's cookies)
+STUDENT_HTML_TAGS = set(nh3.ALLOWED_TAGS) - {"img", "a", "area", "map"}
 
 
-def outputs_html(outputs: list | None) -> str:
-    """All outputs of a cell, in order ("" when there are none)."""
-    parts = [one_output_html(output) for output in outputs or [] if isinstance(output, dict)]
+def outputs_html(outputs: list | None, *, from_student: bool = False) -> str:
+    """All outputs of a cell, in order ("" when there are none). ``from_student``: the stricter
+    cleaning for the teacher's page (no fetching or linking element, Markdown as text)."""
+    parts = [one_output_html(output, from_student=from_student)
+             for output in outputs or [] if isinstance(output, dict)]
     parts = [part for part in parts if part]
     if not parts:
         return ""
     return '<div class="cs-outputs">' + "".join(parts) + "</div>"
 
 
-def one_output_html(output: dict) -> str:
+def one_output_html(output: dict, *, from_student: bool = False) -> str:
     kind = output.get("output_type")
     if kind == "stream":
         css = "cs-out-stderr" if output.get("name") == "stderr" else "cs-out-stream"
@@ -65,15 +70,19 @@ def one_output_html(output: dict) -> str:
         text = traceback or f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
         return f'<pre class="cs-out cs-out-error">{escape(text)}</pre>'
     if kind in ("execute_result", "display_data"):
-        return rich_html(output.get("data") or {})
+        data = output.get("data") if isinstance(output.get("data"), dict) else {}
+        return rich_html(data, from_student=from_student)
     return ""
 
 
-def rich_html(data: dict) -> str:
+def rich_html(data: dict, *, from_student: bool = False) -> str:
     for mime in PREFERRED:
         if mime not in data:
             continue
         value = data[mime]
+        if mime == "text/html" and from_student:
+            clean = nh3.clean(_text(value), tags=STUDENT_HTML_TAGS, url_schemes=set())
+            return f'<div class="cs-out cs-out-html">{clean}</div>'
         if mime == "text/html":
             clean = nh3.clean(_text(value), set_tag_attribute_values={"img": {"alt": "an image in the teacher's output"}})
             return f'<div class="cs-out cs-out-html">{clean}</div>'
@@ -84,7 +93,7 @@ def rich_html(data: dict) -> str:
             if shown:
                 return shown
             continue
-        if mime == "text/markdown":
+        if mime == "text/markdown" and not from_student:
             return f'<div class="cs-out cs-out-markdown">{markdown_html(_text(value))}</div>'
         return f'<pre class="cs-out cs-out-text">{escape(_text(value))}</pre>'
     return ""

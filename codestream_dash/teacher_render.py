@@ -16,8 +16,12 @@ TEACHER_CSS = """
         Consolas, monospace; }
 h1 { margin: 0; font-size: 28px; }
 .cs-label { font-size: 18px; color: var(--cs-muted); }
-.cs-session-code { font-family: var(--cs-mono); font-size: 112px; font-weight: 700; letter-spacing: 0.12em;
+.cs-session-code { font-family: var(--cs-mono); font-size: 44px; font-weight: 700; letter-spacing: 0.1em;
                    line-height: 1.05; color: var(--cs-code); }
+.cs-side-title { font-size: 20px; margin: 0; }
+.cs-projector-open { display: inline-block; font-size: 15px; padding: 6px 14px; border-radius: 4px;
+                     background: #0969da; color: #fff; text-decoration: none; font-weight: 600; }
+.cs-projector-open:focus-visible { outline: 3px solid #0969da; outline-offset: 2px; }
 .cs-value { font-family: var(--cs-mono); font-size: 30px; font-weight: 600; color: var(--cs-text);
             overflow-wrap: anywhere; }
 .cs-key-hidden { font-size: 18px; color: var(--cs-text); }
@@ -54,8 +58,20 @@ def key_html(key: str) -> str:
     if key:
         return labelled_html("Student key", key, "cs-key")
     return ("<div class='cs-label'>Student key</div>"
-            "<div class='cs-key cs-key-hidden'>hidden for a resumed session — rotate the key to"
-            " show a new one</div>")
+            "<div class='cs-key cs-key-hidden'>not known to this server (a session it did not start)</div>")
+
+
+def projector_link_html(code: str) -> str:
+    """Opens the projector view of this app in a tab of its own (for the beamer)."""
+    if not code:
+        return ""
+    return ("<a class='cs-projector-open' href='?view=projector' target='_blank' rel='noopener'>"
+            "Projector</a>")
+
+
+def hands_title_html(count: int, hands_open: bool) -> str:
+    closed = " (closed)" if not hands_open else ""
+    return f"<h2 class='cs-side-title'>Hands: {count}{escape(closed)}</h2>"
 
 
 def students_html(students: int, code: str) -> str:
@@ -76,7 +92,8 @@ def progress_text(done: int, total: int) -> str:
     return f"{done} / {total}"
 
 
-CONFIRM_LABELS = {"end": "Yes, end the session", "unpublish_all": "Yes, unpublish all"}
+CONFIRM_LABELS = {"end": "Yes, end the session", "unpublish_all": "Yes, unpublish all",
+                  "rotate": "Yes, rotate the key"}
 
 
 def confirm_html(action: str, code: str) -> str:
@@ -86,6 +103,10 @@ def confirm_html(action: str, code: str) -> str:
                 " their notebooks.")
     elif action == "unpublish_all":
         text = "Unpublish every cell of this notebook? Students keep what they pulled, marked as withdrawn."
+    elif action == "rotate":
+        text = ("Rotate the student key? Only for a leaked key: every student is disconnected and must join"
+                " again with the new link or key. The join link and QR code stay valid for the session"
+                " without rotating.")
     else:
         return ""
     return f"<div class='cs-confirm-text'>{escape(text)}</div>"

@@ -20,6 +20,7 @@ from .handlers.pulls import pull_report_handlers
 from .handlers.web_mount import web_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.collab_save import track_collaborative_saves
+from .services.kept_keys import KEYS_FILE_NAME, KeptKeys
 from .services.owner import OWNER_FILE_NAME, load_owner_id
 from .services.ratelimit import FailureLimiter
 from .services.teacher import RedisProvider, StreamCaps, TeacherService
@@ -164,6 +165,7 @@ class CodeStreamApp(ExtensionApp):
         return str(Path(jupyter_data_dir()) / "codestream" / "redis")
 
     hub_client = None  # under JupyterHub: the client of the codestream hub service
+    kept_keys = None  # this server's own sessions' student keys (services/kept_keys.py), laptop mode
 
     stop_grace_seconds = Float(
         8.0, config=True,
@@ -202,6 +204,7 @@ class CodeStreamApp(ExtensionApp):
             log=self.cs_log,
         )
         self.owner_id = load_owner_id(Path(self.owner_id_file), log=self.cs_log)
+        self.kept_keys = KeptKeys(Path(self.owner_id_file).with_name(KEYS_FILE_NAME), log=self.cs_log)
         self.student_service = self._make_student_service()
         self.student_talkback = self._make_student_talkback()
         if self.publish_on_save:
@@ -249,7 +252,7 @@ class CodeStreamApp(ExtensionApp):
             self.handlers.extend(hub_handlers(**services))
         else:
             self.handlers.extend(web_handlers(**services))
-            self.handlers.extend(teacher_handlers(**services))
+            self.handlers.extend(teacher_handlers(**services, kept_keys=self.kept_keys))
             self.handlers.extend(read_handlers(**services))
             self.handlers.extend(pull_report_handlers(**services))
             self.handlers.extend(join_handlers(**services))

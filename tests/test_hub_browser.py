@@ -61,11 +61,14 @@ def test_teacher_tile_to_student_pull_through_the_hub(cs_hub, cs_browser):
         wait_until(lambda: re.fullmatch(rf"[{ALPHABET}]{{6}}", code_box.inner_text().strip()), 30,
                    what="the session code on the dashboard")
         code = code_box.inner_text().strip()
-        # the projector's view: the code and a big QR code of the join link; no URL or key to type
+        # the code and a QR code of the join link; no URL or key to type
         qr = dashboard.locator(".cs-qr-box svg.cs-qr")
         qr.wait_for(timeout=UI_MS)
         box, frame = qr.bounding_box(), page.locator("iframe").first.bounding_box()
-        assert box and box["width"] >= 400 and box["height"] >= 400, box
+        # beside the cells (the projector view has it larger): readable, and all of it in the frame
+        assert box and box["width"] >= 300 and box["height"] >= 300, box
+        side = dashboard.locator(".cs-side").bounding_box()
+        assert box["x"] >= side["x"] and box["x"] + box["width"] <= side["x"] + side["width"] + 1, (box, side)
         assert box["x"] >= frame["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"], (box, frame)
         assert dashboard.locator(".cs-join-link", has_text=f"?session={code}").count() >= 1
         assert dashboard.get_by_text("Student key").count() == 0

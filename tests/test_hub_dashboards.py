@@ -32,6 +32,15 @@ async def test_teacher_picks_one_of_their_groups_and_the_student_joins_with_a_cl
         assert created["group"] == "algebra" and created["teacher"] == "teacher1"
         code = created["code"]
 
+        # a reload (or a restart of the teacher's server) shows the session's group, not "Anyone"
+        again = teacher_board(cs_hub)
+        try:
+            await again.load()
+            assert again.session_code == code and again.group == "algebra"
+            assert again.join_link.endswith(f"?session={code}") and again.student_key == ""
+        finally:
+            await again.close()
+
         await student.refresh_joinable()
         assert code in [s["code"] for s in student.joinable]
         assert await student.join(code)

@@ -37,10 +37,18 @@ def test_sessions_carry_the_link_and_the_public_page_holds_no_key(cs_teacher, cs
     code, key = session["code"], session["student_key"]
     assert session["join_link"] == f"{cs_teacher.url}codestream/join/{code}#{key}"
     listed = {s["code"]: s for s in teacher.get("codestream/api/sessions").json()["sessions"]}
-    assert listed[code]["join_link"] == f"{cs_teacher.url}codestream/join/{code}"  # the key is only hashed here
+    # Redis has only the key's hash; the teacher's own server kept the key (0600 file) for its list
+    assert listed[code]["join_link"] == f"{cs_teacher.url}codestream/join/{code}#{key}"
     rotated = teacher.post(f"codestream/api/sessions/{code}/key").json()
     key = rotated["student_key"]
     assert rotated["join_link"] == f"{cs_teacher.url}codestream/join/{code}#{key}"
+    listed = {s["code"]: s for s in teacher.get("codestream/api/sessions").json()["sessions"]}
+    assert listed[code]["join_link"] == rotated["join_link"]
+    # a session this server did not start with its key known (a 1.x push made it) lists no key
+    assert teacher.post("code_stream/ABCDEF/push-cell", json={"cell_id": "c1", "cell_content": "1",
+                                                              "cell_timestamp": "1"}).status_code < 300
+    listed = {s["code"]: s for s in teacher.get("codestream/api/sessions").json()["sessions"]}
+    assert listed["ABCDEF"]["join_link"] == f"{cs_teacher.url}codestream/join/ABCDEF"
 
     page = cs_teacher.client(auth=False).get(f"codestream/join/{code.lower()}")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

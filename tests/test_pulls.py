@@ -45,11 +45,15 @@ def test_pulls_are_counted_per_version_and_only_the_teacher_sees_them(cs_teacher
         assert as_student.post(report, json={"version": 1, "client": "laptop-7"}).status_code == 204
         publish(teacher, code, "c1", "x = 10", 0)  # v2
         assert as_student.post(report, json={"version": 2, "client": "laptop-7"}).status_code == 204
-        assert pulls_of(teacher, code)["c1"] == {"1": 2, "2": 1}
+        # each student counted once, at the newest version they pulled (laptop-7 moved to v2)
+        assert pulls_of(teacher, code)["c1"] == {"1": 1, "2": 1}
         wait_until(lambda: [e["event"] for e in events.events].count("pulled") == 3, 10, what="3 pulled events")
         # a client without an event stream is accepted and not counted
         assert as_student.post(report, json={"version": 2, "client": "no-stream"}).status_code == 204
-        assert pulls_of(teacher, code)["c1"] == {"1": 2, "2": 1}
+        assert pulls_of(teacher, code)["c1"] == {"1": 1, "2": 1}
+        # an older version pulled again (into another notebook) moves nobody back
+        assert as_student.post(report, json={"version": 1, "client": "laptop-7"}).status_code == 204
+        assert pulls_of(teacher, code)["c1"] == {"1": 1, "2": 1}
 
         # students' answers never carry the counts
         listing = as_student.get(f"codestream/api/sessions/{code}/cells").json()
@@ -67,7 +71,7 @@ def test_pulls_are_counted_per_version_and_only_the_teacher_sees_them(cs_teacher
         wrong = cs_teacher.client(auth=False, headers={"Authorization": "Bearer WRONG-KEY"})
         assert wrong.post(report, json={"version": 1, "client": "a"}).status_code == 401
         assert cs_teacher.client(auth=False).post(report, json={"version": 1, "client": "a"}).status_code == 401
-        assert pulls_of(teacher, code)["c1"] == {"1": 2, "2": 1}
+        assert pulls_of(teacher, code)["c1"] == {"1": 1, "2": 1}
     finally:
         events.close()
         for stream in streams:

@@ -120,7 +120,7 @@ async def test_session_lifecycle_and_publish_switch(dashboard, cs_teacher):
     assert [(s["code"], s["title"], s["notebook_path"]) for s in sessions] == [(code, "Week 3", LESSON)]
 
     # the switch is a parameter: flipping it publishes the saved source at its notebook position
-    dash.row(ids[1]).published = True
+    dash.row(ids[1]).wanted = True
     await dash.settle()
     cells = published_cells(cs_teacher, code)
     assert list(cells) == [ids[1]]
@@ -128,7 +128,7 @@ async def test_session_lifecycle_and_publish_switch(dashboard, cs_teacher):
     assert cells[ids[1]]["position"] == 1
     assert dash.row(ids[1]).status == "published v1"
 
-    dash.row(ids[1]).published = False
+    dash.row(ids[1]).wanted = False
     await dash.settle()
     assert published_cells(cs_teacher, code) == {}
     assert dash.row(ids[1]).status == "not published"
@@ -146,20 +146,79 @@ async def test_session_lifecycle_and_publish_switch(dashboard, cs_teacher):
     assert dash.session_code == "" and dash.student_key == ""
     assert cs_teacher.client().get("codestream/api/sessions").json()["sessions"] == []
     # without a session the switch does not publish anything and goes back
-    dash.row(ids[0]).published = True
+    dash.row(ids[0]).wanted = True
     await dash.settle()
-    assert dash.row(ids[0]).published is False
+    assert dash.row(ids[0]).wanted is False and not dash.row(ids[0]).published
 
 
-async def test_switch_publishes_what_was_saved_since_the_last_read(dashboard, cs_teacher):
-    """Saving an unpublished cell sends no event, so the switch re-reads the notebook first."""
+def record_requests(dash: TeacherDashboard) -> list[str]:
+    """Every request the dashboard's client sends from now on, as "METHOD path" (its event stream aside)."""
+    sent: list[str] = []
+
+    async def hook(request):
+        if not request.url.path.endswith("/events"):
+            sent.append(f"{request.method} {request.url.path}")
+
+    dash.client._client.event_hooks["request"].append(hook)
+    return sent
+
+
+async def test_one_request_per_flip_and_none_for_its_own_event(dashboard, cs_teacher):
+    """A flip is one PUT (or DELETE): no re-read before it, none when its own event comes back."""
     dash = dashboard
     ids = cell_ids(cs_teacher.root_dir, LESSON)
     await open_lesson(dash)
     await dash.start_session()
-    save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[2].update(source="x = 'saved later'"))
-    await dash.set_published(ids[2], True)
-    assert published_cells(cs_teacher, dash.session_code)[ids[2]]["source"] == "x = 'saved later'"
+    await until(lambda: dash.streams_opened, what="the event stream open")
+    await dash.settle()  # the reads a fresh stream makes
+    sent = record_requests(dash)
+    before = dash.last_event_id
+    dash.row(ids[1]).wanted = True  # the switch
+    await dash.settle()
+    await until(lambda: dash.last_event_id != before, what="the published event of our own PUT")
+    await asyncio.sleep(0.3)  # anything the event would start would have started by now
+    await dash.settle()
+    assert sent == [f"PUT /codestream/api/sessions/{dash.session_code}/cells/{ids[1]}"]
+    row = dash.row(ids[1])
+    assert row.wanted and row.published and row.published_version == 1
+
+    sent.clear()
+    before = dash.last_event_id
+    row.wanted = False
+    await dash.settle()
+    await until(lambda: dash.last_event_id != before, what="the unpublished event")
+    await asyncio.sleep(0.3)
+    await dash.settle()
+    assert sent == [f"DELETE /codestream/api/sessions/{dash.session_code}/cells/{ids[1]}"]
+    assert not row.published and not row.wanted
+
+    # flipped on, off, on while the first PUT is in flight: the answers converge with few requests
+    sent.clear()
+    row.wanted = True
+    row.wanted = False
+    row.wanted = True
+    await dash.settle()
+    assert row.published and row.wanted and 1 <= len(sent) <= 3, sent
+    assert ids[1] in published_cells(cs_teacher, dash.session_code)
+
+
+async def test_switch_publishes_what_was_saved_when_the_teacher_comes_back(dashboard, cs_teacher):
+    """Saving an unpublished cell sends no event: the dashboard re-reads the notebook when its
+    window gets focus (the teacher comes back from the notebook), and a flip waits for that read."""
+    dash = dashboard
+    ids = cell_ids(cs_teacher.root_dir, LESSON)
+    await open_lesson(dash)
+    await dash.start_session()
+    root = pn.panel(dash).get_root()
+    try:
+        save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[2].update(source="x = 'saved later'"))
+        (cell_list,) = dash._cell_lists
+        cell_list.window_focus = 1  # what the browser sends on window focus
+        dash.row(ids[2]).wanted = True  # the click that follows it
+        await dash.settle()
+        assert published_cells(cs_teacher, dash.session_code)[ids[2]]["source"] == "x = 'saved later'"
+    finally:
+        pn.panel(dash)._cleanup(root)
 
 
 async def test_publish_on_save_reaches_the_dashboard_through_events(dashboard, cs_teacher):
@@ -233,10 +292,15 @@ async def test_resumed_dashboard_finds_the_live_session(dashboard, cs_teacher):
     try:
         await again.load()
         await again.settle()
-        assert again.session_code == dashboard.session_code and again.student_key == ""
+        # the teacher's server kept the key: the same key and join link, nothing to rotate
+        assert again.session_code == dashboard.session_code and again.student_key == dashboard.student_key
+        assert again.join_link == dashboard.join_link and again.join_link.endswith("#" + dashboard.student_key)
         assert again.notebook_path == LESSON and again.row(ids[0]).status == "published v1"
-        await again.rotate_key()
-        assert again.student_key
+        again.rotate = True  # rotating asks first
+        assert again.confirming == "rotate" and again.student_key == dashboard.student_key
+        again.confirm = True
+        await again.settle()
+        assert again.student_key and again.student_key != dashboard.student_key
     finally:
         await again.close()
 
@@ -277,7 +341,7 @@ async def test_deleted_notebook_is_a_toast_and_the_dashboard_recovers(dashboard,
 
 async def test_redis_down_is_a_toast_and_the_dashboard_recovers(dashboard, cs_teacher, cs_module_redis,
                                                                monkeypatch):
-    import codestream_dash.teacher_state as teacher_state
+    import codestream_dash.teacher_base as teacher_state
 
     toasts = []
     monkeypatch.setattr(teacher_state, "notify", lambda kind, message, duration=0: toasts.append((kind, message)))
@@ -288,11 +352,11 @@ async def test_redis_down_is_a_toast_and_the_dashboard_recovers(dashboard, cs_te
     code = dash.session_code
     cs_module_redis.stop()
     try:
-        dash.row(ids[1]).published = True
+        dash.row(ids[1]).wanted = True
         await dash.settle()
         errors = [message for kind, message in toasts if kind == "error"]
         assert any("Redis" in m and "publish" in m for m in errors), errors
-        assert dash.row(ids[1]).published is False  # the switch went back
+        assert dash.row(ids[1]).wanted is False  # the switch went back
     finally:
         cs_module_redis.start()
     toasts.clear()
@@ -316,7 +380,7 @@ async def test_rejected_token_says_what_to_do(cs_teacher):
         await dash.close()
 
 
-async def test_view_renders_escaped_cells_and_the_projector_code(dashboard, cs_teacher):
+async def test_view_renders_escaped_cells_and_the_session_bar(dashboard, cs_teacher):
     dash = dashboard
     await open_lesson(dash)
     await dash.start_session()
@@ -326,10 +390,11 @@ async def test_view_renders_escaped_cells_and_the_projector_code(dashboard, cs_t
         rendered = "\n".join(html.unescape(model.text) for model in root.references()
                               if isinstance(getattr(model, "text", None), str))
         assert f"<div class='cs-session-code'>{dash.session_code}</div>" in rendered
-        # the projector-sized code comes from the dashboard's stylesheet, given to the panes
+        # the session bar is slim (the projector view has the big code), from the panes' stylesheet
         sheets = "\n".join(str(sheet) for model in root.references()
                             for sheet in (getattr(model, "stylesheets", None) or []))
-        assert ".cs-session-code" in sheets and "font-size: 112px" in sheets and "monospace" in sheets
+        assert ".cs-session-code" in sheets and "font-size: 44px" in sheets and "monospace" in sheets
+        assert "href='?view=projector'" in rendered and "target='_blank'" in rendered
         assert dash.student_url in rendered and dash.student_key in rendered
         assert "--ip" in rendered  # the loopback warning
         (cell_list,) = dash._cell_lists
@@ -351,7 +416,7 @@ async def test_view_renders_escaped_cells_and_the_projector_code(dashboard, cs_t
 
 async def test_toasts_are_plain_text(cs_teacher, monkeypatch):
     """Toast messages are HTML in the page; a file name must not become markup."""
-    import codestream_dash.teacher_state as teacher_state
+    import codestream_dash.teacher_base as teacher_state
 
     shown = []
     monkeypatch.setattr(teacher_state, "notify", lambda kind, message, duration=0: shown.append(message))
@@ -379,7 +444,7 @@ async def test_code_or_code_and_output_per_cell_and_the_number(dashboard, cs_tea
     await dash.start_session()
     row = dash.row(ids[1])
     assert row.outputs and not row.with_outputs
-    row.published = True
+    row.wanted = True
     await dash.settle()
     cell = published_cells(cs_teacher, dash.session_code)[ids[1]]
     assert cell["number"] == 2 and "outputs" not in cell  # "code": the output stays home
@@ -422,19 +487,25 @@ async def test_rows_show_who_has_the_cell_live(dashboard, cs_teacher):
     streams = [await asyncio.to_thread(SSEReader, events, {"Authorization": f"Bearer {dash.student_key}",
                                                            "X-CodeStream-Client": client})
                for client in ("laptop-1", "laptop-2")]
-    for client in ("laptop-1", "laptop-2"):
-        assert student.post(report, json={"version": 1, "client": client}).status_code == 204
-    # no polling: the "pulled" events make the dashboard re-read the counts
-    await until(lambda: row.pulls == {"1": 2}, what="the counts from the pulled events")
-    assert "2 students have v1" in row.html
+    try:
+        for client in ("laptop-1", "laptop-2"):
+            assert student.post(report, json={"version": 1, "client": client}).status_code == 204
+        # no polling: the "pulled" events make the dashboard re-read the counts
+        await until(lambda: row.pulls == {"1": 2}, what="the counts from the pulled events")
+        assert "2 students have v1" in row.html
 
-    save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[1].update(source="print('v2')"))
-    await until(lambda: row.published_version == 2, what="v2")
-    assert student.post(report, json={"version": 2, "client": "laptop-1"}).status_code == 204
-    await until(lambda: row.pulls == {"1": 2, "2": 1}, what="a pull of v2")
-    assert "1 student has v2 · v1: 2" in row.html
-    for stream in streams:
-        stream.close()
+        save_through_contents_api(cs_teacher, LESSON, lambda cells: cells[1].update(source="print('v2')"))
+        await until(lambda: row.published_version == 2, what="v2")
+        assert student.post(report, json={"version": 2, "client": "laptop-1"}).status_code == 204
+        # each student once, at their newest version: laptop-1 moved from v1 to v2
+        await until(lambda: row.pulls == {"1": 1, "2": 1}, what="a pull of v2")
+        assert "1 student has v2 · v1: 1" in row.html
+        # pulling the old version again (a second notebook) moves nobody back
+        assert student.post(report, json={"version": 1, "client": "laptop-1"}).status_code == 204
+        assert published_cells(cs_teacher, dash.session_code)[ids[1]]["pulls"] == {"1": 1, "2": 1}
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 async def test_join_link_and_qr_code(dashboard, cs_teacher):
@@ -452,19 +523,28 @@ async def test_join_link_and_qr_code(dashboard, cs_teacher):
     old = dash.join_link
     await dash.rotate_key()
     assert dash.join_link != old and dash.join_link.endswith(dash.student_key)
-    # a resumed dashboard has no key: no QR code of a link that cannot open the session
+    # a resumed dashboard (a reload, a restart) shows the same link: the teacher's server kept the key
     again = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
     try:
         await again.load()
-        assert again.join_link == f"{cs_teacher.url}codestream/join/{dash.session_code}"
-        assert "<svg" not in join_html(again.join_link) and "rotate the key" in join_html(again.join_link)
+        assert again.join_link == dash.join_link and "<svg" in join_html(again.join_link)
     finally:
         await again.close()
+    # kept in a private file of the teacher's server, never in Redis, never for a student
+    kept = cs_teacher.data_dir / "codestream" / "session-keys.json"
+    assert (kept.stat().st_mode & 0o777) == 0o600
+    assert dash.student_key in kept.read_text()
+    student = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {dash.student_key}"})
+    assert student.get("codestream/api/sessions").status_code in (401, 403)
     # the hub helper's links are shown as given
     hub = "https://hub.example/hub/user-redirect/codestream-student/?session=ABC234"
     assert "<svg" in join_html(hub) and JoinPanel(join_link=hub).join_link == hub
+    key = dash.student_key
+    assert any("New student key" in text for _kind, text in dash.notices)
     await dash.end_session()
-    assert dash.join_link == ""
+    assert dash.join_link == "" and key not in kept.read_text()
+    # a stale "New student key" notice does not outlive the session
+    assert not any("New student key" in text for _kind, text in dash.notices)
 
 
 async def test_end_session_and_unpublish_all_ask_first(dashboard, cs_teacher):
@@ -506,8 +586,8 @@ def test_the_demos_students_on_this_machine_get_a_note_not_a_warning(cs_teacher)
 async def test_a_publish_refused_while_redis_fails_over_is_sent_again(monkeypatch):
     """A ``503 store_unavailable`` (a Redis restart or Cluster failover) is sent again by itself
     (issue 24): the teacher sees the cell published, not an error."""
-    from codestream_dash import teacher_state
-    from codestream_dash.teacher_cells import CellRow
+    from codestream_dash import teacher_publish
+    from codestream_dash.teacher_rows import CellRow
     from jupyter_ext.domain import StoreUnavailable
 
     class FailingOverServer:
@@ -522,7 +602,7 @@ async def test_a_publish_refused_while_redis_fails_over_is_sent_again(monkeypatc
         async def aclose(self):
             pass
 
-    monkeypatch.setattr(teacher_state, "STORE_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(teacher_publish, "STORE_RETRY_DELAYS", (0.0, 0.0, 0.0))
     server = FailingOverServer()
     dash = TeacherDashboard(server, server_url="http://127.0.0.1:1/")
     dash.session_code = "ABCDEF"

@@ -8,6 +8,7 @@ this client is a domain error (``clients/errors.py``), never an ``httpx`` except
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
@@ -59,6 +60,13 @@ def _error_from(response: httpx.Response) -> CodeStreamError:
     if response.status_code == 403 and code == "http_error":
         code, message = "forbidden", "The Jupyter server refused the dashboard's token; reopen it from JupyterLab."
     return error_for(response.status_code, str(code), str(message))
+
+
+def attachment_name(disposition: str, code: str) -> str:
+    """The file name of a ``Content-Disposition: attachment; filename="…"``, made safe to save."""
+    match = re.search(r'filename="([^"]*)"', disposition)
+    name = re.sub(r"[^\w .()-]", "_", match.group(1) if match else "")[:120].strip(" .")
+    return name if name.endswith(".ipynb") else f"{name or 'lesson-' + code}.ipynb"
 
 
 class ServerClient:
@@ -149,6 +157,38 @@ class ServerClient:
 
     async def session_cells(self, code: str) -> dict:
         return await self.request("GET", f"codestream/api/sessions/{code}/cells")
+
+    async def show_cell(self, code: str, cell_id: str | None) -> dict:
+        """``PUT …/focus``: the cell the class should look at (None: none)."""
+        return await self.request("PUT", f"codestream/api/sessions/{code}/focus", json_body={"cell_id": cell_id})
+
+    async def hands(self, code: str) -> list[dict]:
+        """The session's hands, open ones first, oldest first (teacher only)."""
+        return (await self.hands_listing(code))["hands"]
+
+    async def hands_listing(self, code: str) -> dict:
+        """``{"hands": [...], "hands_open": bool}``."""
+        return await self.request("GET", f"codestream/api/sessions/{code}/hands")
+
+    async def set_hand_state(self, code: str, hand_id: str, state: str) -> dict:
+        return await self.request("PATCH", f"codestream/api/sessions/{code}/hands/{quote(hand_id, safe='')}",
+                                  json_body={"state": state})
+
+    async def spotlight_hand(self, code: str, hand_id: str, with_outputs: bool = False) -> dict:
+        """The hand's code published as a cell from a student, with no name."""
+        return await self.request("POST", f"codestream/api/sessions/{code}/hands/{quote(hand_id, safe='')}/spotlight",
+                                  json_body={"with_outputs": bool(with_outputs)})
+
+    async def set_hands_open(self, code: str, hands_open: bool) -> dict | None:
+        return await self.request("PATCH", f"codestream/api/sessions/{code}", json_body={"hands_open": hands_open})
+
+    async def lesson_notebook(self, code: str) -> tuple[bytes, str]:
+        """``GET …/notebook``: the published cells as one notebook, and its file name."""
+        with map_exceptions(REQUEST_ERRORS):
+            response = await self._client.get(f"codestream/api/sessions/{code}/notebook")
+            if response.status_code >= 400:
+                raise _error_from(response)
+        return response.content, attachment_name(response.headers.get("content-disposition", ""), code)
 
     # -- student routes -------------------------------------------------------------------
     async def student_config(self) -> dict | None:

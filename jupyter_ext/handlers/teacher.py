@@ -8,29 +8,44 @@ from tornado import web
 from ..domain import normalize_session_code, validate_cell_id
 from ..relay.core import CODE
 from ..services.hands import set_session_settings
+from ..services.kept_keys import KeptKeys
 from .base import CodeStreamHandler
 
 
 class SessionsHandler(CodeStreamHandler):
+    kept_keys: KeptKeys | None = None  # this server's own sessions' keys (services/kept_keys.py)
+
     @web.authenticated
     @authorized
     async def get(self):
-        self.write_json({"sessions": await self.service.list_sessions(owner=self.owner)})
+        sessions = await self.service.list_sessions(owner=self.owner)
+        if self.kept_keys is not None:  # the join link keeps its key for the session's life
+            kept = self.kept_keys.keep_only({session["code"] for session in sessions})
+            sessions = [{**session, "join_link": self.service.join_link(session["code"], kept[session["code"]])}
+                        if session["code"] in kept else session for session in sessions]
+        self.write_json({"sessions": sessions})
 
     @web.authenticated
     @authorized
     async def post(self):
         record, student_key = await self.service.create_session(self.json_body(), owner=self.owner)
+        if self.kept_keys is not None:
+            self.kept_keys.put(record.code, student_key)
         self.write_json({**record.public_dict(), "student_key": student_key,
                          "notebook_path": record.notebook_path,
                          "join_link": self.service.join_link(record.code, student_key)}, status=201)
 
 
 class SessionHandler(CodeStreamHandler):
+    kept_keys: KeptKeys | None = None
+
     @web.authenticated
     @authorized
     async def delete(self, code):
-        await self.service.delete_session(normalize_session_code(code), owner=self.owner)
+        code = normalize_session_code(code)
+        await self.service.delete_session(code, owner=self.owner)
+        if self.kept_keys is not None:
+            self.kept_keys.drop(code)
         self.set_status(204)
         self.finish()
 
@@ -44,11 +59,15 @@ class SessionHandler(CodeStreamHandler):
 
 
 class SessionKeyHandler(CodeStreamHandler):
+    kept_keys: KeptKeys | None = None
+
     @web.authenticated
     @authorized
     async def post(self, code):
         code = normalize_session_code(code)
         key = await self.service.rotate_key(code, owner=self.owner)
+        if self.kept_keys is not None:
+            self.kept_keys.put(code, key)
         self.write_json({"student_key": key, "join_link": self.service.join_link(code, key)})
 
 

@@ -1,4 +1,5 @@
-"""Who pulled what: distinct student servers per cell version, kept per session.
+"""Who pulled what: distinct student servers per cell version (each at the newest version it
+pulled), kept per session.
 
 Two keys per session, both with the session's hash tag (one Cluster slot, gone with the
 session): a set of ``cell_id\\nversion\\nclient`` members and a hash of counts per
@@ -28,6 +29,20 @@ if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
 local seen = redis.call('ZSCORE', KEYS[6], ARGV[7])
 if not seen or tonumber(seen) < tonumber(ARGV[8]) then return 0 end
 if redis.call('SADD', KEYS[3], ARGV[2]) == 0 then return 0 end
+-- each student counted once, at the newest version they pulled: a pull of an older version than
+-- one they have counts nothing; a newer one moves their count from the older version
+local v = tonumber(ARGV[10])
+local prefix, suffix = ARGV[1] .. '\\n', '\\n' .. ARGV[7]
+local newest = tonumber(string.match(redis.call('HGET', KEYS[2], ARGV[1]), '"version":%s*(%d+)')) or v
+for w = v + 1, math.min(newest, v + 1000) do
+  if redis.call('SISMEMBER', KEYS[3], prefix .. w .. suffix) == 1 then return 0 end
+end
+for w = v - 1, math.max(1, v - 1000), -1 do
+  if redis.call('SISMEMBER', KEYS[3], prefix .. w .. suffix) == 1 then
+    redis.call('HINCRBY', KEYS[4], prefix .. w, -1)
+    break
+  end
+end
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[6], 'to', ARGV[9], 'data', ARGV[4])
 return 1
@@ -49,7 +64,7 @@ class PullLedger:
             keys.events_key(code), keys.students_key(code),
             cell_id, f"{cell_id}\n{version}\n{client}", f"{cell_id}\n{version}", data,
             str(self.stream_maxlen), EVENT_PULLED, client, repr(time.time() - STUDENT_WINDOW_SECONDS),
-            AUDIENCE_TEACHER)
+            AUDIENCE_TEACHER, str(version))
         if answer == -1:
             raise SessionNotFound(f"There is no live session {code}; check the code.")
         if answer == -2:
@@ -62,5 +77,6 @@ class PullLedger:
         found: dict[str, dict[str, int]] = {}
         for field, count in (await self.redis.hgetall(keys.pull_counts_key(code))).items():
             cell_id, _, version = field.rpartition("\n")
-            found.setdefault(cell_id, {})[version] = int(count)
+            if int(count) > 0:  # a version every student moved on from is no count
+                found.setdefault(cell_id, {})[version] = int(count)
         return found

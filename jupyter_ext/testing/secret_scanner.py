@@ -9,6 +9,9 @@ import httpx
 
 # Responses that hand a student key to the teacher by contract; everything else must not carry one.
 KEY_ISSUING = re.compile(r"/codestream/api/sessions(/[^/]+/key)?/?$")
+# The teacher's own list of sessions: its join links carry the keys the teacher's server kept
+# (services/kept_keys.py); only the teacher is answered (a student key gets 401/403).
+KEY_LISTING = re.compile(r"/codestream/api/sessions/?$")
 
 
 class SecretScanner:
@@ -32,7 +35,8 @@ class SecretScanner:
         if "text/event-stream" in response.headers.get("content-type", ""):
             return
         issuing = response.request.method == "POST" and KEY_ISSUING.search(path) and response.status_code < 300
-        body = "" if issuing else response.text
+        listing = response.request.method == "GET" and KEY_LISTING.search(path) and response.status_code < 300
+        body = "" if issuing or listing else response.text
         for key_name in ("student_key",):
             if issuing:
                 try:
