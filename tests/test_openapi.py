@@ -29,8 +29,9 @@ class Route:
     methods: tuple[str, ...]
 
     def url(self, **params: str) -> str:
-        """A relative URL of this route with the given path parameters."""
-        return self.path.lstrip("/").format(**params)
+        """A relative URL of this route with the given path parameters (any other one, such as a
+        hand id, a made-up one: the route must still refuse what it is asked to refuse)."""
+        return self.path.lstrip("/").format_map({"hand_id": "nohand", **params})
 
 
 def openapi_path(pattern: str) -> str:
