@@ -1,0 +1,187 @@
+"""The student dashboard's v3 parts driven through their parameters against real servers:
+follow the teacher, a per-pull "teacher's output" choice, merge, pull all, the lesson download,
+hands; plus their pure parts (the merge view's resolution, hand states).
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import nbformat
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codestream_dash import student_merge_model as merge_model
+from codestream_dash.hub import HubStudentDashboard
+from codestream_dash.student import StudentDashboard
+from codestream_dash.student_hands import hand_state_text, ordinal
+from codestream_dash.student_pull import count_of
+from jupyter_ext.clients import ServerClient
+from jupyter_ext.clients.server import attachment_name
+from jupyter_ext.testing import create_session, publish, until, write_notebook
+
+
+def notebook_cells(server, path):
+    r = server.client().get(f"api/contents/{path}", params={"type": "notebook", "content": 1})
+    assert r.status_code == 200, r.text
+    return r.json()["content"]["cells"]
+
+
+def source_of(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+@pytest.fixture
+async def dashboard(student):
+    board = StudentDashboard(ServerClient(student.url, student.token))
+    yield board
+    await board.aclose()
+
+
+async def joined(board, teacher_server, session, notebook="work.ipynb"):
+    board.param.update(teacher_url=teacher_server.url, session_code=session["code"],
+                       student_key=session["student_key"])
+    assert await board.save_config(), board.form_message
+    await board.start()
+    await until(board, lambda: board.connection == "connected", "the relay to open")
+    board.target_notebook = notebook
+    await board.settle()
+
+
+# -- pure parts -------------------------------------------------------------------------------
+def test_conflicts_resolved_as_mine_theirs_both_or_by_hand():
+    base = "a = 1\nb = 2\nc = 3\n"
+    mine = "a = 1\nb = 20  # mine\nc = 3\n"
+    theirs = "a = 1\nb = 200\nc = 3\nd = 4\n"
+    found = merge_model.conflicts(base, mine, theirs)
+    assert len(found) == 1 and found[0].mine == "b = 20  # mine\n" and found[0].theirs.startswith("b = 200\n")
+    assert merge_model.resolve(base, mine, theirs, [""], [""]) is None  # undecided: no result yet
+    assert merge_model.resolve(base, mine, theirs, ["mine"], [""]).startswith("a = 1\nb = 20  # mine\n")
+    assert "b = 200" in merge_model.resolve(base, mine, theirs, ["theirs"], [""])
+    both = merge_model.resolve(base, mine, theirs, ["both"], [""])
+    assert both.index("b = 20  # mine") < both.index("b = 200")
+    assert merge_model.resolve(base, mine, theirs, ["edited"], ["b = 99"]).startswith("a = 1\nb = 99\n")
+
+
+lines = st.lists(st.text(alphabet="abcxyz =1", max_size=8), min_size=1, max_size=8).map(
+    lambda parts: "".join(f"{p}\n" for p in parts))
+
+
+@given(base=lines, theirs=lines)
+def test_an_unchanged_copy_merges_to_the_teachers_text(base, theirs):
+    assert merge_model.conflicts(base, base, theirs) == []
+    assert merge_model.resolve(base, base, theirs, [], []) == theirs
+    assert merge_model.resolve(base, theirs, base, [], []) == theirs
+
+
+@given(base=lines, mine=lines, theirs=lines)
+def test_choosing_a_side_for_every_conflict_always_gives_a_text(base, mine, theirs):
+    count = len(merge_model.conflicts(base, mine, theirs))
+    for choice in ("mine", "theirs", "both"):
+        assert isinstance(merge_model.resolve(base, mine, theirs, [choice] * count, [""] * count), str)
+
+
+def test_hand_states_and_small_helpers():
+    assert hand_state_text({"state": "waiting", "position": 3}) == "waiting, 3rd"
+    assert hand_state_text({"state": "waiting", "position": 11}) == "waiting, 11th"
+    assert hand_state_text({"state": "helping"}) == "the teacher is looking at it"
+    assert hand_state_text({"state": "done"}) == "done"
+    assert [ordinal(n) for n in (1, 2, 3, 4, 21, 112)] == ["1st", "2nd", "3rd", "4th", "21st", "112th"]
+    assert attachment_name('attachment; filename="Loops.ipynb"') == "Loops.ipynb"
+    assert attachment_name('attachment; filename="../x/y.ipynb"') == ".._x_y.ipynb"
+    assert attachment_name("") == "lesson.ipynb"
+    assert count_of(3) == 3 and count_of(["a", "b"]) == 2 and count_of(None) == 0 and count_of(True) == 0
+
+
+async def test_under_the_hub_no_laptop_form_and_no_name_field(student):
+    board = HubStudentDashboard(ServerClient(student.url, student.token))
+    try:
+        view = board.__panel__()
+        assert not list(view.select(lambda obj: getattr(obj, "placeholder", "") == "http://teacher-host:8888/"))
+        assert not board.needs_name and "session" in board.not_configured_text
+    finally:
+        await board.aclose()
+
+
+# -- follow the teacher -----------------------------------------------------------------------
+async def test_follow_the_teacher_on_and_off(cs_teacher, dashboard, student):
+    teacher = cs_teacher.client()
+    session = create_session(teacher)
+    code = session["code"]
+    write_notebook(student.root_dir, "work.ipynb", [("code", "x = 1")])
+    for n, cell_id in enumerate(("one", "two", "three"), start=1):
+        publish(teacher, code, cell_id, f"print({n})", n)
+    r = teacher.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": "two"})
+    assert r.status_code == 200, r.text
+    await joined(dashboard, cs_teacher, session)
+    # the list's focus at load: shown and selected
+    assert dashboard.focus_cell_id == "two" and dashboard.selected_cell_id == "two"
+    scrolls = dashboard.scroll_request
+    items = dashboard._feed_view()
+    assert "cs-feed-item-focused" in items[2].css_classes and "the teacher is showing this" in items[2][0].object
+
+    teacher.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": "three"})
+    await until(dashboard, lambda: dashboard.focus_cell_id == "three", "the focus event")
+    assert dashboard.selected_cell_id == "three" and dashboard.scroll_request > scrolls
+
+    dashboard.follow_teacher = False  # stays put from now on, the mark still moves
+    dashboard.selected_cell_id = "one"
+    scrolls = dashboard.scroll_request
+    teacher.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": "two"})
+    await until(dashboard, lambda: dashboard.focus_cell_id == "two", "the focus event")
+    assert dashboard.selected_cell_id == "one" and dashboard.scroll_request == scrolls
+
+    dashboard.follow_teacher = True  # back on: jump to where the teacher is
+    assert dashboard.selected_cell_id == "two" and dashboard.scroll_request == scrolls + 1
+    teacher.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": None})
+    await until(dashboard, lambda: dashboard.focus_cell_id is None, "the focus cleared")
+    assert dashboard.selected_cell_id == "two"
+
+
+# -- the teacher's output: a choice per pull ----------------------------------------------------
+async def test_the_teachers_output_is_a_choice_for_one_pull(cs_teacher, dashboard, student):
+    teacher = cs_teacher.client()
+    session = create_session(teacher)
+    code = session["code"]
+    write_notebook(student.root_dir, "work.ipynb", [("code", "x = 1")])
+    outputs = [{"output_type": "stream", "name": "stdout", "text": "42\n"}]
+    r = teacher.put(f"codestream/api/sessions/{code}/cells/answer",
+                    json={"source": "print(42)", "cell_type": "code", "position": 1, "outputs": outputs})
+    assert r.status_code == 200, r.text
+    await joined(dashboard, cs_teacher, session)
+    dashboard.selected_cell_id = "answer"
+    await dashboard.settle()
+    dashboard.with_outputs = True
+    assert (await dashboard.pull_selected())["with_outputs"] is True
+    assert dashboard.with_outputs is False  # the next pull starts without unasked output
+    r = teacher.put(f"codestream/api/sessions/{code}/cells/answer",
+                    json={"source": "print(43)", "cell_type": "code", "position": 1, "outputs": outputs})
+    await until(dashboard, lambda: dashboard.cells[0]["version"] == 2, "version 2")
+    assert not (await dashboard.pull_selected()).get("with_outputs")
+    cells = notebook_cells(student, "work.ipynb")
+    assert [len(c.get("outputs", [])) for c in cells] == [0, 1, 0]
+
+    dashboard.with_outputs = True
+    dashboard.selected_cell_id = None  # choosing another cell resets it too
+    assert dashboard.with_outputs is False
+
+
+# -- a new notebook on offer --------------------------------------------------------------------
+async def test_a_pull_into_the_offered_new_notebook_creates_it(cs_teacher, dashboard, student):
+    teacher = cs_teacher.client()
+    session = create_session(teacher)
+    code = session["code"]
+    publish(teacher, code, "hello", "print('hi')", 1)
+    dashboard.full_page = True  # what the browser says for a join link opened on its own
+    await joined(dashboard, cs_teacher, session, notebook=None)
+    await dashboard.refresh_notebooks()
+    assert dashboard.target_notebook == f"new:codestream-{code.lower()}.ipynb"
+    dashboard.selected_cell_id = "hello"
+    await dashboard.settle()
+    result = await dashboard.pull_selected()
+    assert result and result["notebook_path"] == f"codestream-{code.lower()}.ipynb"
+    assert dashboard.target_notebook == f"codestream-{code.lower()}.ipynb"
+    assert [source_of(c) for c in notebook_cells(student, dashboard.target_notebook)] == ["print('hi')"]
+    assert "Open JupyterLab with" in dashboard._lab_link_html(True, dashboard.target_notebook)
