@@ -92,6 +92,12 @@ class CodeStreamApp(ExtensionApp):
         help="Republish changed published cells when the teacher saves their notebook (with real-time"
              " collaboration: the teacher's explicit save, never the room's autosave). Default: True.",
     )
+    share_run_status = Bool(
+        True, config=True,
+        help="Student side: tell the teacher how this student's runs of pulled cells ended (only the"
+             " state, ok or error, and the exception's class name; never code, outputs or tracebacks)."
+             " The student config's \"share_run_status\": false also turns it off. Default: True.",
+    )
     relay_url = Unicode(
         "", config=True,
         help="Base URL of the read relays (`codestream relay` replicas behind a load balancer) that"
@@ -179,6 +185,7 @@ class CodeStreamApp(ExtensionApp):
         )
         self.owner_id = load_owner_id(Path(self.owner_id_file), log=self.cs_log)
         self.student_service = self._make_student_service()
+        self.student_talkback = self._make_student_talkback()
         if self.publish_on_save:
             track_collaborative_saves(self.cs_log)
             self.publish_on_save_listener = PublishOnSave(
@@ -201,9 +208,21 @@ class CodeStreamApp(ExtensionApp):
             return None
         return build_student_service(self)
 
+    def _make_student_talkback(self):
+        """Hands and run reports of the student side; runs are heard on the save events."""
+        if self.student_service is None:
+            return None
+        from .services.student_talkback import StudentTalkback
+
+        talkback = StudentTalkback(self.student_service, share_run_status=self.share_run_status, log=self.cs_log)
+        self.student_service.talkback = talkback
+        self.serverapp.event_logger.add_listener(schema_id=CONTENTS_SCHEMA_ID, listener=talkback.on_contents_event)
+        return talkback
+
     def initialize_handlers(self):
         services = {"service": self.teacher_service, "student": self.student_service, "owner": self.owner_id,
-                    "heartbeat_seconds": min(self.heartbeat_seconds, 15.0), "hub_client": self.hub_client}
+                    "heartbeat_seconds": min(self.heartbeat_seconds, 15.0), "hub_client": self.hub_client,
+                    "talkback": getattr(self, "student_talkback", None)}
         if self.hub_client is not None:
             from .hub.singleuser import hub_handlers
 
@@ -211,8 +230,10 @@ class CodeStreamApp(ExtensionApp):
             self.handlers.extend(openapi_handlers(**services))
             if self.student_service is not None:
                 from .handlers.student import student_handlers
+                from .handlers.student_talkback import student_talkback_handlers
 
                 self.handlers.extend(student_handlers(**services))
+                self.handlers.extend(student_talkback_handlers(**services))
             return
         self.handlers.extend(web_handlers(**services))
         self.handlers.extend(teacher_handlers(**services))
@@ -223,8 +244,10 @@ class CodeStreamApp(ExtensionApp):
         self.handlers.extend(openapi_handlers(**services))
         if self.student_service is not None:
             from .handlers.student import student_handlers
+            from .handlers.student_talkback import student_talkback_handlers
 
             self.handlers.extend(student_handlers(**services))
+            self.handlers.extend(student_talkback_handlers(**services))
 
     async def stop_extension(self):
         if self.student_service is not None:

@@ -23,8 +23,14 @@ def test_pulls_are_counted_per_version_and_only_the_teacher_sees_them(cs_teacher
     publish(teacher, code, "c2", "y = 2", 1)
     assert pulls_of(teacher, code) == {"c1": {}, "c2": {}}
     events = SSEReader(f"{cs_teacher.url}codestream/api/sessions/{code}/events", cs_teacher.auth_headers())
+    streams = []
     try:
         configure(student, cs_teacher.url, code, key)
+        # counted: clients that hold an event stream of the session (the student's server opens
+        # its one upstream stream while its dashboard listens; "laptop-7" is a second student)
+        streams = [SSEReader(f"{cs_student.url}codestream/api/student/events", cs_student.auth_headers()),
+                   SSEReader(f"{cs_teacher.url}codestream/api/sessions/{code}/events",
+                             {"Authorization": f"Bearer {key}", "X-CodeStream-Client": "laptop-7"})]
         write_notebook(cs_student.root_dir, "mine.ipynb", [("code", "mine = 1")])
         for _ in range(2):  # the same student server twice: one student
             r = student.post("codestream/api/student/pull", json={"cell_id": "c1", "notebook_path": "mine.ipynb"})
@@ -41,6 +47,9 @@ def test_pulls_are_counted_per_version_and_only_the_teacher_sees_them(cs_teacher
         assert as_student.post(report, json={"version": 2, "client": "laptop-7"}).status_code == 204
         assert pulls_of(teacher, code)["c1"] == {"1": 2, "2": 1}
         wait_until(lambda: [e["event"] for e in events.events].count("pulled") == 3, 10, what="3 pulled events")
+        # a client without an event stream is accepted and not counted
+        assert as_student.post(report, json={"version": 2, "client": "no-stream"}).status_code == 204
+        assert pulls_of(teacher, code)["c1"] == {"1": 2, "2": 1}
 
         # students' answers never carry the counts
         listing = as_student.get(f"codestream/api/sessions/{code}/cells").json()
@@ -61,5 +70,7 @@ def test_pulls_are_counted_per_version_and_only_the_teacher_sees_them(cs_teacher
         assert pulls_of(teacher, code)["c1"] == {"1": 2, "2": 1}
     finally:
         events.close()
+        for stream in streams:
+            stream.close()
     # the counts go with the session
     assert teacher.delete(f"codestream/api/sessions/{code}").status_code == 204

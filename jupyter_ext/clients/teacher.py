@@ -22,6 +22,7 @@ from urllib.parse import quote, urljoin
 import httpx
 
 from ..domain import (
+    CodeStreamError,
     CELL_TYPES,
     CellNotFound,
     InvalidUrl,
@@ -120,6 +121,34 @@ class TeacherClient:
         try:
             if response.status_code >= 300:
                 await self._raise_for(response, conn.session_code, cell_id)
+        finally:
+            await response.aclose()
+
+    async def send_json(self, conn: TeacherConnection, method: str, path: str, body: dict | None = None,
+                        *, passed_on: tuple[str, ...] = ()) -> dict | None:
+        """A write to the teacher's own server (never a relay), as a student: the JSON answer
+        (None for 204). An error whose code is in ``passed_on`` (``hands_closed``, …) reaches the
+        caller as that code; any other is mapped like a read's."""
+        base = parse_teacher_url(conn.teacher_url)
+        await self.check_allowed(base)
+        request = self._client.build_request(
+            method, str(base) + path, json=body,
+            headers={"Authorization": f"Bearer {conn.student_key}"} if conn.student_key else {})
+        response = await self._send(request)
+        try:
+            if response.status_code >= 300:
+                raw = await self._read_capped(response)
+                try:
+                    error = json.loads(raw).get("error") or {}
+                except (ValueError, AttributeError):
+                    error = {}
+                if error.get("code") in passed_on and isinstance(error.get("message"), str):
+                    raise CodeStreamError(error["message"][:300], code=error["code"], status=response.status_code)
+                await self._raise_for(httpx.Response(response.status_code, content=raw), conn.session_code)
+            raw = await self._read_capped(response)
+            return json.loads(raw) if raw.strip() else None
+        except ValueError:
+            raise bad_response("The teacher's server did not answer with JSON; " + CHECK_URL + ".") from None
         finally:
             await response.aclose()
 

@@ -39,6 +39,7 @@ class Cell:
     notebook_path: str | None = None
     number: int | None = None  # 1-based place in the teacher's notebook, when known
     outputs: list | None = None  # None: the teacher publishes the code only
+    origin: str | None = None  # "student": a hand's code the teacher showed the class (no name)
 
     def to_dict(self) -> dict:
         # Spelled out, not dataclasses.asdict: a 50-cell list renders 50 of these per request,
@@ -55,6 +56,8 @@ class Cell:
                   "number": self.number or number or 1}
         if self.outputs is not None:
             public["outputs"] = self.outputs
+        if self.origin is not None:
+            public["origin"] = self.origin
         return public
 
     @classmethod
@@ -69,6 +72,7 @@ class Cell:
             notebook_path=data.get("notebook_path"),
             number=data.get("number"),
             outputs=data.get("outputs"),
+            origin=data.get("origin"),
         )
 
 
@@ -173,6 +177,7 @@ def apply_publish(previous: Cell | None, cell_id: str, clean: dict, now: str) ->
         notebook_path=clean["notebook_path"] or (previous.notebook_path if previous else None),
         number=clean.get("number") or (previous.number if previous and "number" not in clean else None),
         outputs=clean.get("outputs"),
+        origin=clean.get("origin"),
     )
 
 

@@ -21,6 +21,14 @@ EVENT_UPDATED = "updated"
 EVENT_UNPUBLISHED = "unpublished"
 EVENT_SESSION_ENDED = "session_ended"
 EVENT_FOCUS = "focus"  # the teacher shows a cell: {"cell_id" | null, "number"}
+# What students did: only for teacher-authenticated streams (``hand_state`` also for the one
+# raising client). The audience travels in the stream entry's ``to`` field (``Event.audience``),
+# so the fan-out filters on a string, never by parsing an event's JSON.
+EVENT_PULLED = "pulled"
+EVENT_RUNS = "runs"
+EVENT_HAND = "hand"
+EVENT_HAND_STATE = "hand_state"
+AUDIENCE_TEACHER = "t"  # ``to`` of a teacher-only event; ``t:<client>`` adds that client's streams
 CELL_EVENTS = (EVENT_PUBLISHED, EVENT_UPDATED, EVENT_UNPUBLISHED)
 LISTENER_QUEUE_SIZE = 2048
 
@@ -74,6 +82,7 @@ class Event:
     id: str
     name: str
     data: dict
+    audience: str | None = None  # None: every reader; else AUDIENCE_TEACHER[":" client]
 
     def sort_key(self) -> tuple[int, int]:
         """The id as a comparable pair, parsed once per event (not once per listener)."""
@@ -116,7 +125,7 @@ class Listener:
     """
 
     def __init__(self, code: str, after_id: str, *, key_hash: str | None = None,
-                 client_id: str | None = None):
+                 client_id: str | None = None, teacher: bool = False):
         self.code = code
         self.after_id = after_id  # also sets the parsed key the per-event comparisons use
         self.overflowed = False
@@ -125,6 +134,10 @@ class Listener:
         # it counts as present.
         self.key_hash = key_hash
         self.client_id = client_id
+        # Teacher-authenticated streams get every event; others only the public ones and the
+        # events addressed to their own client (``may_see``).
+        self.teacher = teacher
+        self._own_audience = f"{AUDIENCE_TEACHER}:{client_id}" if client_id else None
         # Set by a consumer that can write an event at once (an SSE handler): used while the
         # consumer is parked with nothing pending, so the fan-out loop writes to every stream
         # without waking a task per stream. Returns False when it cannot (client gone or slow);
@@ -144,8 +157,13 @@ class Listener:
         self._after_id = event_id
         self._after_key = stream_id_tuple(event_id)
 
+    def may_see(self, event: Event) -> bool:
+        """One comparison per listener and event: public, teacher, or addressed to this client."""
+        audience = event.audience
+        return audience is None or self.teacher or audience == self._own_audience
+
     def deliver(self, event: Event) -> None:
-        if self._closed:
+        if self._closed or (event.audience is not None and not self.may_see(event)):
             return
         if (self.sink is not None and self._parked() and not self._pending
                 and event.name != EVENT_SESSION_ENDED):

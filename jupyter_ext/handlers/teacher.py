@@ -7,6 +7,7 @@ from tornado import web
 
 from ..domain import normalize_session_code, validate_cell_id
 from ..relay.core import CODE
+from ..services.hands import set_session_settings
 from .base import CodeStreamHandler
 
 
@@ -32,6 +33,14 @@ class SessionHandler(CodeStreamHandler):
         await self.service.delete_session(normalize_session_code(code), owner=self.owner)
         self.set_status(204)
         self.finish()
+
+    @web.authenticated
+    @authorized
+    async def patch(self, code):
+        """``{"hands_open": bool}`` (contract v3 *Hands*)."""
+        code = normalize_session_code(code)
+        await self.service.owned_session(code, self.owner)
+        self.write_json(await set_session_settings(self.service, code, self.json_body()))
 
 
 class SessionKeyHandler(CodeStreamHandler):

@@ -46,6 +46,7 @@ from ..domain import (
 )
 from ..relay import ReadAuth, Reader, ReadRoutes, Relay, RelayConfig, RelayHandler, configure_logging
 from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential, json_object, student_presence_id
+from ..services.hands import set_session_settings
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
@@ -200,9 +201,9 @@ class HubReadAuth(ReadAuth):
         if access.owner == user.name:
             return Reader("teacher", owner=user.name, name=user.name)
         if access.may_read(user.name, user.groups):
-            presence = (student_presence_id(route) if route.request.headers.get("X-CodeStream-Client")
-                        else hashlib.sha256(("hub-user:" + user.name).encode()).hexdigest()[:16])
-            # a member reads by identity, not by the key: a key rotation never closes its stream
+            # a member is a hub user (one student however many servers or tabs), and reads by
+            # identity, not by the key: a key rotation never closes its stream
+            presence = hashlib.sha256(("hub-user:" + user.name).encode()).hexdigest()[:16]
             return Reader("member", presence_id=presence, name=user.name)
         raise self.hub.refuse("user:" + user.name, Forbidden(
             f"Session {code} is for the hub group {access.group!r}, which you are not in."))
@@ -297,6 +298,11 @@ class HubSessionHandler(HubHandler):
         self.set_status(204)
         self.finish()
 
+    async def patch(self, code):
+        code = normalize_session_code(code)
+        await self.owned(code)
+        self.write_json(await set_session_settings(self.hub.service, code, self.json_body()))
+
 
 class HubSessionKeyHandler(HubHandler):
     async def post(self, code):
@@ -349,8 +355,9 @@ class HubPulledHandler(ReadRoutes, HubHandler):
 
     async def post(self, code, cell_id):
         code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
-        await self.read_auth.authorize(self, code)
-        await self.hub.service.record_pull(code, cell_id, self.json_body())
+        reader = await self.read_auth.authorize(self, code)
+        await self.hub.service.record_pull(code, cell_id, self.json_body(),
+                                           reader.presence_id if reader.role == "member" else None)
         self.set_status(204)
         self.finish()
 

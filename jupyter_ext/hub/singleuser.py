@@ -27,7 +27,7 @@ from .student import HubMembership
 # route -> the methods it has, as on a laptop server (teacher routes, then the read routes)
 FORWARDED_ROUTES = (
     (r"codestream/api/sessions/?", "ForwardedSessions", ("get", "post")),
-    (r"codestream/api/sessions/(?P<code>[^/]+)/?", "ForwardedSession", ("delete",)),
+    (r"codestream/api/sessions/(?P<code>[^/]+)/?", "ForwardedSession", ("delete", "patch")),
     (r"codestream/api/sessions/(?P<code>[^/]+)/key/?", "ForwardedSessionKey", ("post",)),
     (CELLS_ROUTE, "ForwardedCells", ("get",)),
     (CELL_ROUTE, "ForwardedCell", ("get", "put", "delete")),
@@ -186,6 +186,7 @@ def setup_hub_mode(app) -> bool:
     app.student_service = app._make_student_service()
     if app.student_service is not None:
         app.student_service.hub = HubMembership(link, client)
+        app.student_talkback = app._make_student_talkback()  # hands and run reports, by hub identity
     if app.publish_on_save:
         app.publish_on_save_listener = PublishOnSave(HubTeacher(client), app.serverapp.contents_manager, log=log)
         app.serverapp.event_logger.add_listener(

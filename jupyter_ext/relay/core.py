@@ -229,7 +229,8 @@ class ReadRoutes:
         key_hash = hash_key(bearer_credential(self) or "") if reader.role == "student" else None
         hub = await self.service.provider.hub()
         # Over a stream cap this raises ``TooManyStreams`` before any byte is written: a plain 503.
-        listener, replay = await hub.subscribe(code, last_event_id, key_hash=key_hash, client_id=presence_id)
+        listener, replay = await hub.subscribe(code, last_event_id, key_hash=key_hash, client_id=presence_id,
+                                               teacher=reader.role == "teacher")
         try:
             self._listener = listener
             sse.start_event_stream(self)

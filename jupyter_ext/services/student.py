@@ -34,6 +34,7 @@ TEST_CODE_OF = {"too_many_requests": "unauthorized"}  # the test route's contrac
 
 class StudentService:
     hub = None  # under JupyterHub: a jupyter_ext.hub.student.HubMembership (joins by hub identity)
+    talkback = None  # a services.student_talkback.StudentTalkback: sees my hands' states
 
     def __init__(self, store: StudentConfigStore, teacher: TeacherClient, puller: NotebookPuller, *,
                  upstream_backoff_initial: float = 0.5, upstream_backoff_max: float = 15.0,
@@ -157,8 +158,13 @@ class StudentService:
             self._upstream = UpstreamEvents(
                 self.teacher, connection, backoff_initial=self.upstream_backoff_initial,
                 backoff_max=self.upstream_backoff_max, buffer_size=self.upstream_buffer_events,
-                buffer_bytes=self.upstream_buffer_bytes, reader=self.reader, log=self.log)
+                buffer_bytes=self.upstream_buffer_bytes, reader=self.reader, log=self.log,
+                on_event=self._observe)
         return self._upstream
+
+    def _observe(self, event) -> None:
+        if self.talkback is not None:
+            self.talkback.observe(event)
 
     @asynccontextmanager
     async def listen(self, last_event_id: str | None):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..domain import InvalidInput, normalize_session_code
 from ..domain.join import parse_join_link
+from ..domain.talkback import MAX_NAME_CHARS
 from ..domain.urls import normalize_teacher_url
 
 MAX_KEY_LENGTH = 256
@@ -28,14 +29,16 @@ class StudentConfig:
     teacher_url: str
     session_code: str | None = None  # 1.x configs have none: the code comes with each request
     student_key: str | None = field(default=None, repr=False)
+    name: str | None = None  # shown with my hands (laptop mode; under the hub: the hub user)
+    share_run_status: bool = True  # tell the teacher how my runs of pulled cells ended
 
     def public_dict(self) -> dict:
         return {"teacher_url": self.teacher_url, "session_code": self.session_code,
-                "has_key": bool(self.student_key)}
+                "has_key": bool(self.student_key), "name": self.name, "share_run_status": self.share_run_status}
 
     def to_file(self) -> dict:
         return {"teacher_url": self.teacher_url, "session_code": self.session_code,
-                "student_key": self.student_key}
+                "student_key": self.student_key, "name": self.name, "share_run_status": self.share_run_status}
 
 
 def validate_student_key(raw: object) -> str:
@@ -64,7 +67,24 @@ def config_from_body(body: dict, current: StudentConfig | None, *, require_code:
         key = validate_student_key(body["student_key"])
     else:
         key = current.student_key if current is not None else None
-    return StudentConfig(teacher_url=teacher_url, session_code=code, student_key=key)
+    return StudentConfig(teacher_url=teacher_url, session_code=code, student_key=key,
+                         **talkback_settings(body, current))
+
+
+def talkback_settings(body: dict, current: StudentConfig | None) -> dict:
+    """``name`` (≤ 40 characters, "" or null for none) and ``share_run_status``; omitted: kept."""
+    name = current.name if current is not None else None
+    if "name" in body:
+        raw = body["name"]
+        if raw is not None and (not isinstance(raw, str) or len(raw.strip()) > MAX_NAME_CHARS):
+            raise InvalidInput(f"'name' is the name your teacher sees (at most {MAX_NAME_CHARS} characters).")
+        name = raw.strip() or None if isinstance(raw, str) else None
+    share = current.share_run_status if current is not None else True
+    if "share_run_status" in body:
+        if not isinstance(body["share_run_status"], bool):
+            raise InvalidInput("'share_run_status' must be true or false.")
+        share = body["share_run_status"]
+    return {"name": name, "share_run_status": share}
 
 
 def body_from_join_link(link: object) -> dict:
@@ -98,6 +118,7 @@ class StudentConfigStore:
                 teacher_url=normalize_teacher_url(data["teacher_url"]),
                 session_code=normalize_session_code(data["session_code"]) if data.get("session_code") else None,
                 student_key=validate_student_key(data["student_key"]) if data.get("student_key") else None,
+                **talkback_settings(data, None),
             )
         except FileNotFoundError:
             self._config = None

@@ -28,7 +28,9 @@ from ..domain.outputs import numbered
 from ..domain.urls import normalize_teacher_url
 from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
 from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
+from ..domain.talkback import EMPTY_RUNS
 from ..store.pulls import PullLedger
+from ..store.runs import RunLedger
 from ..store.sessions import NOT_YOURS_MESSAGE, SessionRecord, hash_key
 from .ratelimit import FailureLimiter
 
@@ -323,18 +325,20 @@ class TeacherService:
     async def _teacher_cells_json(self, store: SessionStore, code: str, cells: list[Cell]) -> str:
         """The teacher's view of the cells: each with ``pulls`` (distinct clients per version)."""
         counts = await PullLedger(store.redis).counts(code)
+        runs = await RunLedger(store.redis).counts(code)
         numbers = numbered(cells, lambda c: c.number)
-        return json.dumps([{**cell.public_dict(n), "pulls": counts.get(cell.cell_id, {})}
-                           for cell, n in zip(cells, numbers)])
+        return json.dumps([{**cell.public_dict(n), "pulls": counts.get(cell.cell_id, {}),
+                            "runs": runs.get(cell.cell_id, EMPTY_RUNS)} for cell, n in zip(cells, numbers)])
 
-    async def record_pull(self, code: str, cell_id: str, body: dict) -> bool:
-        """A student's server pulled ``cell_id`` (``POST …/cells/{cell_id}/pulled``)."""
+    async def record_pull(self, code: str, cell_id: str, body: dict, hub_user_id: str | None = None) -> bool:
+        """A student's server pulled ``cell_id`` (``POST …/cells/{cell_id}/pulled``); under the hub
+        ``hub_user_id`` (the user's presence id) is the client, whatever the body says."""
         version, client = validate_pull_report(body)
         store = await self._store(start=False)
         cell = await store.get_cell(code, cell_id)
         if version > cell.version:
             raise InvalidInput(f"Cell {cell_id} has no version {version} yet.")
-        opaque = hashlib.sha256(client.encode()).hexdigest()[:16]  # a fixed size, whatever was sent
+        opaque = hub_user_id or hashlib.sha256(client.encode()).hexdigest()[:16]  # a fixed size
         return await PullLedger(store.redis, stream_maxlen=store.stream_maxlen).record(code, cell_id, version, opaque)
 
     async def touch_student(self, code: str, client_id: str, *, key_hash: str | None = None) -> None:

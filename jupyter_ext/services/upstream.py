@@ -132,8 +132,9 @@ class UpstreamEvents:
     def __init__(self, teacher: TeacherClient, connection: TeacherConnection, *,
                  backoff_initial: float = 0.5, backoff_max: float = 15.0, buffer_size: int = 1000,
                  buffer_bytes: int = 4 * 1024 * 1024, reader: SessionReader | None = None,
-                 log: logging.Logger | None = None):
+                 log: logging.Logger | None = None, on_event=None):
         self.teacher = teacher
+        self.on_event = on_event  # sees every event first (the student's own hand states)
         self.connection = connection
         self.reader = reader or SessionReader(teacher, log=log)
         self._sources = [connection]  # where the stream is read: an advertised relay first, then the teacher
@@ -388,6 +389,8 @@ class UpstreamEvents:
             listener.notice(TEACHER_UNREACHABLE if lost else TEACHER_REACHABLE)
 
     def _deliver(self, event: Event) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
         for listener in list(self._listeners):
             listener.deliver(event)
 

@@ -68,8 +68,8 @@ class EventHub:
                 f" streams on this server; retry in {STREAM_RETRY_AFTER_SECONDS} seconds.")
 
     async def subscribe(self, code: str, last_event_id: str | None = None, *,
-                        key_hash: str | None = None, client_id: str | None = None
-                        ) -> tuple[Listener, list[Event]]:
+                        key_hash: str | None = None, client_id: str | None = None,
+                        teacher: bool = False) -> tuple[Listener, list[Event]]:
         """A registered ``Listener`` and the replay of events after ``last_event_id``; the
         caller must ``unsubscribe`` it (``listen`` is the same as a context manager).
 
@@ -79,7 +79,8 @@ class EventHub:
         self.check_caps(code)
         cursor = await self.store.last_event_id(code)
         self.check_caps(code)  # again: others may have joined while we waited for Redis
-        listener = Listener(code, last_event_id or cursor, key_hash=key_hash, client_id=client_id)
+        listener = Listener(code, last_event_id or cursor, key_hash=key_hash, client_id=client_id,
+                            teacher=teacher)
         self._listeners.setdefault(code, set()).add(listener)
         self._count += 1
         self._ensure_reader(code, cursor)
@@ -90,6 +91,7 @@ class EventHub:
                 replay = await self.store.events_after(code, last_event_id)
                 if replay:
                     listener.after_id = replay[-1].id
+                    replay = [event for event in replay if event.audience is None or listener.may_see(event)]
         except BaseException:
             self.unsubscribe(listener)
             raise
@@ -227,7 +229,7 @@ class EventHub:
             for event in events:
                 cursor = event.id
                 for listener in list(self._listeners.get(code, ())):
-                    listener.deliver(event)
+                    listener.deliver(event)  # drops what this listener may not see (``Event.audience``)
 
     def _tell(self, code: str, text: str) -> bool:
         """A comment line to every listener of ``code`` (a silent stall to Redis looks like a

@@ -43,6 +43,38 @@ def pull_counts_key(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:pulls"
 
 
+def hands_key(code: str) -> str:
+    """Hand id -> the hand as raised (JSON); its state lives in ``hand_states_key`` (store/hands.py)."""
+    return f"{PREFIX}:{{{code}}}:hands"
+
+
+def hand_states_key(code: str) -> str:
+    """``<hand id>`` -> state, ``<hand id>:c`` -> raising client, ``c:<client>`` -> its open hand,
+    ``r:<client>`` -> its rate window (store/hands.py)."""
+    return f"{PREFIX}:{{{code}}}:hand_states"
+
+
+def hand_queue_key(code: str) -> str:
+    """Open hands by raising order (a sorted set; store/hands.py)."""
+    return f"{PREFIX}:{{{code}}}:hand_queue"
+
+
+def hands_done_key(code: str) -> str:
+    """Handled hands by raising order, capped (store/hands.py)."""
+    return f"{PREFIX}:{{{code}}}:hands_done"
+
+
+def runs_key(code: str) -> str:
+    """``cell_id\nclient`` -> ``state\nename``: each client's latest run of a cell (store/runs.py)."""
+    return f"{PREFIX}:{{{code}}}:runs"
+
+
+def run_counts_key(code: str) -> str:
+    """``cell_id\nok|error|e:<ename>`` -> clients (store/runs.py)."""
+    return f"{PREFIX}:{{{code}}}:run_counts"
+
+
 def all_session_keys(code: str) -> list[str]:
     return [session_key(code), cells_key(code), events_key(code), students_key(code), retired_key(code),
-            pulled_key(code), pull_counts_key(code)]
+            pulled_key(code), pull_counts_key(code), hands_key(code), hand_states_key(code),
+            hand_queue_key(code), hands_done_key(code), runs_key(code), run_counts_key(code)]

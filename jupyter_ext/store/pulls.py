@@ -11,21 +11,25 @@ reading the counts is one HGETALL of the session's own hash.
 from __future__ import annotations
 
 import json
+import time
 
 from redis.asyncio import Redis
 
 from ..domain import CellNotFound, SessionNotFound
+from ..domain.events import AUDIENCE_TEACHER, EVENT_PULLED
 from . import keys
-from .sessions import translate_redis_errors
+from .sessions import STUDENT_WINDOW_SECONDS, translate_redis_errors
 
-EVENT_PULLED = "pulled"
-
+# Honest counts: only a client present on an event stream of the session (in the students set
+# within the window) is counted; a report from any other is accepted and dropped.
 RECORD_PULL = """
 if redis.call('HEXISTS', KEYS[1], 'key_hash') == 0 then return -1 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
+local seen = redis.call('ZSCORE', KEYS[6], ARGV[7])
+if not seen or tonumber(seen) < tonumber(ARGV[8]) then return 0 end
 if redis.call('SADD', KEYS[3], ARGV[2]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[6], 'data', ARGV[4])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[6], 'to', ARGV[9], 'data', ARGV[4])
 return 1
 """
 
@@ -40,11 +44,12 @@ class PullLedger:
         """Count ``client``'s pull of ``cell_id`` at ``version``; True when it is a new one."""
         data = json.dumps({"session": code, "cell_id": cell_id, "version": version})
         answer = await self.redis.eval(
-            RECORD_PULL, 5,
+            RECORD_PULL, 6,
             keys.session_key(code), keys.cells_key(code), keys.pulled_key(code), keys.pull_counts_key(code),
-            keys.events_key(code),
+            keys.events_key(code), keys.students_key(code),
             cell_id, f"{cell_id}\n{version}\n{client}", f"{cell_id}\n{version}", data,
-            str(self.stream_maxlen), EVENT_PULLED)
+            str(self.stream_maxlen), EVENT_PULLED, client, repr(time.time() - STUDENT_WINDOW_SECONDS),
+            AUDIENCE_TEACHER)
         if answer == -1:
             raise SessionNotFound(f"There is no live session {code}; check the code.")
         if answer == -2:

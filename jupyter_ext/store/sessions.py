@@ -107,7 +107,8 @@ def outputs_changed(previous: Cell, cell: Cell) -> bool:
 
 
 def _parse_event(entry_id: str, fields: dict) -> Event:
-    return Event(id=entry_id, name=fields.get("event", ""), data=json.loads(fields.get("data", "{}")))
+    return Event(id=entry_id, name=fields.get("event", ""), data=json.loads(fields.get("data", "{}")),
+                 audience=fields.get("to"))
 
 
 def translate_redis_errors(func):

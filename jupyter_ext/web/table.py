@@ -54,9 +54,9 @@ class Route:
 
 def route_table() -> list[Route]:
     """Every route of the table, in matching order (more specific patterns first)."""
-    from . import focus
+    from . import focus, talkback
 
-    return [*focus.ROUTES]
+    return [*focus.ROUTES, *talkback.ROUTES]
 
 
 def mount(base: type, *, prefix: str = "", relay_only: bool = False,

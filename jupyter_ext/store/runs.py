@@ -1,0 +1,90 @@
+"""How students' runs of each published cell ended: the teacher's "stuck radar".
+
+Two keys with the session's hash tag: each client's latest run per cell (``cell_id\\nclient`` →
+``state\\nename``) and the counts (``cell_id\\nok``, ``cell_id\\nerror``, ``cell_id\\ne:<ename>``,
+and ``cell_id\\nnames``, the enames seen, to render one cell's counts without a scan). One Lua
+script moves a client's record and the counts together and, only when they changed, adds a
+teacher-only ``runs`` event carrying the cell's new counts.
+
+Counting is honest: a report counts only for a client that holds (or held in the last 60 s) an
+event stream of the session (its presence in the students set); any other is accepted and dropped.
+"""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+
+from ..domain import CellNotFound, SessionNotFound
+from ..domain.events import AUDIENCE_TEACHER, EVENT_RUNS
+from ..domain.talkback import runs_summary
+from . import keys
+from .sessions import STUDENT_WINDOW_SECONDS, translate_redis_errors
+
+# KEYS: session, cells, students, runs, counts, events
+# ARGV: 1 cell id, 2 client, 3 state, 4 ename, 5 present since, 6 maxlen, 7 event, 8 audience, 9 code
+RECORD_RUN = """
+if redis.call('HEXISTS', KEYS[1], 'key_hash') == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
+local seen = redis.call('ZSCORE', KEYS[3], ARGV[2])
+if not seen or tonumber(seen) < tonumber(ARGV[5]) then return 0 end
+local cell = ARGV[1] .. '\\n'
+local record = ARGV[3] .. '\\n' .. ARGV[4]
+local old = redis.call('HGET', KEYS[4], cell .. ARGV[2])
+if old == record then return 0 end
+if old then
+  local state, ename = string.match(old, '^(%a+)\\n(.*)$')
+  redis.call('HINCRBY', KEYS[5], cell .. state, -1)
+  if ename ~= '' then redis.call('HINCRBY', KEYS[5], cell .. 'e:' .. ename, -1) end
+end
+redis.call('HSET', KEYS[4], cell .. ARGV[2], record)
+redis.call('HINCRBY', KEYS[5], cell .. ARGV[3], 1)
+local names = redis.call('HGET', KEYS[5], cell .. 'names') or ''
+if ARGV[4] ~= '' then
+  redis.call('HINCRBY', KEYS[5], cell .. 'e:' .. ARGV[4], 1)
+  if not string.find(' ' .. names .. ' ', ' ' .. ARGV[4] .. ' ', 1, true) then
+    names = (names == '' and ARGV[4]) or (names .. ' ' .. ARGV[4])
+    redis.call('HSET', KEYS[5], cell .. 'names', names)
+  end
+end
+local errors = {}
+local any = false
+for ename in string.gmatch(names, '%S+') do
+  local n = tonumber(redis.call('HGET', KEYS[5], cell .. 'e:' .. ename) or '0')
+  if n > 0 then errors[ename] = n; any = true end
+end
+local ok = tonumber(redis.call('HGET', KEYS[5], cell .. 'ok') or '0')
+local failed = tonumber(redis.call('HGET', KEYS[5], cell .. 'error') or '0')
+-- ids and codes are plain [A-Za-z0-9_.-]; cjson cannot tell an empty object from a list
+local data = '{"session": "' .. ARGV[9] .. '", "cell_id": "' .. ARGV[1] .. '", "runs": {"ok": ' .. ok ..
+  ', "error": ' .. failed .. ', "errors": ' .. (any and cjson.encode(errors) or '{}') .. '}}'
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[7], 'to', ARGV[8], 'data', data)
+return 1
+"""
+
+
+class RunLedger:
+    def __init__(self, redis: Redis, *, stream_maxlen: int = 10_000):
+        self.redis = redis
+        self.stream_maxlen = stream_maxlen
+
+    @translate_redis_errors
+    async def record(self, code: str, cell_id: str, client: str, state: str, ename: str) -> bool:
+        """``client``'s latest run of ``cell_id``; True when the counts changed (and were told)."""
+        since = time.time() - STUDENT_WINDOW_SECONDS
+        answer = await self.redis.eval(
+            RECORD_RUN, 6, keys.session_key(code), keys.cells_key(code), keys.students_key(code),
+            keys.runs_key(code), keys.run_counts_key(code), keys.events_key(code),
+            cell_id, client, state, ename, repr(since), str(self.stream_maxlen), EVENT_RUNS, AUDIENCE_TEACHER, code)
+        if answer == -1:
+            raise SessionNotFound(f"There is no live session {code}; check the code.")
+        if answer == -2:
+            raise CellNotFound(f"Cell {cell_id} is not published in session {code}.")
+        return answer == 1
+
+    @translate_redis_errors
+    async def counts(self, code: str) -> dict[str, dict]:
+        """``{cell_id: {"ok", "error", "errors": {ename: n}}}`` of one session (one HGETALL)."""
+        fields = await self.redis.hgetall(keys.run_counts_key(code))
+        return runs_summary({f: v for f, v in fields.items() if not f.endswith("\nnames")})
