@@ -122,6 +122,19 @@ class HandsPart(MergePart):
         await self.refresh_hands()
         return raised
 
+    async def hand_state_changed(self, data: dict) -> None:
+        """A ``hand_state`` event (only this student's own hands reach this stream): shown at once."""
+        hand_id, state = str(data.get("hand_id", "")), data.get("state")
+        known = [dict(h) for h in self.my_hands]
+        mine = next((h for h in known if str(h.get("hand_id")) == hand_id), None)
+        if mine is None or not isinstance(state, str):
+            await self.refresh_hands()
+            return
+        mine["state"] = state
+        if state != "waiting":
+            mine["position"] = None
+        self.my_hands = known
+
     async def refresh_hands(self) -> None:
         """This student's hands and their state (after a ``hand_state`` event, or a raise)."""
         try:
@@ -129,7 +142,7 @@ class HandsPart(MergePart):
         except APIError as exc:
             self.param.update(hand_ok=False, hand_message=f"Could not read your hands: {exc.message}")
             return
-        self.my_hands = [h for h in hands if isinstance(h, dict)]
+        self.my_hands = [h for h in hands if isinstance(h, dict) and h.get("state") != "lowered"]
 
     async def lower(self, hand_id: str) -> bool:
         try:

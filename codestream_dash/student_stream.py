@@ -120,7 +120,7 @@ class EventStreamPart(param.Parameterized):
         elif event.event == EVENT_FOCUS:
             self.apply_focus(data.get("cell_id"))
         elif event.event == EVENT_HAND_STATE:
-            await self.refresh_hands()
+            await self.hand_state_changed(data)
         elif event.event == EVENT_SESSION_ENDED:
             # a normal end of a lesson, not a failure: a grey light and a plain notice
             self.param.update(connection="ended", connection_message=SESSION_ENDED_TEXT, cells=[],

@@ -185,3 +185,62 @@ async def test_a_pull_into_the_offered_new_notebook_creates_it(cs_teacher, dashb
     assert dashboard.target_notebook == f"codestream-{code.lower()}.ipynb"
     assert [source_of(c) for c in notebook_cells(student, dashboard.target_notebook)] == ["print('hi')"]
     assert "Open JupyterLab with" in dashboard._lab_link_html(True, dashboard.target_notebook)
+
+
+# -- hands --------------------------------------------------------------------------------------
+async def test_a_hand_raised_with_my_cell_its_state_live_and_lowered(cs_teacher, dashboard, student):
+    teacher = cs_teacher.client()
+    session = create_session(teacher)
+    code = session["code"]
+    write_notebook(student.root_dir, "work.ipynb", [("code", "import math")])
+    publish(teacher, code, "area", "area = 3.14 * r * r", 1)
+    await joined(dashboard, cs_teacher, session)
+    dashboard.selected_cell_id = "area"
+    await dashboard.settle()
+    assert await dashboard.pull_selected()
+    await dashboard.settle()
+    assert dashboard.hand_cell == 1  # the cell I pulled, by default
+
+    dashboard.hand_note = "NameError: r?"
+    assert await dashboard.raise_hand() is None  # laptop mode: a name first
+    assert "name" in dashboard.hand_message
+    dashboard.student_name = "Ada <b>"
+    dashboard.param.trigger("ask_help")
+    await dashboard.settle()
+    assert dashboard.hand_ok, dashboard.hand_message
+    assert [(h["state"], h.get("position")) for h in dashboard.my_hands] == [("waiting", 1)]
+    assert "waiting, 1st" in dashboard._my_hands_view()[0][0].object
+    r = student.client().get("codestream/api/student/config")
+    assert r.json()["name"] == "Ada <b>"  # kept in the student config: given once
+
+    queue = teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"]
+    assert [(h["name"], h["cell_id"], h["note"], h["source"]) for h in queue] == [
+        ("Ada <b>", "area", "NameError: r?", "area = 3.14 * r * r")]
+    hand_id = queue[0]["hand_id"]
+    teacher.patch(f"codestream/api/sessions/{code}/hands/{hand_id}", json={"state": "helping"})
+    await until(dashboard, lambda: dashboard.my_hands and dashboard.my_hands[0]["state"] == "helping",
+                "the hand_state event")
+    assert "the teacher is looking at it" in dashboard._my_hands_view()[0][0].object
+
+    assert await dashboard.lower(hand_id)
+    assert dashboard.my_hands == []
+    still_open = [h for h in teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"]
+                  if h["hand_id"] == hand_id and h["state"] in ("waiting", "helping")]
+    assert still_open == []
+
+
+async def test_sharing_run_status_is_a_student_config_toggle(cs_teacher, dashboard, student):
+    teacher = cs_teacher.client()
+    session = create_session(teacher)
+    write_notebook(student.root_dir, "work.ipynb", [("code", "x = 1")])
+    await joined(dashboard, cs_teacher, session)
+    assert dashboard.share_run_status is True
+    dashboard.share_run_status = False
+    await dashboard.settle()
+    assert student.client().get("codestream/api/student/config").json()["share_run_status"] is False
+    other = StudentDashboard(ServerClient(student.url, student.token))
+    try:
+        await other.load()
+        assert other.share_run_status is False and other.configured
+    finally:
+        await other.aclose()
