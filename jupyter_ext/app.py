@@ -24,15 +24,6 @@ from .services.teacher import RedisProvider, StreamCaps, TeacherService
 from .store import EmbeddedRedis, redis_url_from_env
 from .store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
 
-# old option name -> its name now; the old ones still work, with a warning
-DEPRECATED_OPTIONS = {
-    "relay_read_timeout": "upstream_read_timeout",
-    "relay_backoff_initial": "upstream_backoff_initial",
-    "relay_backoff_max": "upstream_backoff_max",
-    "relay_buffer_events": "upstream_buffer_events",
-}
-
-
 class CodeStreamApp(ExtensionApp):
     """Code Stream: the teacher's session store and read routes, and the student's proxy."""
 
@@ -230,10 +221,12 @@ class CodeStreamApp(ExtensionApp):
             self.handlers.extend(openapi_handlers(**services))
             if self.student_service is not None:
                 from .handlers.student import student_handlers
+                from .handlers.student_instep import student_instep_handlers
                 from .handlers.student_talkback import student_talkback_handlers
 
                 self.handlers.extend(student_handlers(**services))
                 self.handlers.extend(student_talkback_handlers(**services))
+                self.handlers.extend(student_instep_handlers(**services))
             return
         self.handlers.extend(web_handlers(**services))
         self.handlers.extend(teacher_handlers(**services))
@@ -244,10 +237,12 @@ class CodeStreamApp(ExtensionApp):
         self.handlers.extend(openapi_handlers(**services))
         if self.student_service is not None:
             from .handlers.student import student_handlers
+            from .handlers.student_instep import student_instep_handlers
             from .handlers.student_talkback import student_talkback_handlers
 
             self.handlers.extend(student_handlers(**services))
             self.handlers.extend(student_talkback_handlers(**services))
+            self.handlers.extend(student_instep_handlers(**services))
 
     async def stop_extension(self):
         if self.student_service is not None:
@@ -297,22 +292,6 @@ class CodeStreamApp(ExtensionApp):
         help="Largest event (and line) accepted in the teacher's event stream, in bytes; a stream"
              " with a larger one is refused and retried (a contract event is a few hundred bytes)."
              " Default: 64 KiB.")
-
-    # The names before 2.0 said "relay", which is also the standalone read relay (relay_url).
-    relay_read_timeout = Float(None, allow_none=True, config=True, help="Deprecated: use upstream_read_timeout.")
-    relay_backoff_initial = Float(None, allow_none=True, config=True, help="Deprecated: use upstream_backoff_initial.")
-    relay_backoff_max = Float(None, allow_none=True, config=True, help="Deprecated: use upstream_backoff_max.")
-    relay_buffer_events = Int(None, allow_none=True, config=True, help="Deprecated: use upstream_buffer_events.")
-
-    @observe(*DEPRECATED_OPTIONS)
-    def _deprecated_option(self, change):
-        """An old option name still configures its new one (unless that is set too), with a warning."""
-        old, new = change["name"], DEPRECATED_OPTIONS[change["name"]]
-        if change["new"] is None:
-            return
-        self.log.warning("CodeStreamApp.%s is deprecated; use CodeStreamApp.%s instead.", old, new)
-        if new not in self.config.get(type(self).__name__, {}):
-            setattr(self, new, change["new"])
 
     @default("student_config_dir")
     def _default_student_config_dir(self):

@@ -18,7 +18,6 @@ import pytest
 from student_fixtures import STUDENT_ARGS, configure
 
 from codestream_dash.student import StudentDashboard
-from jupyter_ext.app import CodeStreamApp
 from jupyter_ext.clients import ServerClient
 from jupyter_ext.domain.events import TEACHER_STREAM_REFUSED
 from jupyter_ext.testing import SSEReader, until, wait_until
@@ -190,28 +189,3 @@ async def test_the_dashboard_says_why_the_stream_was_refused(student, hostile):
         assert f"a line larger than {EVENT_BOUND} bytes" in board.connection_message
     finally:
         await board.aclose()
-
-
-def test_old_upstream_option_names_still_work_with_a_warning():
-    import logging
-
-    from traitlets.config import Config
-
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    log = logging.getLogger("test-codestream-deprecated-options")
-    log.addHandler(handler)
-    log.propagate = False
-    config = Config()
-    config.CodeStreamApp.relay_buffer_events = 4
-    config.CodeStreamApp.relay_read_timeout = 30.0
-    config.CodeStreamApp.relay_backoff_initial = 0.1
-    config.CodeStreamApp.relay_backoff_max = 3.0
-    config.CodeStreamApp.upstream_backoff_max = 7.0  # the new name wins over the old one
-    app = CodeStreamApp(config=config, log=log)
-    assert (app.upstream_buffer_events, app.upstream_read_timeout, app.upstream_backoff_initial,
-            app.upstream_backoff_max) == (4, 30.0, 0.1, 7.0)
-    warnings = sorted(r.getMessage() for r in records if r.levelno == logging.WARNING)
-    assert warnings == [f"CodeStreamApp.relay_{name} is deprecated; use CodeStreamApp.upstream_{name} instead."
-                        for name in ("backoff_initial", "backoff_max", "buffer_events", "read_timeout")]

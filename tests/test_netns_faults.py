@@ -80,7 +80,7 @@ def test_silent_stall_between_student_and_teacher(cs_netns_link, tmp_path, cs_se
         args=["--ServerApp.allow_remote_access=True", f"--CodeStreamApp.heartbeat_seconds={HEARTBEAT}"])
     student = JupyterServerProcess(
         tmp_path / "student", scanner=cs_secret_scanner,
-        args=[*STUDENT_ARGS, f"--CodeStreamApp.relay_read_timeout={2 * HEARTBEAT}"])
+        args=[*STUDENT_ARGS, f"--CodeStreamApp.upstream_read_timeout={2 * HEARTBEAT}"])
     readers = []
     front = None
     try:

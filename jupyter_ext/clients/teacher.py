@@ -31,6 +31,7 @@ from ..domain import (
     Unauthorized,
     UpstreamError,
 )
+from ..domain.errors import VersionNotFound
 from ..domain.cells import CELL_ID_RE
 from ..domain.urls import TeacherUrl, check_addresses_allowed, parse_teacher_url, same_origin
 from .errors import ExceptionMap, bad_response, contract_error_of, map_exceptions, timed_out, unreachable
@@ -95,11 +96,23 @@ class TeacherClient:
         body["cells"] = [checked_cell(c) for c in body["cells"]]
         return body
 
-    async def get_cell(self, conn: TeacherConnection, cell_id: str, code: str | None = None) -> dict:
+    async def get_cell(self, conn: TeacherConnection, cell_id: str, code: str | None = None, *,
+                       version: int | None = None) -> dict:
+        """The cell, or (``version``) that past version of it."""
         code = code or conn.session_code
-        body = await self._get_json(conn, f"codestream/api/sessions/{code}/cells/{quote(cell_id)}", code,
+        query = f"?version={int(version)}" if version is not None else ""
+        body = await self._get_json(conn, f"codestream/api/sessions/{code}/cells/{quote(cell_id)}{query}", code,
                                     cell_id=cell_id)
         return checked_cell(body)
+
+    async def get_notebook(self, conn: TeacherConnection) -> tuple[bytes, str]:
+        """``GET …/notebook``: the lesson's ``.ipynb`` bytes (capped) and its Content-Disposition."""
+        code = conn.session_code
+        headers = {"Accept": "application/x-ipynb+json, application/json"}
+        async with self._open(conn, f"codestream/api/sessions/{code}/notebook", headers, None) as response:
+            if response.status_code >= 300:
+                await self._raise_for(response, code)
+            return await self._read_capped(response), response.headers.get("Content-Disposition", "")
 
     async def server_info(self, conn: TeacherConnection) -> dict:
         """``GET api`` (no auth needed): proves the URL is a Jupyter server when no session is known."""
@@ -293,6 +306,9 @@ class TeacherClient:
         if status == 404 and error_code == "cell_not_found":
             raise CellNotFound(f"Cell {cell_id} is not published in session {code} (any more);"
                                " refresh the list of cells.")
+        if status == 404 and error_code == "version_not_found":
+            raise VersionNotFound(f"The teacher's server no longer keeps that version of cell {cell_id}"
+                                  " (only the last ones are kept).")
         if (status == 404 and error_code == "session_not_found") or error_code == "invalid_session_code":
             raise SessionNotFound(f"The teacher's server has no live session {code}; check the"
                                   " session code your teacher shows.")

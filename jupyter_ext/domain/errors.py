@@ -79,6 +79,19 @@ class NotebookNotFound(NotFound):
     code = "notebook_not_found"
 
 
+class VersionNotFound(NotFound):
+    """A past version no longer kept (only the last ones of each cell are), or never made."""
+
+    code = "version_not_found"
+
+
+class MergeConflict(CodeStreamError):
+    """An apply of a merge whose conflicts were not resolved: nothing was changed."""
+
+    status = 409
+    code = "merge_conflict"
+
+
 class TooManyRequests(CodeStreamError):
     status = 429
     code = "too_many_requests"
@@ -123,4 +136,4 @@ def _codes(*types: type[CodeStreamError]) -> dict[str, type[CodeStreamError]]:
 # A contract error code -> the type that carries it (UpstreamError's codes are the student side's own).
 ERROR_TYPES = _codes(InvalidInput, InvalidSessionCode, InvalidCellId, InvalidUrl, PayloadTooLarge,
                      Unauthorized, Forbidden, NotFound, SessionNotFound, CellNotFound, NotConfigured,
-                     NotebookNotFound, TooManyRequests, StoreUnavailable)
+                     NotebookNotFound, TooManyRequests, StoreUnavailable, VersionNotFound, MergeConflict)

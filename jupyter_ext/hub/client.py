@@ -44,6 +44,7 @@ class ServiceAnswer:
     status: int
     body: bytes
     content_type: str
+    disposition: str = ""  # a download's Content-Disposition (the lesson notebook)
 
     def json(self):
         return json.loads(self.body) if self.body else None
@@ -77,7 +78,8 @@ class HubServiceClient:
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from None
         return ServiceAnswer(response.status_code, response.content,
-                             response.headers.get("Content-Type", "application/json"))
+                             response.headers.get("Content-Type", "application/json"),
+                             response.headers.get("Content-Disposition", ""))
 
     async def call(self, method: str, path: str, payload: dict | None = None) -> dict | None:
         """A JSON call; a contract error from the service is raised as the same error here."""

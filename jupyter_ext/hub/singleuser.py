@@ -60,8 +60,9 @@ class ForwardedToHub(CodeStreamHandler):
         if answer.status == 204 or not answer.body:
             self.finish()
             return
-        self.set_header("Content-Type", answer.content_type)
-        self.finish(answer.body)
+        if answer.disposition:
+            self.set_header("Content-Disposition", answer.disposition)
+        self.finish(answer.body, set_content_type=answer.content_type)  # (the lesson notebook is not JSON)
 
 
 @web.authenticated
@@ -180,7 +181,7 @@ def setup_hub_mode(app) -> bool:
     log = getattr(app, "cs_log", None) or logging.getLogger(__name__)
     client = HubServiceClient(link, connect_timeout=app.teacher_connect_timeout,
                               read_timeout=app.teacher_read_timeout,
-                              stream_read_timeout=app.relay_read_timeout, log=log)
+                              stream_read_timeout=app.upstream_read_timeout, log=log)
     app.hub_client = client
     app.teacher_service = None
     app.student_service = app._make_student_service()

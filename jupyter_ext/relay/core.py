@@ -21,7 +21,9 @@ from tornado import web
 
 from ..domain import CodeStreamError, InvalidInput, PayloadTooLarge, Unauthorized, normalize_session_code, validate_cell_id
 from ..domain.events import EVENT_SESSION_ENDED, ListenerOverflow, validate_event_id
+from ..domain.history import parse_version
 from ..handlers import sse
+from ..services.versions import cell_version
 from ..store.sessions import hash_key
 
 CODE = r"(?P<code>[^/]+)"
@@ -203,9 +205,14 @@ class ReadRoutes:
         self.finish(body)
 
     async def read_cell(self, code: str, cell_id: str) -> None:
+        """One cell; with ``?version=N`` that past version of it (``services/versions.py``)."""
         code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
+        version = parse_version(self.get_query_argument("version", None))
         await self.read_auth.authorize(self, code)
-        cell = await self.service.get_cell(code, cell_id)
+        if version is None:
+            cell = await self.service.get_cell(code, cell_id)
+        else:
+            cell = await cell_version(self.service, code, cell_id, version)
         self.write_json(cell.public_dict())
 
     def on_connection_close(self):

@@ -13,6 +13,7 @@ import copy
 import logging
 import weakref
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import nbformat
 from jupyter_core.utils import ensure_async
@@ -55,18 +56,39 @@ class NotebookPuller:
         # one lock per notebook while pulls into it are running; gone with the last of them
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
+    def _lock_for(self, path: str) -> asyncio.Lock:
+        lock = self._locks.get(path)
+        if lock is None:
+            lock = self._locks[path] = asyncio.Lock()
+        return lock
+
+    async def edit(self, notebook_path: str, change: NotebookChange, *, create: bool = False) -> tuple[object, bool]:
+        """One change of a notebook under its pull lock: on the live document when it is open with
+        collaboration (``change.live``: one synchronous step, nothing else runs in between), else
+        on the file (``change.file``: one read, and one save when it says it changed something).
+        ``create``: a missing notebook is created first. Returns ``(result, live)``."""
+        path = notebook_file_path(notebook_path)
+        async with self._lock_for(path):
+            if create:
+                await self._create_if_missing(path)
+            else:
+                await self._require_notebook(path)
+            document = await self._live_document(path)
+            if document is not None:
+                return change.live(document), True
+            nb = await self._read_notebook(path)
+            result, changed = change.file(nb)
+            if changed:
+                await self._save_notebook(path, nb)
+            return result, False
+
     def collaborative(self) -> bool:
         return self._web_settings().get(YDOC_SETTINGS_KEY) is not None
 
     async def pull(self, cell: Mapping, *, session: str, teacher_url: str, notebook_path: str,
                    position: Position, with_outputs: bool = False) -> dict:
-        notebook_path = normalize_notebook_path(notebook_path)  # one lock per file, however spelled
-        if not notebook_path.endswith(".ipynb"):
-            raise InvalidInput("'notebook_path' must be a notebook (a path ending in .ipynb).")
-        lock = self._locks.get(notebook_path)
-        if lock is None:
-            lock = self._locks[notebook_path] = asyncio.Lock()
-        async with lock:
+        notebook_path = notebook_file_path(notebook_path)  # one lock per file, however spelled
+        async with self._lock_for(notebook_path):
             await self._require_notebook(notebook_path)
             document = await self._live_document(notebook_path)
             if document is not None:
@@ -101,6 +123,19 @@ class NotebookPuller:
                 raise InvalidInput(f"{path} is a folder, not a notebook; choose a notebook.")
             raise NotebookNotFound(f"There is no notebook {path}; create it in JupyterLab or choose another.")
 
+    async def _create_if_missing(self, path: str) -> None:
+        contents = self._contents_manager()
+        if await ensure_async(contents.file_exists(path)):
+            return
+        if await ensure_async(contents.dir_exists(path)):
+            raise InvalidInput(f"{path} is a folder, not a notebook; choose a notebook.")
+        folder = path.rpartition("/")[0]
+        if folder and not await ensure_async(contents.dir_exists(folder)):
+            raise NotebookNotFound(f"There is no folder {folder}; create it in JupyterLab or choose another.")
+        await ensure_async(contents.save({"type": "notebook", "format": "json",
+                                          "content": nbformat.v4.new_notebook()}, path))
+        self.log.info("codestream: created %s", path)
+
     # -- live (real-time collaboration) ------------------------------------------------------
     async def _live_document(self, path: str):
         extension = self._web_settings().get(YDOC_SETTINGS_KEY)
@@ -124,21 +159,21 @@ class NotebookPuller:
         where = placement(cells, session=session, cell_id=cell["cell_id"], position=position)
         node = build_cell(cell, session, with_outputs=with_outputs)
         value = _cast_numbers(copy.deepcopy(dict(node)), int, float)
-        from pycrdt import Map
-
-        meta = document.ydoc.get("meta", type=Map)
         with document.ydoc.transaction():
             document.ycells.insert(where.index, document.create_ycell(value))
-            metadata = meta.get("metadata")
-            if isinstance(metadata, Map):
-                metadata[METADATA_KEY] = notebook_metadata(session, teacher_url)
-            else:
-                meta["metadata"] = Map({METADATA_KEY: notebook_metadata(session, teacher_url)})
+            _record_session_live(document, session, teacher_url)
         return where, node
 
     # -- file --------------------------------------------------------------------------------
     async def _insert_in_file(self, path: str, cell: Mapping, *, session: str, teacher_url: str,
                               position: Position, with_outputs: bool = False) -> tuple[Placement, dict]:
+        nb = await self._read_notebook(path)
+        where, node = insert_pulled_cell(nb, cell, session=session, teacher_url=teacher_url, position=position,
+                                         with_outputs=with_outputs)
+        await self._save_notebook(path, nb)
+        return where, node
+
+    async def _read_notebook(self, path: str) -> nbformat.NotebookNode:
         contents = self._contents_manager()
         try:
             model = await ensure_async(contents.get(path, content=True, type="notebook"))
@@ -149,15 +184,62 @@ class NotebookPuller:
         nb = nbformat.from_dict(model["content"])
         if nb.get("nbformat") != 4:
             raise InvalidInput(f"{path} is not an nbformat 4 notebook; open and save it in JupyterLab first.")
-        where, node = insert_pulled_cell(nb, cell, session=session, teacher_url=teacher_url, position=position,
-                                         with_outputs=with_outputs)
+        return nb
+
+    async def _save_notebook(self, path: str, nb: nbformat.NotebookNode) -> None:
+        """Save a changed notebook; an invalid result is refused (400) and nothing is written."""
         try:
             nbformat.validate(nb)
         except nbformat.ValidationError:
-            raise InvalidInput(f"{path} is not a valid notebook, so nothing was added; open it in"
-                               " JupyterLab, save it, and pull again.", code="invalid_notebook") from None
-        await ensure_async(contents.save({"type": "notebook", "format": "json", "content": nb}, path))
-        return where, node
+            raise InvalidInput(f"{path} is not a valid notebook, so nothing was changed; open it in"
+                               " JupyterLab, save it, and try again.", code="invalid_notebook") from None
+        await ensure_async(self._contents_manager().save({"type": "notebook", "format": "json", "content": nb}, path))
+
+
+class NotebookChange(Protocol):
+    """What ``NotebookPuller.edit`` runs: on the live document, or on the file's notebook."""
+
+    def live(self, document) -> object: ...
+
+    def file(self, nb: nbformat.NotebookNode) -> tuple[object, bool]: ...
+
+
+def notebook_file_path(raw: str) -> str:
+    """The one spelling of a notebook's path (one lock per file); not a notebook: ``400``."""
+    path = normalize_notebook_path(raw)
+    if not path.endswith(".ipynb"):
+        raise InvalidInput("'notebook_path' must be a notebook (a path ending in .ipynb).")
+    return path
+
+
+def live_value(value):
+    """A JSON value as the shared document stores it (numbers as floats, like jupyter_ydoc)."""
+    return _cast_numbers(copy.deepcopy(value), int, float)
+
+
+def live_cells(document) -> list[dict]:
+    """The live document's cells as ``placement`` and the merge see them (id, Code Stream metadata)."""
+    return [_live_cell_view(ycell) for ycell in document.ycells]
+
+
+def append_live(document, nodes: list, *, session: str, teacher_url: str) -> None:
+    """Append ``nodes`` to an open notebook and record the session, in one transaction."""
+    with document.ydoc.transaction():
+        for node in nodes:
+            document.ycells.append(document.create_ycell(_cast_numbers(copy.deepcopy(dict(node)), int, float)))
+        _record_session_live(document, session, teacher_url)
+
+
+def _record_session_live(document, session: str, teacher_url: str) -> None:
+    """The notebook's ``codestream`` metadata (where its pulled cells came from), in the caller's transaction."""
+    from pycrdt import Map
+
+    meta = document.ydoc.get("meta", type=Map)
+    metadata = meta.get("metadata")
+    if isinstance(metadata, Map):
+        metadata[METADATA_KEY] = notebook_metadata(session, teacher_url)
+    else:
+        meta["metadata"] = Map({METADATA_KEY: notebook_metadata(session, teacher_url)})
 
 
 def _live_cell_view(ycell) -> dict:

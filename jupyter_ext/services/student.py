@@ -199,13 +199,22 @@ class StudentService:
         self._report_pull(connection, cell_id, int(cell["version"]))
         return result
 
+    def connection(self) -> TeacherConnection:
+        """The configured session, for the student's feature services (``NotConfigured`` else)."""
+        return self._connection()
+
     def _report_pull(self, connection: TeacherConnection, cell_id: str, version: int) -> None:
-        """Tell the teacher's server, in the background: the pull is done whatever it answers."""
+        self.report_pulls(connection, [(cell_id, version)])
+
+    def report_pulls(self, connection: TeacherConnection, pulls: list[tuple[str, int]]) -> None:
+        """Tell the teacher's server, in the background and one after the other: the pulls are
+        done whatever it answers."""
         async def report():
-            try:
-                await self.teacher.report_pull(connection, cell_id, version, self.store.client_id())
-            except CodeStreamError as exc:
-                self.log.info("codestream: could not report the pull of %s to the teacher: %s", cell_id, exc.code)
+            for cell_id, version in pulls:
+                try:
+                    await self.teacher.report_pull(connection, cell_id, version, self.store.client_id())
+                except CodeStreamError as exc:
+                    self.log.info("codestream: could not report the pull of %s to the teacher: %s", cell_id, exc.code)
         task = asyncio.get_running_loop().create_task(report(), name="codestream-report-pull")
         self._reports.add(task)
         task.add_done_callback(self._reports.discard)

@@ -115,6 +115,10 @@ class SessionReader:
     async def get_cell(self, conn: TeacherConnection, cell_id: str) -> dict:
         return await self._read(conn, lambda source: self.teacher.get_cell(source, cell_id))
 
+    async def read(self, conn: TeacherConnection, call):
+        """Any other read of the session (a past version, the lesson), by the same path."""
+        return await self._read(conn, call)
+
     async def _read(self, conn: TeacherConnection, call):
         relay = self.directory.relay_for(conn)
         if relay is not None:

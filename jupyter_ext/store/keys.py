@@ -74,7 +74,13 @@ def run_counts_key(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:run_counts"
 
 
+def versions_key(code: str) -> str:
+    """Past versions of the session's cells: ``cell_id\nversion`` -> the cell (store/versions.py)."""
+    return f"{PREFIX}:{{{code}}}:versions"
+
+
 def all_session_keys(code: str) -> list[str]:
     return [session_key(code), cells_key(code), events_key(code), students_key(code), retired_key(code),
             pulled_key(code), pull_counts_key(code), hands_key(code), hand_states_key(code),
-            hand_queue_key(code), hands_done_key(code), runs_key(code), run_counts_key(code)]
+            hand_queue_key(code), hands_done_key(code), runs_key(code), run_counts_key(code),
+            versions_key(code)]

@@ -36,6 +36,7 @@ from ..domain import (
 from ..domain.cells import republished_version, retired_record
 from ..domain.events import EVENT_PUBLISHED, EVENT_SESSION_ENDED, EVENT_UNPUBLISHED, EVENT_UPDATED, Event
 from . import keys
+from .versions import queue_version
 
 STUDENT_WINDOW_SECONDS = 60
 NOT_YOURS_MESSAGE = ("Session {code} belongs to another teacher; only the server (or hub user) that"
@@ -324,6 +325,7 @@ class SessionStore:
                         cell.version = republished_version(retired, cell.source, cell.cell_type)
                     pipe.multi()
                     pipe.hset(cells_key, cell_id, json.dumps(cell.to_dict()))
+                    queue_version(pipe, code, cell)  # its past versions, in the same MULTI
                     if retired is not None:
                         pipe.hdel(keys.retired_key(code), cell_id)
                     event = self._cell_event_name(previous, cell)

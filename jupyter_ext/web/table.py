@@ -54,9 +54,9 @@ class Route:
 
 def route_table() -> list[Route]:
     """Every route of the table, in matching order (more specific patterns first)."""
-    from . import focus, talkback
+    from . import focus, notebook, talkback
 
-    return [*focus.ROUTES, *talkback.ROUTES]
+    return [*focus.ROUTES, *talkback.ROUTES, *notebook.ROUTES]
 
 
 def mount(base: type, *, prefix: str = "", relay_only: bool = False,
