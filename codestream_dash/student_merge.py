@@ -4,8 +4,9 @@ the student has changed since pulling it.
 A three-way view (what I pulled, what I have, what the teacher has now) with the result; a
 clean merge applies in one click; each conflict is resolved with a radio group (arrow keys)
 as mine / the teacher's / both / edited by hand; "Undo merge" puts the student's text back.
-The merge is the server's (``POST codestream/api/student/merge``); undo rewrites the copy
-through the contents API from ``codestream.before_merge`` (or the text kept here).
+The merge is the server's (``POST codestream/api/student/merge``), and so is the undo
+(``POST codestream/api/student/merge/undo``: the copy's ``codestream.before_merge``, live when
+the notebook is open).
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import param
 
 from jupyter_ext.clients import APIError
 
-from .common import cell_source
+from .student_merge_model import CHOICES, EDITED, both_sides, conflicts_of, resolve
 from .student_pull import PullPart
-from .student_merge_model import CHOICES, EDITED, conflicts, resolve
 from .student_render import code_html, message_html
 
 
@@ -60,14 +60,7 @@ class MergePart(PullPart):
 
     def merged_text(self) -> str | None:
         """The result as it stands: the clean merge, or the conflicts resolved as chosen so far."""
-        result = self.merge_result
-        if result is None:
-            return None
-        if result.get("clean"):
-            return str(result.get("merged", ""))
-        texts = self.merge_texts
-        return resolve(texts.get("base", ""), texts.get("mine", ""), texts.get("theirs", ""),
-                       self.merge_choices, self.merge_edits)
+        return resolve(self.merge_result, self.merge_choices, self.merge_edits)
 
     def choose(self, index: int, choice: str, edit: str | None = None) -> None:
         """Resolve conflict ``index`` (what its radio group and text box do)."""
@@ -86,7 +79,7 @@ class MergePart(PullPart):
         self.busy = True
         try:
             result = await self.client.merge(path, cell["cell_id"])
-            base = self.base_of_selected()
+            base = result.get("base") if isinstance(result.get("base"), str) else self.base_of_selected()
             if base is None:
                 base = str((await self.client.student_cell(cell["cell_id"], int(result["base_version"])))
                            .get("source", ""))
@@ -96,18 +89,17 @@ class MergePart(PullPart):
             return None
         finally:
             self.busy = False
-        texts = {"base": base, "mine": copy.source, "theirs": str(cell.get("source", "")),
+        texts = {"base": base, "mine": str(result.get("mine", copy.source)),
+                 "theirs": str(result.get("theirs", cell.get("source", ""))),
                  "cell_id": cell["cell_id"], "path": path, "base_version": int(result.get("base_version", 0)),
                  "version": int(result.get("version", cell.get("version", 1)))}
-        found = conflicts(texts["base"], texts["mine"], texts["theirs"])
-        count = len(found) if not result.get("clean") else 0
-        both = [c.mine + ("" if c.mine.endswith("\n") or not c.mine else "\n") + c.theirs for c in found]
-        self.param.update(merge_result=result, merge_texts=texts, merge_choices=[""] * count,
-                          merge_edits=both[:count], merge_ok=None, merge_message=(
+        found = [] if result.get("clean") else conflicts_of(result)
+        self.param.update(merge_result=result, merge_texts=texts, merge_choices=[""] * len(found),
+                          merge_edits=[both_sides(c) for c in found], merge_ok=None, merge_message=(
+                              f"{len(found)} conflict{'s' if len(found) != 1 else ''}: you and the teacher changed"
+                              " the same lines. Choose for each, then apply." if found else
                               "No conflicts: your changes and the teacher's fit together. Apply the merge to"
-                              " update your copy." if result.get("clean") else
-                              f"{count or len(result.get('conflicts') or [])} conflict(s): you and the teacher"
-                              " changed the same lines. Choose for each, then apply."))
+                              " update your copy."))
         return result
 
     async def apply_current_merge(self) -> dict | None:
@@ -137,24 +129,18 @@ class MergePart(PullPart):
         return answer
 
     async def undo_last_merge(self) -> bool:
-        """Put the student's pre-merge text back into the copy (saved through the contents API)."""
+        """Put the student's pre-merge text back into the copy (the server's undo route)."""
         last = self.last_merge
         if not last:
             return False
+        self.busy = True
         try:
-            model = await self.client.get_notebook(last["path"])
-            content = model.get("content") or {}
-            copy = _merged_copy(content, last["cell_id"])
-            if copy is None:
-                raise LookupError
-            meta = copy["metadata"]["codestream"]
-            copy["source"] = meta.pop("before_merge", None) or last["before"]
-            meta["version"] = last["base_version"]
-            await self.client.save_notebook(last["path"], content)
-        except (APIError, LookupError) as exc:
-            reason = exc.message if isinstance(exc, APIError) else "the merged cell is no longer in the notebook"
-            self.param.update(merge_ok=False, merge_message=f"Undo failed: {reason}.")
+            await self.client.undo_merge(last["path"], last["cell_id"], last.get("base_version") or None)
+        except APIError as exc:
+            self.param.update(merge_ok=False, merge_message=f"Undo failed: {self._plain(exc.code, exc.message)}")
             return False
+        finally:
+            self.busy = False
         self.param.update(last_merge=None, merge_ok=True, merge_message="Your copy is back as it was before the merge.")
         self._pulled_here.pop((last["path"], last["cell_id"]), None)
         await self._reread_after_pull()
@@ -184,7 +170,7 @@ class MergePart(PullPart):
                                   for title, key in (("What you pulled", "base"), ("What you have", "mine"),
                                                      ("What the teacher has now", "theirs"))),
                                 sizing_mode="stretch_width", css_classes=["cs-merge-three"]))
-            found = conflicts(texts.get("base", ""), texts.get("mine", ""), texts.get("theirs", ""))
+            found = [] if result.get("clean") else conflicts_of(result)
             for index, conflict in enumerate(found[:len(self.merge_choices)]):
                 parts.append(self._conflict_view(index, conflict))
             parts.append(pn.pane.HTML(pn.bind(self._result_html, self.param.merge_choices, self.param.merge_edits),
@@ -203,10 +189,10 @@ class MergePart(PullPart):
     def _conflict_view(self, index: int, conflict):
         number = index + 1
         side_by_side = pn.Row(
-            pn.pane.HTML(f"<h4 style='margin:2px 0;font-size:13px'>Conflict {number}, line {conflict.line}: yours</h4>"
-                         + code_html(conflict.mine), sizing_mode="stretch_width"),
-            pn.pane.HTML("<h4 style='margin:2px 0;font-size:13px'>the teacher's</h4>" + code_html(conflict.theirs),
-                         sizing_mode="stretch_width"),
+            pn.pane.HTML(f"<h4 style='margin:2px 0;font-size:13px'>Conflict {number}: yours</h4>"
+                         + code_html(str(conflict.get("mine", ""))), sizing_mode="stretch_width"),
+            pn.pane.HTML("<h4 style='margin:2px 0;font-size:13px'>the teacher's</h4>"
+                         + code_html(str(conflict.get("theirs", ""))), sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
         by_value = {value: label for label, value in CHOICES.items()}
         current = self.merge_choices[index]
@@ -226,16 +212,3 @@ class MergePart(PullPart):
                                                     f"Resolve conflict {number}:</div>"),
                          radio, editor, sizing_mode="stretch_width", css_classes=["cs-conflict"])
 
-
-def _merged_copy(content: dict, cell_id: str) -> dict | None:
-    """The newest cell of ``content`` carrying ``cell_id`` in its ``codestream`` metadata."""
-    best = None
-    for cell in content.get("cells") or []:
-        meta = (cell.get("metadata") or {}).get("codestream")
-        if isinstance(meta, dict) and str(meta.get("cell_id")) == cell_id:
-            if best is None or "before_merge" in meta or int(meta.get("version", 0)) >= int(
-                    best["metadata"]["codestream"].get("version", 0)):
-                best = cell
-    if best is not None:
-        best["source"] = cell_source(best)
-    return best

@@ -1,15 +1,10 @@
-"""The merge view's pure part: the regions of a three-way merge and the text a student's
-choices make of them (no I/O; the merge itself is the student server's ``POST student/merge``).
-
-The regions come from merge3 (the library the server merges with), so the conflicts here
-are the server's; a resolution is the whole merged source, sent back with ``apply: true``.
+"""The merge view's pure part: the text a student's choices make of the server's merge
+(``POST codestream/api/student/merge``: the merged text with each conflict between markers,
+and each conflict's three sides and the line of its first marker). No I/O and no merge of its
+own: the dashboard only replaces each marked conflict by what the student chose.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-
-import merge3
 
 MINE, THEIRS, BOTH, EDITED = "mine", "theirs", "both", "edited"
 CHOICES = {
@@ -20,70 +15,42 @@ CHOICES = {
 }
 
 
-@dataclass(frozen=True)
-class Conflict:
-    base: str
-    mine: str
-    theirs: str
-    line: int  # 1-based line of the merged text where the conflict starts
+def _block(text: str) -> str:
+    """A conflict side as the server writes it between markers: ending in a line break."""
+    return text if not text or text.endswith("\n") else text + "\n"
 
 
-def _lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True)
+def conflicts_of(result: dict | None) -> list[dict]:
+    found = (result or {}).get("conflicts") or []
+    return [c for c in found if isinstance(c, dict)]
 
 
-def _join(*parts: str) -> str:
-    """Concatenate blocks of lines, keeping a line break between blocks."""
-    out = ""
-    for part in parts:
-        if out and part and not out.endswith("\n"):
-            out += "\n"
-        out += part
-    return out
+def both_sides(conflict: dict) -> str:
+    """Mine, then the teacher's: what "Both" gives and where "Edit by hand" starts."""
+    return _block(str(conflict.get("mine", ""))) + str(conflict.get("theirs", ""))
 
 
-def regions(base: str, mine: str, theirs: str) -> list[tuple[str, str | Conflict]]:
-    """``("text", lines)`` for merged-clean stretches and ``("conflict", Conflict)`` in order."""
-    b, a, t = _lines(base), _lines(mine), _lines(theirs)
-    found: list[tuple[str, str | Conflict]] = []
-    line = 1
-    for region in merge3.Merge3(b, a, t).merge_regions():
-        kind = region[0]
-        if kind == "conflict":
-            _, zs, ze, as_, ae, bs, be = region
-            found.append(("conflict", Conflict("".join(b[zs:ze]), "".join(a[as_:ae]), "".join(t[bs:be]), line)))
-            continue
-        start, end = region[1], region[2]
-        source = {"unchanged": b, "same": a, "a": a, "b": t}[kind]
-        chunk = "".join(source[start:end])
-        line += end - start
-        found.append(("text", chunk))
-    return found
-
-
-def conflicts(base: str, mine: str, theirs: str) -> list[Conflict]:
-    return [part for kind, part in regions(base, mine, theirs) if kind == "conflict"]
-
-
-def resolve(base: str, mine: str, theirs: str, choices: list[str], edits: list[str]) -> str | None:
+def resolve(result: dict | None, choices: list[str], edits: list[str]) -> str | None:
     """The merged source with each conflict resolved as chosen; None while one is undecided."""
-    pieces: list[str] = []
-    index = 0
-    for kind, part in regions(base, mine, theirs):
-        if kind == "text":
-            pieces.append(part)
-            continue
+    if result is None:
+        return None
+    merged = str(result.get("merged", ""))
+    found = conflicts_of(result)
+    if result.get("clean") or not found:
+        return merged
+    lines = merged.splitlines(keepends=True)
+    pieces, position = [], 0
+    for index, conflict in enumerate(found):
         choice = choices[index] if index < len(choices) else ""
-        edit = edits[index] if index < len(edits) else ""
-        index += 1
-        if choice == MINE:
-            pieces.append(part.mine)
-        elif choice == THEIRS:
-            pieces.append(part.theirs)
-        elif choice == BOTH:
-            pieces.append(_join(part.mine, part.theirs))
-        elif choice == EDITED:
-            pieces.append(edit if not edit or edit.endswith("\n") or not part.mine.endswith("\n") else edit + "\n")
-        else:
+        mine, theirs = str(conflict.get("mine", "")), str(conflict.get("theirs", ""))
+        chosen = {MINE: mine, THEIRS: theirs, BOTH: both_sides(conflict),
+                  EDITED: edits[index] if index < len(edits) else ""}.get(choice)
+        if chosen is None:
             return None
-    return _join(*pieces) if pieces else ""
+        start = int(conflict.get("line", 1)) - 1
+        pieces.append("".join(lines[position:start]))
+        size = 3 + len(_block(mine).splitlines()) + len(_block(theirs).splitlines())  # 3 marker lines
+        position = min(start + size, len(lines))
+        pieces.append(chosen if position >= len(lines) else _block(chosen))
+    pieces.append("".join(lines[position:]))
+    return "".join(pieces)

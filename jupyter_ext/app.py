@@ -223,10 +223,12 @@ class CodeStreamApp(ExtensionApp):
                 from .handlers.student import student_handlers
                 from .handlers.student_instep import student_instep_handlers
                 from .handlers.student_talkback import student_talkback_handlers
+                from .handlers.student_undo import student_undo_handlers
 
                 self.handlers.extend(student_handlers(**services))
                 self.handlers.extend(student_talkback_handlers(**services))
                 self.handlers.extend(student_instep_handlers(**services))
+                self.handlers.extend(student_undo_handlers(**services))
             return
         self.handlers.extend(web_handlers(**services))
         self.handlers.extend(teacher_handlers(**services))
@@ -239,10 +241,12 @@ class CodeStreamApp(ExtensionApp):
             from .handlers.student import student_handlers
             from .handlers.student_instep import student_instep_handlers
             from .handlers.student_talkback import student_talkback_handlers
+            from .handlers.student_undo import student_undo_handlers
 
             self.handlers.extend(student_handlers(**services))
             self.handlers.extend(student_talkback_handlers(**services))
             self.handlers.extend(student_instep_handlers(**services))
+            self.handlers.extend(student_undo_handlers(**services))
 
     async def stop_extension(self):
         if self.student_service is not None:

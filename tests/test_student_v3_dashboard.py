@@ -5,9 +5,6 @@ hands; plus their pure parts (the merge view's resolution, hand states).
 
 from __future__ import annotations
 
-import json
-
-import httpx
 import nbformat
 import pytest
 from hypothesis import given
@@ -20,6 +17,7 @@ from codestream_dash.student_hands import hand_state_text, ordinal
 from codestream_dash.student_pull import count_of
 from jupyter_ext.clients import ServerClient
 from jupyter_ext.clients.server import attachment_name
+from jupyter_ext.domain.merge import merge_texts
 from jupyter_ext.testing import create_session, publish, until, write_notebook
 
 
@@ -51,36 +49,45 @@ async def joined(board, teacher_server, session, notebook="work.ipynb"):
 
 
 # -- pure parts -------------------------------------------------------------------------------
+def server_merge(base: str, mine: str, theirs: str) -> dict:
+    """The merge answer's text fields as the student's server computes them."""
+    result = merge_texts(base, mine, theirs)
+    return {"merged": result.merged, "clean": result.clean, "conflicts": [c.to_dict() for c in result.conflicts]}
+
+
 def test_conflicts_resolved_as_mine_theirs_both_or_by_hand():
     base = "a = 1\nb = 2\nc = 3\n"
     mine = "a = 1\nb = 20  # mine\nc = 3\n"
     theirs = "a = 1\nb = 200\nc = 3\nd = 4\n"
-    found = merge_model.conflicts(base, mine, theirs)
-    assert len(found) == 1 and found[0].mine == "b = 20  # mine\n" and found[0].theirs.startswith("b = 200\n")
-    assert merge_model.resolve(base, mine, theirs, [""], [""]) is None  # undecided: no result yet
-    assert merge_model.resolve(base, mine, theirs, ["mine"], [""]).startswith("a = 1\nb = 20  # mine\n")
-    assert "b = 200" in merge_model.resolve(base, mine, theirs, ["theirs"], [""])
-    both = merge_model.resolve(base, mine, theirs, ["both"], [""])
-    assert both.index("b = 20  # mine") < both.index("b = 200")
-    assert merge_model.resolve(base, mine, theirs, ["edited"], ["b = 99"]).startswith("a = 1\nb = 99\n")
+    result = server_merge(base, mine, theirs)
+    assert len(result["conflicts"]) == 1
+    assert merge_model.resolve(result, [""], [""]) is None  # undecided: no result yet
+    assert merge_model.resolve(result, ["mine"], [""]) == "a = 1\nb = 20  # mine\nc = 3\nd = 4\n"
+    assert merge_model.resolve(result, ["theirs"], [""]) == theirs
+    assert merge_model.resolve(result, ["both"], [""]) == "a = 1\nb = 20  # mine\nb = 200\nc = 3\nd = 4\n"
+    assert merge_model.resolve(result, ["edited"], ["b = 99"]) == "a = 1\nb = 99\nc = 3\nd = 4\n"
+    long_base = "a\nb\nc\nd\ne\n"
+    clean = server_merge(long_base, "a  # mine\nb\nc\nd\ne\n", "a\nb\nc\nd\ne = 5\n")
+    assert clean["clean"] and merge_model.resolve(clean, [], []) == "a  # mine\nb\nc\nd\ne = 5\n"
 
 
-lines = st.lists(st.text(alphabet="abcxyz =1", max_size=8), min_size=1, max_size=8).map(
+lines = st.lists(st.sampled_from(["a = 1", "b = 2", "c", "", "x = y", "# note"]), min_size=0, max_size=8).map(
     lambda parts: "".join(f"{p}\n" for p in parts))
 
 
-@given(base=lines, theirs=lines)
-def test_an_unchanged_copy_merges_to_the_teachers_text(base, theirs):
-    assert merge_model.conflicts(base, base, theirs) == []
-    assert merge_model.resolve(base, base, theirs, [], []) == theirs
-    assert merge_model.resolve(base, theirs, base, [], []) == theirs
-
-
 @given(base=lines, mine=lines, theirs=lines)
-def test_choosing_a_side_for_every_conflict_always_gives_a_text(base, mine, theirs):
-    count = len(merge_model.conflicts(base, mine, theirs))
+def test_resolving_every_conflict_leaves_no_marker_and_keeps_the_chosen_side(base, mine, theirs):
+    result = server_merge(base, mine, theirs)
+    count = len(result["conflicts"])
     for choice in ("mine", "theirs", "both"):
-        assert isinstance(merge_model.resolve(base, mine, theirs, [choice] * count, [""] * count), str)
+        text = merge_model.resolve(result, [choice] * count, [""] * count)
+        assert "<<<<<<< mine" not in text and ">>>>>>> teacher" not in text
+        for conflict in result["conflicts"]:
+            side = {"mine": conflict["mine"], "theirs": conflict["theirs"]}.get(choice, conflict["theirs"])
+            assert side in text
+    # taking the teacher's side of every conflict of an unedited copy gives the teacher's text
+    unedited = server_merge(base, base, theirs)
+    assert unedited["clean"] and merge_model.resolve(unedited, [], []) == theirs
 
 
 def test_hand_states_and_small_helpers():
@@ -244,3 +251,108 @@ async def test_sharing_run_status_is_a_student_config_toggle(cs_teacher, dashboa
         assert other.share_run_status is False and other.configured
     finally:
         await other.aclose()
+
+
+# -- merge, undo ----------------------------------------------------------------------------------
+async def pulled_and_edited(cs_teacher, dashboard, student, source: str, edited: str):
+    teacher = cs_teacher.client()
+    session = create_session(teacher)
+    code = session["code"]
+    write_notebook(student.root_dir, "work.ipynb", [("code", "import math")])
+    publish(teacher, code, "area", source, 1)
+    await joined(dashboard, cs_teacher, session)
+    dashboard.selected_cell_id = "area"
+    await dashboard.settle()
+    assert await dashboard.pull_selected()
+    client = student.client()
+    nb = client.get("api/contents/work.ipynb", params={"content": 1}).json()["content"]
+    nb["cells"][1]["source"] = edited
+    assert client.put("api/contents/work.ipynb",
+                      json={"type": "notebook", "format": "json", "content": nb}).status_code == 200
+    return teacher, code
+
+
+BASE = "import math\n\nr = 2\n\n\narea = 3.14 * r * r\nprint(area)\n"
+MINE = "import math\n\nr = 5  # my radius\n\n\narea = 3.14 * r * r\nprint(area)\n"
+
+
+async def test_a_clean_merge_applies_in_one_click_and_undo_restores_my_text(cs_teacher, dashboard, student):
+    teacher, code = await pulled_and_edited(cs_teacher, dashboard, student, BASE, MINE)
+    publish(teacher, code, "area", BASE.replace("3.14 * r * r", "math.pi * r ** 2"), 1)
+    await until(dashboard, lambda: dashboard.cells and dashboard.cells[0]["version"] == 2, "version 2")
+    await dashboard.refresh_target()
+    await dashboard.settle()
+    # the update's diff has a base: the teacher's change and mine, apart
+    teacher_diff, my_diff = dashboard.selected_diffs()
+    assert "+area = math.pi * r ** 2" in teacher_diff and "r = 5" not in teacher_diff
+    assert "+r = 5  # my radius" in my_diff and "math.pi" not in my_diff
+    assert dashboard.merge_offered()
+    detail = dashboard._detail_view()
+    assert any("cs-diff-teacher" in (pane.css_classes or []) for pane in detail)
+
+    dashboard.param.trigger("merge")
+    await dashboard.settle()
+    assert dashboard.merge_result["clean"] and dashboard.merge_choices == []
+    assert dashboard.merged_text() == MINE.replace("3.14 * r * r", "math.pi * r ** 2")
+    view = dashboard._merge_view()
+    assert any("cs-merge-three" in (part.css_classes or []) for part in view)
+    dashboard.param.trigger("apply_merge")
+    await dashboard.settle()
+    assert dashboard.merge_ok, dashboard.merge_message
+    cells = notebook_cells(student, "work.ipynb")
+    assert source_of(cells[1]) == MINE.replace("3.14 * r * r", "math.pi * r ** 2") and len(cells) == 2
+    assert cells[1]["metadata"]["codestream"]["version"] == 2
+    assert cells[1]["metadata"]["codestream"]["before_merge"] == MINE
+
+    dashboard.param.trigger("undo_merge")
+    await dashboard.settle()
+    assert dashboard.merge_ok, dashboard.merge_message
+    cells = notebook_cells(student, "work.ipynb")
+    assert source_of(cells[1]) == MINE and "before_merge" not in cells[1]["metadata"]["codestream"]
+    assert cells[1]["metadata"]["codestream"]["version"] == 1
+    assert dashboard.feed()[0][1] == "updated"  # the teacher's update is on offer again
+
+
+async def test_conflicts_are_resolved_one_by_one_before_applying(cs_teacher, dashboard, student):
+    teacher, code = await pulled_and_edited(cs_teacher, dashboard, student, BASE, MINE)
+    publish(teacher, code, "area", BASE.replace("r = 2", "r = 3"), 1)
+    await until(dashboard, lambda: dashboard.cells and dashboard.cells[0]["version"] == 2, "version 2")
+    await dashboard.refresh_target()
+    assert await dashboard.start_merge()
+    assert not dashboard.merge_result["clean"] and dashboard.merge_choices == [""]
+    assert dashboard.merged_text() is None
+    assert await dashboard.apply_current_merge() is None  # undecided: nothing sent, nothing changed
+    assert "every conflict" in dashboard.merge_message
+    assert source_of(notebook_cells(student, "work.ipynb")[1]) == MINE
+
+    dashboard.choose(0, "both")
+    assert "r = 5  # my radius\nr = 3\n" in dashboard.merged_text()
+    dashboard.choose(0, "edited", "r = 4  # agreed\n")
+    answer = await dashboard.apply_current_merge()
+    assert answer and answer["applied"]
+    assert source_of(notebook_cells(student, "work.ipynb")[1]) == MINE.replace("r = 5  # my radius", "r = 4  # agreed")
+
+
+# -- catch up, take home -------------------------------------------------------------------------
+async def test_pull_all_twice_adds_nothing_the_second_time_and_the_lesson_downloads(cs_teacher, dashboard, student):
+    teacher = cs_teacher.client()
+    session = create_session(teacher, title="Loops")
+    code = session["code"]
+    write_notebook(student.root_dir, "work.ipynb", [("code", "mine = 1")])
+    for n in range(1, 4):
+        publish(teacher, code, f"c{n}", f"print({n})", n)
+    await joined(dashboard, cs_teacher, session)
+    dashboard.param.trigger("pull_all")
+    await dashboard.settle()
+    assert dashboard.pull_ok and "added 3 cells" in dashboard.pull_message, dashboard.pull_message
+    assert [source_of(c) for c in notebook_cells(student, "work.ipynb")] == ["mine = 1", "print(1)", "print(2)", "print(3)"]
+    assert [status for _, status in dashboard.feed()] == ["pulled"] * 3
+    assert await dashboard.pull_everything()
+    assert "added 0 cells, skipped 3" in dashboard.pull_message
+    assert len(notebook_cells(student, "work.ipynb")) == 4
+
+    body, name = await dashboard.client.student_notebook()
+    assert name == "Loops.ipynb"
+    lesson = nbformat.reads(body.decode(), as_version=4)
+    nbformat.validate(lesson)
+    assert [c.source for c in lesson.cells] == ["print(1)", "print(2)", "print(3)"]

@@ -209,6 +209,11 @@ class ServerClient:
             body["resolution"] = resolution
         return await self.request("POST", "codestream/api/student/merge", json_body=body)
 
+    async def undo_merge(self, notebook_path: str, cell_id: str, version: int | None = None) -> dict:
+        """``POST student/merge/undo``: the copy's text from before the merge (``before_merge``)."""
+        body = {"notebook_path": notebook_path, "cell_id": cell_id, **({"version": version} if version else {})}
+        return await self.request("POST", "codestream/api/student/merge/undo", json_body=body)
+
     async def student_notebook(self) -> tuple[bytes, str]:
         """The lesson as ``(ipynb bytes, file name)`` from ``GET student/notebook``."""
         with map_exceptions(REQUEST_ERRORS):
