@@ -24,6 +24,7 @@ from jupyter_ext.clients import APIError, ServerClient
 from .common import BackgroundTasks, client_from_environment, notify, with_focus_ring
 from .notices import NOTICES_CSS, notices_html
 from .student_bridge import BrowserBridge
+from .student_controls import checkbox_for
 from .student_hands import HandsPart
 from .student_stream import EVENTS_PATH, NEEDS_NEW_CONFIG, RETRY_SECONDS, EventStreamPart  # noqa: F401 (re-exported)
 
@@ -122,8 +123,8 @@ class StudentDashboard(HandsPart, EventStreamPart, pn.viewable.Viewer):
             self._tasks.spawn(self.refresh_notebooks(), name="codestream-student-notebooks")
 
     def _follow_switch(self):
-        return pn.widgets.Checkbox.from_param(self.param.follow_teacher, visible=self.param.configured,
-                                              css_classes=["cs-follow"])
+        return checkbox_for(self, "follow_teacher", "cs-follow", visible=self.param.configured,
+                            sizing_mode="stretch_width", margin=(5, 10))
 
     def __panel__(self):
         notices = pn.pane.HTML(pn.bind(notices_html, self.param.notices), stylesheets=[NOTICES_CSS],

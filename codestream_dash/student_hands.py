@@ -15,6 +15,8 @@ import param
 
 from jupyter_ext.clients import APIError
 
+from .common import with_focus_ring
+from .student_controls import checkbox_for
 from .student_merge import MergePart
 from .student_render import message_html
 
@@ -166,13 +168,13 @@ class HandsPart(MergePart):
             cell_select,
             pn.widgets.TextAreaInput.from_param(self.param.hand_note, max_length=500, height=70,
                                                 sizing_mode="stretch_width"),
-            pn.widgets.Checkbox.from_param(self.param.hand_with_outputs),
+            checkbox_for(self, "hand_with_outputs", "cs-hand-outputs", margin=(5, 10)),
             pn.widgets.Button.from_param(self.param.ask_help, color="warning", disabled=self.param.busy,
                                          css_classes=["cs-ask-help"]),
             pn.pane.HTML(pn.bind(message_html, self.param.hand_message, self.param.hand_ok),
                          sizing_mode="stretch_width", css_classes=["cs-hand-message"]),
             self._my_hands_view,
-            pn.widgets.Checkbox.from_param(self.param.share_run_status, css_classes=["cs-share-runs"]),
+            checkbox_for(self, "share_run_status", "cs-share-runs", margin=(5, 10)),
             pn.pane.HTML(f"<div style='font-size:12.5px;color:#57606a'>{escape(RUN_STATUS_TEXT)}</div>",
                          sizing_mode="stretch_width"),
         ]
@@ -195,4 +197,4 @@ class HandsPart(MergePart):
                     self.lower(hand_id), name="codestream-student-lower"))
                 row.append(button)
             rows.append(pn.Row(*row, sizing_mode="stretch_width"))
-        return pn.Column(*rows, sizing_mode="stretch_width", css_classes=["cs-my-hands"])
+        return with_focus_ring(pn.Column(*rows, sizing_mode="stretch_width", css_classes=["cs-my-hands"]))

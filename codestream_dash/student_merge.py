@@ -18,6 +18,8 @@ import param
 
 from jupyter_ext.clients import APIError
 
+from .common import with_focus_ring
+from .student_controls import ChoiceGroup
 from .student_merge_model import CHOICES, EDITED, both_sides, conflicts_of, resolve
 from .student_pull import PullPart
 from .student_render import code_html, message_html
@@ -178,7 +180,7 @@ class MergePart(PullPart):
             parts.append(pn.Row(pn.widgets.Button.from_param(self.param.apply_merge, color="success",
                                                              disabled=self.param.busy, css_classes=["cs-apply-merge"]),
                                 pn.widgets.Button.from_param(self.param.cancel_merge)))
-        return pn.Column(*parts, sizing_mode="stretch_width", css_classes=["cs-merge"])
+        return with_focus_ring(pn.Column(*parts, sizing_mode="stretch_width", css_classes=["cs-merge"]))
 
     def _result_html(self, *_deps) -> str:
         merged = self.merged_text()
@@ -194,21 +196,17 @@ class MergePart(PullPart):
             pn.pane.HTML("<h4 style='margin:2px 0;font-size:13px'>the teacher's</h4>"
                          + code_html(str(conflict.get("theirs", ""))), sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
-        by_value = {value: label for label, value in CHOICES.items()}
         current = self.merge_choices[index]
-        radio = pn.widgets.RadioBoxGroup(name=f"Resolve conflict {number}", options=list(CHOICES),
-                                         value=by_value.get(current), inline=True,
-                                         css_classes=["cs-conflict-choice"])
+        radio = ChoiceGroup(legend=f"Resolve conflict {number}", value=current,
+                            options=[[label, value] for label, value in CHOICES.items()], css_classes=["cs-conflict-choice"], sizing_mode="stretch_width")
         editor = pn.widgets.TextAreaInput(name=f"Conflict {number} edited by hand", value=self.merge_edits[index],
                                           visible=current == EDITED, sizing_mode="stretch_width", height=120)
 
         def on_choice(event):
-            editor.visible = CHOICES.get(event.new) == EDITED
-            self.choose(index, CHOICES.get(event.new, ""))
+            editor.visible = event.new == EDITED
+            self.choose(index, event.new)
 
         radio.param.watch(on_choice, "value")
         editor.param.watch(lambda event: self.choose(index, EDITED, event.new), "value_input")
-        return pn.Column(side_by_side, pn.pane.HTML(f"<div id='cs-conflict-{number}' style='font-size:13px'>"
-                                                    f"Resolve conflict {number}:</div>"),
-                         radio, editor, sizing_mode="stretch_width", css_classes=["cs-conflict"])
+        return pn.Column(side_by_side, radio, editor, sizing_mode="stretch_width", css_classes=["cs-conflict"])
 

@@ -18,6 +18,7 @@ import param
 from jupyter_ext.clients import APIError
 
 from .common import cell_source
+from .student_controls import checkbox_for
 from .student_feed import FeedPart
 from .student_model import END, END_LABEL, notebook_options, position_options, pull_summary, pulled_copies, snippet
 from .student_render import message_html
@@ -233,9 +234,8 @@ class PullPart(FeedPart):
 
     # -- views -------------------------------------------------------------------------------
     def _pull_box(self):
-        outputs = pn.widgets.Checkbox.from_param(
-            self.param.with_outputs, css_classes=["cs-with-outputs"],
-            visible=pn.bind(self._selected_has_outputs, self.param.selected_cell_id, self.param.cells))
+        outputs = checkbox_for(self, "with_outputs", "cs-with-outputs", margin=(5, 10), visible=pn.bind(
+            self._selected_has_outputs, self.param.selected_cell_id, self.param.cells))
         pull_button = pn.widgets.Button.from_param(
             self.param.pull, color="success", disabled=self.param.busy,
             label=pn.bind(lambda *_: "Pull as a new cell" if self.merge_offered() else "Pull this cell",
