@@ -241,8 +241,7 @@ class PullPart(FeedPart):
             label=pn.bind(lambda *_: "Pull as a new cell" if self.merge_offered() else "Pull this cell",
                           self.param.selected_cell_id, self.param.copies, self.param.base_sources))
         return pn.Column(
-            pn.Row(pull_button, self._merge_button(), pn.widgets.Button.from_param(self.param.refresh),
-                   sizing_mode="stretch_width"),
+            pn.Row(pull_button, self._merge_button(), sizing_mode="stretch_width"),
             outputs,
             visible=self.param.selected_cell_id.rx.is_not(None), sizing_mode="stretch_width",
         )
@@ -254,6 +253,7 @@ class PullPart(FeedPart):
             pn.widgets.Select.from_param(self.param.position, sizing_mode="stretch_width"),
             pn.Row(pn.widgets.Button.from_param(self.param.pull_all, disabled=self.param.busy,
                                                 css_classes=["cs-pull-all"]),
+                   pn.widgets.Button.from_param(self.param.refresh),
                    pn.pane.HTML(f"<a class='cs-download' href='{DOWNLOAD_HREF}' download"
                                 " style='display:inline-block;margin-top:8px;font-size:14px;color:#0969da'>"
                                 "Download the lesson (.ipynb)</a>", align="center"),
