@@ -17,7 +17,6 @@ import asyncio
 from html import escape
 
 import panel as pn
-import param
 
 from jupyter_ext.clients import APIError, ServerClient
 
