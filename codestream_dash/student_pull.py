@@ -73,6 +73,8 @@ class PullPart(FeedPart):
 
     @param.depends("target_notebook", watch=True)
     def _on_target(self):
+        if not self._choosing_target:
+            self._auto_target = False  # the student chose: keep it
         self._tasks.spawn(self.refresh_target(), name="codestream-student-target")
 
     async def refresh_all(self) -> None:
@@ -103,13 +105,21 @@ class PullPart(FeedPart):
         options[f"A new notebook ({new_name})"] = NEW_NOTEBOOK + new_name
         current = self.target_notebook
         self.param.target_notebook.objects = options
-        if current in options.values():
+        offer_new = self.full_page and not open_paths  # a join link opened on its own: nothing open
+        if current in options.values() and not (offer_new and self._auto_target):
             return
-        # nothing open (a join link opened full-page): the new notebook, ready at once
         choice = next(iter(options.values())) if open_paths else options[f"A new notebook ({new_name})"]
-        if all_paths and not open_paths and not self.full_page:
+        if all_paths and not offer_new and not open_paths:
             choice = all_paths[0]
-        self.target_notebook = choice
+        self._choose_target(choice)
+
+    def _choose_target(self, path: str | None) -> None:
+        """The dashboard's own choice of notebook (a later full-page open may still change it)."""
+        self._choosing_target = True
+        try:
+            self.target_notebook = path
+        finally:
+            self._choosing_target = False
 
     async def refresh_target(self) -> None:
         """Read the target notebook through the contents API: pulled copies and the positions."""

@@ -181,9 +181,13 @@ async def test_a_pull_into_the_offered_new_notebook_creates_it(cs_teacher, dashb
     session = create_session(teacher)
     code = session["code"]
     publish(teacher, code, "hello", "print('hi')", 1)
-    dashboard.full_page = True  # what the browser says for a join link opened on its own
-    await joined(dashboard, cs_teacher, session, notebook=None)
-    await dashboard.refresh_notebooks()
+    write_notebook(student.root_dir, "existing.ipynb", [("code", "x = 1")])
+    dashboard.param.update(teacher_url=cs_teacher.url, session_code=code, student_key=session["student_key"])
+    assert await dashboard.save_config()
+    await dashboard.load()
+    assert dashboard.target_notebook and not dashboard.target_notebook.startswith("new:")
+    dashboard._on_full_page(True)  # what the browser says, after the page loaded, of a join link opened on its own
+    await dashboard.settle()
     assert dashboard.target_notebook == f"new:codestream-{code.lower()}.ipynb"
     dashboard.selected_cell_id = "hello"
     await dashboard.settle()
