@@ -45,8 +45,7 @@ class StudentDashboard(HandsPart, EventStreamPart, pn.viewable.Viewer):
         self._base_reads: set[tuple[str, int]] = set()  # past versions being read
         self._hand_cell_chosen = False  # the student picked the hand's cell: keep it
         self._saved_name = ""
-        self._auto_target = True  # the notebook on offer is the dashboard's choice, not the student's
-        self._choosing_target = False
+        self._auto_target: str | None = None  # the notebook the dashboard chose itself (not the student)
         self._applying_settings = False
 
     @classmethod

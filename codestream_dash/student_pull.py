@@ -73,8 +73,6 @@ class PullPart(FeedPart):
 
     @param.depends("target_notebook", watch=True)
     def _on_target(self):
-        if not self._choosing_target:
-            self._auto_target = False  # the student chose: keep it
         self._tasks.spawn(self.refresh_target(), name="codestream-student-target")
 
     async def refresh_all(self) -> None:
@@ -106,7 +104,8 @@ class PullPart(FeedPart):
         current = self.target_notebook
         self.param.target_notebook.objects = options
         offer_new = self.full_page and not open_paths  # a join link opened on its own: nothing open
-        if current in options.values() and not (offer_new and self._auto_target):
+        # the dashboard's own earlier choice may change (the browser echoing it back is no choice)
+        if current in options.values() and not (offer_new and current == self._auto_target):
             return
         choice = next(iter(options.values())) if open_paths else options[f"A new notebook ({new_name})"]
         if all_paths and not offer_new and not open_paths:
@@ -115,11 +114,8 @@ class PullPart(FeedPart):
 
     def _choose_target(self, path: str | None) -> None:
         """The dashboard's own choice of notebook (a later full-page open may still change it)."""
-        self._choosing_target = True
-        try:
-            self.target_notebook = path
-        finally:
-            self._choosing_target = False
+        self._auto_target = path
+        self.target_notebook = path
 
     async def refresh_target(self) -> None:
         """Read the target notebook through the contents API: pulled copies and the positions."""
