@@ -175,6 +175,8 @@ def test_student_sees_numbers_outputs_and_nothing_of_the_teacher_runs(cs_teacher
     problems += axe_problems(page, "a cell with outputs on show")
 
     page.screenshot(path=str(artifacts_dir() / "student-dashboard-outputs.png"), full_page=True)
+    # opened on its own, the page offers a new notebook first: this student picks their own
+    page.locator("select").nth(0).select_option(label="mine.ipynb")
     outputs_choice = page.get_by_role("checkbox", name="Also insert the teacher's output")
     outputs_choice.check()  # a real checkbox: its state is readable, and it is for this pull only
     page.get_by_role("button", name="Pull this cell").click()
