@@ -167,7 +167,11 @@ class HubTeacherDashboard(TeacherDashboard):
 
 
 class HubStudentDashboard(StudentDashboard):
-    """The student dashboard plus the hub's list of sessions this user may join."""
+    """The student dashboard with the hub's list of sessions this user may join instead of the
+    laptop form (nobody types an address or key under the hub); the hub user is the name."""
+
+    needs_name = False
+    not_configured_text = "Pick one of the sessions you can join above."
 
     joinable = param.List(default=[], item_type=dict,
                           doc="Live sessions of the student's course groups (code, title, teacher, group).")
@@ -234,6 +238,10 @@ class HubStudentDashboard(StudentDashboard):
                     self.param.join_message),
         )
         return pn.Column(listing, super().__panel__())
+
+    def _connection_form(self):
+        """No laptop form under the hub: the sessions listed above are joined by identity."""
+        return pn.Spacer(height=0, visible=False)
 
     @param.depends("refresh", watch=True)
     def _on_refresh_list(self):

@@ -22,6 +22,9 @@ END = "end"
 # "end" is the server's default: a new cell goes last, an update right after the student's copy
 END_LABEL = "At the end (an update goes right after your copy)"
 SNIPPET_LENGTH = 48
+# After these the relay will refuse again until the student saves a different configuration.
+NEEDS_NEW_CONFIG = frozenset({"not_configured", "unauthorized", "session_not_found", "invalid_url",
+                              "invalid_session_code", "forbidden"})
 
 # Plain words for the contract's connection errors (``POST codestream/api/student/test`` and
 # the relay). ``{url}`` and ``{code}`` are filled in from the saved configuration.
@@ -135,6 +138,17 @@ def source_diff(student_source: str, teacher_source: str, *, version_from: int, 
         fromfile=f"your copy (v{version_from})", tofile=f"teacher (v{version_to})", lineterm="",
     )
     return "\n".join(lines)
+
+
+def update_diffs(base: str, mine: str, theirs: str, *, base_version: int, version: int) -> tuple[str, str]:
+    """With the version the student pulled as the merge base: ``(what the teacher changed,
+    what the student changed)``, two diffs apart, so a student's own note never shows as a
+    deletion the teacher made."""
+    teacher = difflib.unified_diff(base.splitlines(), theirs.splitlines(), lineterm="",
+                                   fromfile=f"what you pulled (v{base_version})", tofile=f"teacher (v{version})")
+    student = difflib.unified_diff(base.splitlines(), mine.splitlines(), lineterm="",
+                                   fromfile=f"what you pulled (v{base_version})", tofile="your copy now")
+    return "\n".join(teacher), "\n".join(student)
 
 
 def snippet(source: str, length: int = SNIPPET_LENGTH) -> str:

@@ -37,6 +37,7 @@ LIGHTS = {
     "connected": ("#43a047", "connected"),
     "reconnecting": ("#fb8c00", "reconnecting…"),
     "unreachable": ("#c62828", "cannot reach the teacher"),  # never reached since this configuration
+    "ended": ("#57606a", "session ended"),  # a normal end of a lesson: grey, not red
     "error": ("#e53935", "error"),
 }
 
@@ -63,9 +64,9 @@ def cell_preview_html(cell: dict) -> str:
     return code_html(cell.get("source", ""), cell.get("cell_type", "code"))
 
 
-def diff_html(diff_text: str) -> str:
+def diff_html(diff_text: str, empty: str = "Your copy already matches the teacher's new version.") -> str:
     if not diff_text:
-        return _wrap("<em>Your copy already matches the teacher's new version.</em>", "diff")
+        return _wrap(f"<em>{escape(empty)}</em>", "diff")
     return _wrap(highlight(diff_text, DiffLexer(), _FORMATTER), "diff")
 
 
@@ -75,10 +76,17 @@ def badge_html(status: str) -> str:
             f' border-radius:8px; padding:1px 7px; font-size:11px; white-space:nowrap">{label}</span>')
 
 
-def feed_item_html(cell: dict, status: str, snippet_text: str) -> str:
-    """One line of the feed: badge, "Cell 3 · code · v2" and the first line of the source, all escaped."""
+FOCUS_BADGE = ('<span class="cs-badge cs-badge-focus" style="background:#6639ba; color:white;'
+               ' border-radius:8px; padding:1px 7px; font-size:11px; white-space:nowrap">'
+               'the teacher is showing this</span> ')
+
+
+def feed_item_html(cell: dict, status: str, snippet_text: str, focused: bool = False) -> str:
+    """One line of the feed: badge, "Cell 3 · code · v2" and the first line of the source, all escaped;
+    the cell the teacher is showing is marked (and found by ``data-cs-cell`` to scroll to it)."""
     return (
-        f'<div class="cs-feed-label" style="line-height:1.5">{badge_html(status)} '
+        f'<div class="cs-feed-label{" cs-focused" if focused else ""}" data-cs-cell="{escape(str(cell.get("cell_id", "")))}"'
+        f' style="line-height:1.5">{FOCUS_BADGE if focused else ""}{badge_html(status)} '
         f'<span class="cs-cell-name" style="color:#1f2328; font-size:13px"><b>{escape(cell_label(cell))}</b>'
         f' · {escape(cell.get("cell_type", ""))} · v{int(cell.get("version", 1))}</span><br>'
         f'<code style="font-size:12px">{escape(snippet_text)}</code></div>'

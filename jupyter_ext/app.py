@@ -267,9 +267,10 @@ class CodeStreamApp(ExtensionApp):
         from .handlers.student import student_handlers
         from .handlers.student_instep import student_instep_handlers
         from .handlers.student_talkback import student_talkback_handlers
+        from .handlers.student_undo import student_undo_handlers
 
         return [*student_handlers(**services), *student_instep_handlers(**services),
-                *student_talkback_handlers(**services)]
+                *student_talkback_handlers(**services), *student_undo_handlers(**services)]
 
     async def stop_extension(self):
         if self.student_service is not None:

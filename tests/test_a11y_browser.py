@@ -187,13 +187,17 @@ def test_student_sees_numbers_outputs_and_nothing_of_the_teacher_runs(cs_teacher
     problems += axe_problems(page, "a cell with outputs on show")
 
     page.screenshot(path=str(artifacts_dir() / "student-dashboard-outputs.png"), full_page=True)
-    page.get_by_role("button", name="Also insert the teacher's output").click()
+    # opened on its own, the page offers a new notebook first: this student picks their own
+    page.locator("select").nth(0).select_option(label="mine.ipynb")
+    outputs_choice = page.get_by_role("checkbox", name="Also insert the teacher's output")
+    outputs_choice.check()  # a real checkbox: its state is readable, and it is for this pull only
     page.get_by_role("button", name="Pull this cell").click()
     page.locator(".cs-message", has_text="with the teacher's output").wait_for(timeout=UI_MS)
     wait_until(lambda: len(nbformat.read(str(student.root_dir / "mine.ipynb"), as_version=4).cells) == 2, 10,
                what="the pulled cell in the file")
     pulled = nbformat.read(str(student.root_dir / "mine.ipynb"), as_version=4).cells[1]
     assert [o["output_type"] for o in pulled.outputs][:2] == ["stream", "display_data"]
+    expect(outputs_choice).not_to_be_checked(timeout=UI_MS)  # the next pull starts without it
 
     # the teacher withdraws it: the student's copy stays listed, marked
     assert teacher.delete(f"codestream/api/sessions/{code}/cells/plot").status_code == 204

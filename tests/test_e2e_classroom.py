@@ -177,7 +177,8 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
                                                                            timeout=UPDATE_MS)
     expect(dash.locator(".cs-feed-empty")).to_contain_text("Nothing published yet", timeout=UPDATE_MS)
     config = student.client().get("codestream/api/student/config").json()
-    assert config == {"teacher_url": teacher.url, "session_code": code, "has_key": True}
+    assert config == {"teacher_url": teacher.url, "session_code": code, "has_key": True,
+                      "name": None, "share_run_status": True}  # v3: no name given yet; runs shared
     shot(dash, 3, "student-connected")
 
     # -- 3. teacher publishes two cells with their switches; the student sees them arrive ----
@@ -266,17 +267,17 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     assert "(now v2)" in wait_for_toasts(dash, "The teacher updated Cell 3")[0]
     expect(dash.locator(".cs-feed-item", has_text="Cell 3")).to_have_class(re.compile(r"cs-feed-item-updated"),
                                                                              timeout=UPDATE_MS)
-    diff = dash.locator(".cs-preview-diff")
-    expect(diff).to_contain_text("print(squares)", timeout=UPDATE_MS)
-    # the diff starts from the student's copy as it is now, the edit included
-    expect(diff).to_contain_text(STUDENT_EDIT)
+    # from the version pulled: what the teacher changed, and the student's own edit, apart
+    expect(dash.locator(".cs-diff-teacher")).to_contain_text("print(squares)", timeout=UPDATE_MS)
+    expect(dash.locator(".cs-diff-mine")).to_contain_text(STUDENT_EDIT, timeout=UPDATE_MS)
+    expect(dash.get_by_role("button", name="Merge into my copy")).to_be_visible()
     assert chosen(position_select).startswith("At the end")  # an update goes right after the student's copy
     # still the page that was opened first: every toast it showed is in its record
     assert len(dash.evaluate("window.__csToasts")) >= 4
     shot(dash, 10, "student-sees-update-diff")
 
     # -- 7. the student pulls the update: the new version lands after the edited copy --------
-    dash.get_by_role("button", name="Pull this cell").click()
+    dash.get_by_role("button", name="Pull as a new cell").click()
     again = dash.locator(".cs-pull-message .cs-message", has_text=f"Pulled Cell 3 (v2) into {NOTES} as cell 3")
     again.wait_for(timeout=UPDATE_MS)
     assert "Your earlier copy (cell 2) is kept as it is." in again.inner_text()

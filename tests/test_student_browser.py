@@ -166,7 +166,9 @@ def test_published_cell_appears_live_and_is_pulled_into_the_chosen_notebook(cs_t
     page.locator(".cs-badge-updated").first.wait_for(timeout=UPDATE_MS)
     page.locator(".cs-diff-pane, .cs-preview-diff").first.wait_for(timeout=UPDATE_MS)
     assert position_select.input_value() == END_LABEL  # an update goes right after the student's copy
-    assert "print('hello, class')" in page.locator(".cs-preview-diff").inner_text()
+    # drawn from the version pulled: the teacher's change, and mine (none) apart
+    page.locator(".cs-diff-teacher", has_text="print('hello, class')").wait_for(timeout=UPDATE_MS)
+    page.locator(".cs-diff-mine", has_text="You have not changed your copy.").wait_for(timeout=UPDATE_MS)
     # everything fits the narrow tab: nothing needs sideways scrolling
     assert page.evaluate("document.documentElement.scrollWidth") <= 420
     page.screenshot(path=str(artifacts_dir() / "student-dashboard.png"), full_page=True)

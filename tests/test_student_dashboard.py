@@ -175,7 +175,9 @@ async def test_feed_follows_events_with_toasts_and_pulls_where_asked(cs_teacher,
     await until(dashboard, lambda: dashboard.connection == "connected", "the relay to open")
     assert dashboard.session_title == "Loops" and dashboard.cells == []
     # notebooks open in JupyterLab come first
-    assert list(dashboard.param.target_notebook.objects.values()) == ["zz-open.ipynb", "lesson.ipynb", "other.ipynb"]
+    # then a new notebook, on offer at once
+    assert list(dashboard.param.target_notebook.objects.values()) == [
+        "zz-open.ipynb", "lesson.ipynb", "other.ipynb", f"new:codestream-{code.lower()}.ipynb"]
 
     publish(teacher, code, "second", "for i in range(3):\n    print(i)", 2)
     publish(teacher, code, "first", "## Loops\nA *loop* repeats.", 1, "markdown")
@@ -232,7 +234,9 @@ async def test_feed_follows_events_with_toasts_and_pulls_where_asked(cs_teacher,
     assert "withdrawn by the teacher" in feed_html and "Cell 2" in feed_html and "Nothing published" not in feed_html
 
     teacher.delete(f"codestream/api/sessions/{code}")
-    await until(dashboard, lambda: dashboard.connection == "error", "the light to show the ended session")
+    # a normal end of a lesson: a grey light and a plain notice, not a red error
+    await until(dashboard, lambda: dashboard.connection == "ended", "the light to show the ended session")
+    assert dashboard.notices[-1][0] == "info"
     assert "ended this session" in dashboard.connection_message and dashboard.cells == []
 
 

@@ -62,11 +62,14 @@ def _error_from(response: httpx.Response) -> CodeStreamError:
     return error_for(response.status_code, str(code), str(message))
 
 
-def attachment_name(disposition: str, code: str) -> str:
-    """The file name of a ``Content-Disposition: attachment; filename="…"``, made safe to save."""
-    match = re.search(r'filename="([^"]*)"', disposition)
+def attachment_name(disposition: str, default: str = "lesson.ipynb") -> str:
+    """The file name of a ``Content-Disposition: attachment; filename="…"``, made safe to save
+    (no path, no hidden file, an ``.ipynb`` name), or ``default``."""
+    match = re.search(r'filename="([^"]*)"', disposition or "")
     name = re.sub(r"[^\w .()-]", "_", match.group(1) if match else "")[:120].strip(" .")
-    return name if name.endswith(".ipynb") else f"{name or 'lesson-' + code}.ipynb"
+    if not name:
+        return default
+    return name if name.endswith(".ipynb") else f"{name}.ipynb"
 
 
 class ServerClient:
@@ -188,7 +191,7 @@ class ServerClient:
             response = await self._client.get(f"codestream/api/sessions/{code}/notebook")
             if response.status_code >= 400:
                 raise _error_from(response)
-        return response.content, attachment_name(response.headers.get("content-disposition", ""), code)
+        return response.content, attachment_name(response.headers.get("content-disposition", ""), f"lesson-{code}.ipynb")
 
     # -- student routes -------------------------------------------------------------------
     async def student_config(self) -> dict | None:
@@ -222,6 +225,54 @@ class ServerClient:
         if with_outputs:
             body["with_outputs"] = True
         return await self.request("POST", "codestream/api/student/pull", json_body=body)
+
+    async def save_student_settings(self, settings: dict) -> dict:
+        """``PUT student/config`` with the saved teacher plus ``name`` / ``share_run_status``."""
+        return await self.request("PUT", "codestream/api/student/config", json_body=settings)
+
+    async def student_cell(self, cell_id: str, version: int | None = None) -> dict:
+        """One of the teacher's cells through the student's server (a past ``version`` if given)."""
+        params = {"version": str(version)} if version is not None else None
+        return await self.request("GET", f"codestream/api/student/cells/{quote(cell_id)}", params=params)
+
+    async def pull_all(self, notebook_path: str, *, with_outputs: bool = False) -> dict:
+        body = {"notebook_path": notebook_path, **({"with_outputs": True} if with_outputs else {})}
+        return await self.request("POST", "codestream/api/student/pull-all", json_body=body)
+
+    async def merge(self, notebook_path: str, cell_id: str, *, apply: bool = False,
+                    resolution: str | None = None) -> dict:
+        body = {"notebook_path": notebook_path, "cell_id": cell_id, "apply": apply}
+        if resolution is not None:
+            body["resolution"] = resolution
+        return await self.request("POST", "codestream/api/student/merge", json_body=body)
+
+    async def undo_merge(self, notebook_path: str, cell_id: str, version: int | None = None) -> dict:
+        """``POST student/merge/undo``: the copy's text from before the merge (``before_merge``)."""
+        body = {"notebook_path": notebook_path, "cell_id": cell_id, **({"version": version} if version else {})}
+        return await self.request("POST", "codestream/api/student/merge/undo", json_body=body)
+
+    async def student_notebook(self) -> tuple[bytes, str]:
+        """The lesson as ``(ipynb bytes, file name)`` from ``GET student/notebook``."""
+        with map_exceptions(REQUEST_ERRORS):
+            response = await self._client.get("codestream/api/student/notebook")
+            if response.status_code >= 400:
+                raise _error_from(response)
+        return response.content, attachment_name(response.headers.get("content-disposition", ""))
+
+    async def raise_hand(self, notebook_path: str, *, cell_index: int | None = None, note: str = "",
+                         with_outputs: bool = False) -> dict:
+        body: dict = {"notebook_path": notebook_path, "with_outputs": with_outputs}
+        if cell_index is not None:
+            body["cell_index"] = cell_index
+        if note:
+            body["note"] = note
+        return await self.request("POST", "codestream/api/student/hands", json_body=body)
+
+    async def my_hands(self) -> list[dict]:
+        return list((await self.request("GET", "codestream/api/student/hands") or {}).get("hands") or [])
+
+    async def lower_hand(self, hand_id: str) -> None:
+        await self.request("DELETE", f"codestream/api/student/hands/{quote(hand_id)}")
 
     # -- event streams --------------------------------------------------------------------
     async def events(self, path: str, last_event_id: str | None = None, *,
