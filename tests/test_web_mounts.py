@@ -269,3 +269,17 @@ def test_a_hub_students_own_server_raises_hands_and_reports_runs(hub_session):
         assert all(h["hand_id"] != mine["hand_id"] for h in teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"])
     finally:
         own_stream.close()
+
+
+def test_a_hub_student_turns_run_sharing_off_and_it_is_kept(hub_session):
+    """Joining by hub identity keeps the student's own run-status choice (never a name: under the
+    hub the name is the hub user's)."""
+    hub, session = hub_session
+    student = hub.server("student1")
+    config = {"session_code": session["code"], "share_run_status": False, "name": "Someone Else"}
+    off = student.put("codestream/api/student/config", json=config)
+    assert off.status_code == 200, off.text
+    assert off.json()["share_run_status"] is False and "name" not in off.json()
+    assert student.get("codestream/api/student/config").json()["share_run_status"] is False
+    on = student.put("codestream/api/student/config", json={"session_code": session["code"], "share_run_status": True})
+    assert on.status_code == 200 and "share_run_status" not in on.json()  # shared: the default

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from ..clients.teacher import TeacherClient, TeacherConnection
@@ -26,7 +27,7 @@ from ..domain.outputs import validate_outputs
 from ..domain.urls import parse_networks, parse_teacher_url
 from .pull import NotebookPuller
 from .upstream import RelayDirectory, SessionReader, UpstreamEvents
-from .student_config import StudentConfig, StudentConfigStore, config_from_body
+from .student_config import StudentConfig, StudentConfigStore, config_from_body, talkback_settings
 
 TEST_ERROR_CODES = ("unreachable", "timeout", "unauthorized", "session_not_found", "bad_response")
 TEST_CODE_OF = {"too_many_requests": "unauthorized"}  # the test route's contract has no 429 code
@@ -76,7 +77,9 @@ class StudentService:
 
     async def save_config(self, body: dict, *, require_code: bool = True) -> dict:
         if self.hub is not None and self.hub.wants_hub_join(body):
-            config = await self.hub.join(body)
+            # the hub user's name is the teacher's; the run-status choice is the student's own
+            settings = talkback_settings({k: v for k, v in body.items() if k != "name"}, self.store.config)
+            config = replace(await self.hub.join(body), share_run_status=settings["share_run_status"])
         else:
             config = config_from_body(body, self.store.config, require_code=require_code)
             await self.teacher.check_allowed(parse_teacher_url(config.teacher_url))
