@@ -11,6 +11,7 @@ from .cells import (
     validate_cell_input,
     validate_notebook_path,
     validate_title,
+    validate_valid_cell_ids,
 )
 from .outputs import DEFAULT_MAX_OUTPUT_BYTES, numbered, validate_number, validate_outputs
 from .codes import ALPHABET, new_session_code, new_student_key, normalize_session_code
@@ -67,6 +68,7 @@ __all__ = [
     "next_version",
     "normalize_session_code",
     "validate_cell_id",
+    "validate_valid_cell_ids",
     "validate_cell_input",
     "validate_notebook_path",
     "validate_title",

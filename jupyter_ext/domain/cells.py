@@ -89,6 +89,19 @@ def validate_cell_id(raw: object) -> str:
     return raw
 
 
+MAX_VALID_CELL_IDS = 10_000
+
+
+def validate_valid_cell_ids(body: dict) -> set[str]:
+    """1.x ``cleanup-orphan-cells``: the ``valid_cell_ids`` to keep (every other cell goes)."""
+    keep = body.get("valid_cell_ids")
+    if (not isinstance(keep, list) or len(keep) > MAX_VALID_CELL_IDS
+            or not all(isinstance(cell_id, str) for cell_id in keep)):
+        raise InvalidInput("'valid_cell_ids' must be a list of cell ids (strings),"
+                           f" at most {MAX_VALID_CELL_IDS}.")
+    return set(keep)
+
+
 def validate_title(raw: object) -> str:
     if raw is None:
         return ""

@@ -6,28 +6,24 @@ On a student server with a configured teacher, the two GET routes are proxied to
 
 from __future__ import annotations
 
-import json
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from tornado import web
 
-from ..domain import CellNotFound, InvalidInput, SessionNotFound, normalize_session_code, validate_cell_id
-from ..relay.core import CODE, contract_error
+from ..domain import (
+    CellNotFound,
+    InvalidInput,
+    SessionNotFound,
+    normalize_session_code,
+    validate_cell_id,
+    validate_valid_cell_ids,
+)
+from ..relay.core import CODE, CompatJSON
 from .read import ReadRouteHandler
 
 
-class CompatHandler(ReadRouteHandler):
+class CompatHandler(CompatJSON, ReadRouteHandler):
     student = None  # the student service, when this server is also a student's
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        status, error = contract_error(exc, status_code)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"status": "error", "message": error["message"], "code": error["code"]}))
-
-    def success(self, **fields) -> None:
-        self.write_json({"status": "success", **fields})
 
     def proxied(self) -> bool:
         return self.student is not None and self.student.is_configured()
@@ -70,7 +66,6 @@ class DeleteCellHandler(CompatHandler):
         self.success(cell_id=cell_id)
 
 
-MAX_VALID_CELL_IDS = 10_000
 
 
 class ClearAllHandler(CompatHandler):
@@ -89,12 +84,8 @@ class CleanupOrphanCellsHandler(CompatHandler):
     @authorized
     async def post(self, code):
         code = normalize_session_code(code)
-        keep = self.json_body().get("valid_cell_ids")
-        if (not isinstance(keep, list) or len(keep) > MAX_VALID_CELL_IDS
-                or not all(isinstance(cell_id, str) for cell_id in keep)):
-            raise InvalidInput("'valid_cell_ids' must be a list of cell ids (strings),"
-                               f" at most {MAX_VALID_CELL_IDS}.")
-        removed = await self.service.unpublish_all_but(code, set(keep), owner=self.owner)
+        keep = validate_valid_cell_ids(self.json_body())
+        removed = await self.service.unpublish_all_but(code, keep, owner=self.owner)
         self.success(deleted_count=removed)
 
 

@@ -9,35 +9,22 @@ ends this hub user's own sessions and nothing else.
 
 from __future__ import annotations
 
-import json
 
 from ..domain import (
-    CellNotFound,
     Forbidden,
     InvalidInput,
     SessionNotFound,
     normalize_session_code,
     validate_cell_id,
+    validate_valid_cell_ids,
 )
-from ..relay.core import CODE, ReadRoutes, contract_error
+from ..relay.core import CODE, CompatJSON, ReadRoutes
 from .ownership import owner_index_key
 from .service import HubHandler
 
-MAX_VALID_CELL_IDS = 10_000
 
-
-class HubCompatHandler(ReadRoutes, HubHandler):
-    """1.x answers and errors (``{"status": "error", "message", "code"}``)."""
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        status, error = contract_error(exc, status_code)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"status": "error", "message": error["message"], "code": error["code"]}))
-
-    def success(self, **fields) -> None:
-        self.write_json({"status": "success", **fields})
+class HubCompatHandler(CompatJSON, ReadRoutes, HubHandler):
+    """1.x answers and errors (``relay.core.CompatJSON``) over the hub's identity."""
 
     async def own_or_new(self, code: str) -> None:
         """1.x codes are made up by the teacher's browser: an unknown code becomes this teacher's
@@ -116,25 +103,13 @@ class HubClearAllHandler(HubCompatHandler):
 class HubCleanupOrphanCellsHandler(HubCompatHandler):
     async def post(self, code):
         code = normalize_session_code(code)
-        keep = self.json_body().get("valid_cell_ids")
-        if (not isinstance(keep, list) or len(keep) > MAX_VALID_CELL_IDS
-                or not all(isinstance(cell_id, str) for cell_id in keep)):
-            raise InvalidInput("'valid_cell_ids' must be a list of cell ids (strings),"
-                               f" at most {MAX_VALID_CELL_IDS}.")
+        keep = validate_valid_cell_ids(self.json_body())
         try:
             await self.owned(code, others="forbidden")
         except SessionNotFound:
             self.success(deleted_count=0)  # nothing pushed yet: nothing to clean up
             return
-        removed = 0
-        for cell in (await self.hub.service.list_cells(code))["cells"]:
-            if cell["cell_id"] in keep:
-                continue
-            try:
-                await self.hub.service.unpublish_cell(code, cell["cell_id"])
-            except CellNotFound:
-                continue
-            removed += 1
+        removed = await self.hub.service.unpublish_all_but(code, keep)
         self.success(deleted_count=removed)
 
 

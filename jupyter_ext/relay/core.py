@@ -103,6 +103,21 @@ class ContractJSON:
         self.finish(json.dumps({"error": error}))
 
 
+class CompatJSON(ContractJSON):
+    """The 1.x routes' answers (``{"status": "success", ...}``) and errors
+    (``{"status": "error", "message", "code"}``), for the Jupyter server and the hub service."""
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status, error = contract_error(exc, status_code)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": "error", "message": error["message"], "code": error["code"]}))
+
+    def success(self, **fields) -> None:
+        self.write_json({"status": "success", **fields})
+
+
 def bearer_credential(handler: web.RequestHandler) -> str | None:
     """The credential in ``Authorization: Bearer <key>`` (or ``token <key>``, as 1.x sent it)."""
     header = handler.request.headers.get("Authorization", "")
@@ -280,6 +295,6 @@ class ReadRoutes:
 
 
 __all__ = [
-    "CELLS_ROUTE", "CELL_ROUTE", "EVENTS_ROUTE", "ContractJSON", "ReadAuth", "ReadRoutes", "Reader",
+    "CELLS_ROUTE", "CELL_ROUTE", "EVENTS_ROUTE", "CompatJSON", "ContractJSON", "ReadAuth", "ReadRoutes", "Reader",
     "StudentKeyAuth", "bearer_credential", "client_address", "contract_error", "json_object", "student_presence_id",
 ]
