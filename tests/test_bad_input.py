@@ -57,6 +57,7 @@ VALID_BODIES = {
     ("/codestream/api/sessions/{code}/focus", "put"): {"cell_id": "c1"},
     ("/codestream/api/student/pull-all", "post"): {"notebook_path": "lesson.ipynb"},
     ("/codestream/api/student/merge", "post"): {"cell_id": "c1", "notebook_path": "lesson.ipynb"},
+    ("/codestream/api/student/merge/undo", "post"): {"cell_id": "c1", "notebook_path": "lesson.ipynb"},
 }
 QUERIES = {(GET_CELL_1X, "get"): {"cell_id": "c1"}}
 
