@@ -6,7 +6,8 @@
     python -m bench.soak --lesson             # issue 24: 90 minutes of lesson in 10 (below)
 
 ``--lesson`` is a whole lesson compressed: 2,000 publishes in 10 minutes, 300 students' streams,
-pull reports, a key rotation every 110 s (off the minute marks) (every student resumes with the new key from its
+pull reports, hands and runs (``bench/soak_talkback.py``: a tenth of the students raise a hand and
+report a run each minute, the teacher works through the hands), a key rotation every 110 s (off the minute marks) (every student resumes with the new key from its
 ``Last-Event-ID``, the student servers are given the new key), and a student leaving and
 rejoining every second. Every minute it prints the teacher server's RSS and open file
 descriptors, Redis's memory and that minute's publish->delivery p99; the targets: RSS and
@@ -45,6 +46,7 @@ from pathlib import Path
 
 from .harness import REPO_ROOT, Lab, Row, format_table, mb, percentile, raise_fd_limit, rss_bytes, timed
 from .loadgen import HTTPConnection, SSEConnection, split_url
+from .soak_talkback import Talkback, add_arguments as add_talkback_arguments
 
 DEFAULT_JSON = REPO_ROOT / "bench" / "results" / "soak.json"
 RSS_EVERY = 5.0  # seconds between RSS samples
@@ -397,7 +399,7 @@ class Soak:
 
         client = aioredis.Redis.from_url(self.lab.redis.url) if getattr(self.lab, "redis", None) else None
         pid = self.lab.teacher.process.pid
-        minute = 0
+        minute, counted = 0, dict(self.requests)
         try:
             while not self.stopping.is_set():
                 try:
@@ -411,12 +413,17 @@ class Soak:
                 delays = [arrived - sent[cell] for x in self.listeners
                           for cell, arrived in zip(x.cells, x.arrived) if cell in sent]
                 used = (await client.info("memory"))["used_memory"] if client is not None else 0
+                now = dict(self.requests)
+                talk = {kind: now.get(kind, 0) - counted.get(kind, 0) for kind in ("hand", "run", "hand_handled")}
+                counted = now
                 row = {"minute": minute, "rss_bytes": rss_bytes(pid), "fds": len(os.listdir(f"/proc/{pid}/fd")),
                        "redis_used_memory_bytes": used, "publishes": len(sent),
-                       "p99_ms": percentile(delays, 99) * 1000 if delays else None}
+                       "p99_ms": percentile(delays, 99) * 1000 if delays else None,
+                       "hands": talk["hand"], "runs": talk["run"], "hands_handled": talk["hand_handled"]}
                 self.minutes.append(row)
                 print(f"minute {minute:2d}: teacher RSS {mb(row['rss_bytes'])}, {row['fds']} fds, Redis"
-                      f" {mb(used)}, {len(sent)} publishes, publish->delivery p99"
+                      f" {mb(used)}, {len(sent)} publishes, {talk['hand']} hands / {talk['run']} runs"
+                      f" ({talk['hand_handled']} hand changes by the teacher), publish->delivery p99"
                       f" {row['p99_ms'] or 0:.0f} ms", flush=True)
         finally:
             if client is not None:
@@ -463,6 +470,10 @@ class Soak:
             workers.append(self.spawn(self.rotator(deadline), "soak-rotate"))
         if args.churn_every > 0:
             workers.append(self.spawn(self.churn(deadline), "soak-churn"))
+        if args.talkback_fraction > 0:  # hands and runs (bench/soak_talkback.py)
+            talkback = Talkback(self)
+            workers.append(self.spawn(talkback.students(deadline), "soak-talkback"))
+            workers.append(self.spawn(talkback.teacher(deadline), "soak-hands"))
         monitor = self.spawn(self.monitor(), "soak-monitor")
         with timed(f"soak for {args.minutes:g} min"):
             await asyncio.gather(*workers)
@@ -584,6 +595,9 @@ class Soak:
                 Row("pull reports / key rotations / rejoins",
                     f"{self.requests['pull_report']} / {self.requests['rotation']} / {self.requests['rejoin']}"),
             ]
+        if self.args.talkback_fraction > 0:
+            rows.append(Row("hands raised / runs reported / hand changes by the teacher",
+                            f"{self.requests['hand']} / {self.requests['run']} / {self.requests['hand_handled']}"))
         summary["rows"] = [r.as_dict() for r in rows]
         summary["table"] = format_table(rows)
         summary["ok"] = all(r.met is not False for r in rows)
@@ -623,8 +637,10 @@ async def amain(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="how long the teacher publishes (default 10)")
-    parser.add_argument("--students", type=int, default=1000, help="simulated students listening (default 1000)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="how long the teacher publishes (default 10; with --lesson too, e.g. 2 for a check)")
+    parser.add_argument("--students", type=int, default=None,
+                        help="simulated students listening (default 1000; 300 with --lesson)")
     parser.add_argument("--relayed", type=int, default=30,
                         help="of those, how many listen through student servers' relays (default 30)")
     parser.add_argument("--student-servers", type=int, default=3, help="real student Jupyter servers (default 3)")
@@ -639,17 +655,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rotate-every", type=float, default=0.0, help="rotate the key every N s (default 0: never)")
     parser.add_argument("--churn-every", type=float, default=0.0,
                         help="a student leaves and rejoins every N s (default 0: never)")
+    add_talkback_arguments(parser)
     parser.add_argument("--lesson", action="store_true",
                         help="issue 24's lesson: --minutes 10 --students 300 --relayed 0 --interval 0.3"
-                             " --reporters 4 --rotate-every 110 --churn-every 1 --student-servers 2")
+                             " --reporters 4 --rotate-every 110 --churn-every 1 --student-servers 2"
+                             " --talkback-fraction 0.1 (--minutes and --students may be given to shorten it)")
     parser.add_argument("--json", default=str(DEFAULT_JSON), help=f"results file (default {DEFAULT_JSON})")
     parser.add_argument("--keep", action="store_true", help="keep the servers' folders and logs")
     args = parser.parse_args(argv)
     if args.lesson:
-        args.minutes, args.students, args.relayed, args.interval = 10.0, 300, 0, 0.3
+        args.minutes = 10.0 if args.minutes is None else args.minutes
+        args.students = 300 if args.students is None else args.students
+        args.relayed, args.interval = 0, 0.3
         args.reporters, args.rotate_every, args.churn_every, args.student_servers = 4, 110.0, 1.0, 2
+        args.talkback_fraction = args.talkback_fraction or 0.1
         if args.json == str(DEFAULT_JSON):
             args.json = str(DEFAULT_JSON.with_name("soak_lesson.json"))
+    args.minutes = 10.0 if args.minutes is None else args.minutes
+    args.students = 1000 if args.students is None else args.students
     summary = asyncio.run(amain(args))
     print(summary["table"])
     print(f"\n{summary['listeners']} listeners, {summary['events_published']} events, "

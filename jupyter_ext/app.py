@@ -278,6 +278,9 @@ class CodeStreamApp(ExtensionApp):
         if self.teacher_service is not None:
             await self.teacher_service.close()
         if self.hub_client is not None:
+            from .hub.singleuser import end_forwarded_streams
+
+            await end_forwarded_streams(self.cs_log)
             await self.hub_client.aclose()
 
     # --- student side ---

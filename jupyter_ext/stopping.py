@@ -8,6 +8,11 @@ runs, and with JupyterLab open the interpreter then waits forever for AnyIO work
 (jupyter-collaboration's) that only the dead loop could release: the process stayed alive, not
 answering, until killed.
 
+Under JupyterHub the spawner stops a server with SIGINT (then SIGTERM, then SIGKILL). Jupyter's
+own SIGINT handler, captured before the hub's extension loads, asks "Shut down this server?"
+in a thread, and the server died without its clean stop (event streams cut mid-response, which
+the hub's proxy never ends for the browser). A SIGINT with nobody to ask is a stop here.
+
 ``install_stop_handler`` puts one handler in front of both: it signals the proxied processes
 as simpervisor would, then runs Jupyter's own stop (``ServerApp._signal_stop``), and arms a
 watchdog that ends the process ``grace_seconds`` later if something still holds it (a thread
@@ -35,6 +40,17 @@ def _proxy_supervisor():
     except ImportError:
         return None
     return atexitasync
+
+
+def _nobody_to_ask(serverapp) -> bool:
+    """SIGINT means "stop" (no "Shut down this server?" prompt): JupyterHub's single-user
+    servers (``answer_yes``, set by its extension) and servers with no terminal on stdin."""
+    if getattr(serverapp, "answer_yes", False):
+        return True
+    try:
+        return not (sys.stdin is not None and sys.stdin.isatty())
+    except (ValueError, OSError):  # stdin closed
+        return True
 
 
 def install_stop_handler(serverapp, log: logging.Logger, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
@@ -70,9 +86,13 @@ def install_stop_handler(serverapp, log: logging.Logger, grace_seconds: float = 
                     child_handler(signum)  # the proxied dashboards get the same signal
                 except Exception:  # noqa: BLE001 - a gone child must not stop the stop
                     log.debug("codestream: could not signal a proxied process", exc_info=True)
-        if signum == signal.SIGTERM and not armed.is_set():
+        stop_now = signum == signal.SIGTERM or (signum == signal.SIGINT and _nobody_to_ask(serverapp))
+        if stop_now and not armed.is_set():
             armed.set()
-            arm(grace_seconds, f"the server is still running {grace_seconds:.0f} s after SIGTERM")
+            arm(grace_seconds, f"the server is still running {grace_seconds:.0f} s after signal {signum}")
+        if signum == signal.SIGINT and stop_now:  # JupyterHub's spawner stops a server with SIGINT
+            serverapp._signal_stop(signum, frame)
+            return
         before = previous.get(signum)
         if callable(before):
             before(signum, frame)

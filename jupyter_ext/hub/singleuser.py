@@ -85,9 +85,15 @@ def forwarder(name: str, methods: tuple[str, ...]) -> type:
 
 
 class ForwardedEvents(ForwardedToHub):
-    """The session's event stream from the hub service, passed through byte for byte."""
+    """The session's event stream from the hub service, passed through byte for byte.
+
+    On a stop every open one is ended with a complete response (``end_forwarded_streams``): a
+    stream cut by the exiting process is never ended by the hub's proxy (configurable-http-proxy
+    keeps the browser's side open), which left the dashboard hanging on a dead server.
+    """
 
     _gone: asyncio.Event | None = None
+    _open: set[ForwardedEvents] = set()  # the streams of this process, for the stop
 
     def on_connection_close(self):
         if self._gone is not None:
@@ -97,17 +103,25 @@ class ForwardedEvents(ForwardedToHub):
     @web.authenticated
     @authorized
     async def get(self, *args, **kwargs):
-        self._gone = asyncio.Event()
-        async with self.hub_client.stream(self.service_path(), self.forwarded_headers()) as response:
-            if response.status_code != 200:
-                self.set_status(response.status_code)
-                self.set_header("Content-Type", "application/json")
-                self.finish(await response.aread())
-                return
-            sse.start_event_stream(self)
-            await self._pump(response)
-        if not self._finished:
-            self.finish()
+        self._gone, self._ended = asyncio.Event(), asyncio.Event()
+        ForwardedEvents._open.add(self)
+        try:
+            async with self.hub_client.stream(self.service_path(), self.forwarded_headers()) as response:
+                if response.status_code != 200:
+                    self.set_status(response.status_code)
+                    self.set_header("Content-Type", "application/json")
+                    self.finish(await response.aread())
+                    return
+                sse.start_event_stream(self)
+                await self._pump(response)
+            if not self._finished:
+                try:
+                    await self.finish()  # the last chunk written: a clean end
+                except iostream.StreamClosedError:
+                    pass  # the client went first
+        finally:
+            ForwardedEvents._open.discard(self)
+            self._ended.set()
 
     async def _pump(self, response) -> None:
         chunks = response.aiter_raw().__aiter__()
@@ -132,6 +146,20 @@ class ForwardedEvents(ForwardedToHub):
         finally:
             gone.cancel()
             await asyncio.gather(gone, return_exceptions=True)
+
+
+async def end_forwarded_streams(log: logging.Logger, timeout: float = 2.0) -> None:
+    """End every open forwarded event stream cleanly (the server is stopping); the clients
+    resume with their Last-Event-ID once it is back."""
+    streams = [stream for stream in ForwardedEvents._open if stream._gone is not None]
+    log.info("codestream: stopping, ending %d forwarded event streams", len(streams))
+    for stream in streams:
+        stream._gone.set()
+    if streams:
+        waits = [asyncio.ensure_future(stream._ended.wait()) for stream in streams]
+        _done, pending = await asyncio.wait(waits, timeout=timeout)
+        for wait in pending:
+            wait.cancel()
 
 
 class StudentSessionsHandler(ForwardedToHub):
