@@ -139,13 +139,19 @@ def test_pull_all_reports_pulls_to_the_teacher(classroom):
     server, teacher, student_server, student, _reader, code = classroom
     publish(teacher, code, "c1", "a = 1", 1.0)
     publish(teacher, code, "c2", "b = 2", 2.0)
-    assert student.post("codestream/api/student/pull-all", json={"notebook_path": "p.ipynb"}).status_code == 200
-    from jupyter_ext.testing import wait_until
+    from jupyter_ext.testing import SSEReader, wait_until
 
-    def counted():
-        cells = teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
-        return all(c.get("pulls") == {"1": 1} for c in cells)
-    wait_until(counted, timeout=20)
+    # counted: a student server that holds the session's event stream (its dashboard listens)
+    stream = SSEReader(f"{student_server.url}codestream/api/student/events", student_server.auth_headers())
+    try:
+        assert student.post("codestream/api/student/pull-all", json={"notebook_path": "p.ipynb"}).status_code == 200
+
+        def counted():
+            cells = teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]
+            return all(c.get("pulls") == {"1": 1} for c in cells)
+        wait_until(counted, timeout=20)
+    finally:
+        stream.close()
 
 
 # -- merge ---------------------------------------------------------------------------------------

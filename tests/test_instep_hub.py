@@ -6,7 +6,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from jupyter_ext.testing import create_session, publish, wait_until
+from jupyter_ext.testing import SSEReader, create_session, publish, wait_until
 
 
 def notebook(cells):
@@ -33,6 +33,15 @@ def hub_lesson(cs_hub):
 def test_pull_all_merge_and_download_under_the_hub(hub_lesson):
     hub, teacher, student, code = hub_lesson
     student.put("api/contents/hub-work.ipynb", json=notebook(["mine = 0"]))
+    # counted: a hub user who holds the session's event stream (their dashboard listens)
+    stream = SSEReader(f"{student.base_url}codestream/api/student/events", dict(student.headers))
+    try:
+        pull_all_and_merge(teacher, student, code)
+    finally:
+        stream.close()
+
+
+def pull_all_and_merge(teacher, student, code):
     first = student.post("codestream/api/student/pull-all", json={"notebook_path": "hub-work.ipynb"})
     assert first.status_code == 200, first.text
     assert first.json()["added"] == 2
