@@ -125,7 +125,8 @@ def test_the_public_hub_url_for_join_links(base_url, public_url, expected):
 
 
 def test_join_links_of_the_service():
-    from jupyter_ext.hub.service import HubContext, HubServiceConfig
+    from jupyter_ext.hub.access import HubContext
+    from jupyter_ext.hub.service import HubServiceConfig
     from jupyter_ext.relay import RelayConfig
 
     def link(**hub):

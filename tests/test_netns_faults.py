@@ -30,7 +30,7 @@ def test_the_defaults_notice_a_stall_within_two_heartbeats():
     waits two of them for a byte before it counts the teacher as unreachable, and a server's
     (or relay's) Redis reader fails within two when Redis goes silent."""
     from jupyter_ext.app import CodeStreamApp
-    from jupyter_ext.handlers.sse import HEARTBEAT_SECONDS
+    from jupyter_ext.web.sse import HEARTBEAT_SECONDS
     from jupyter_ext.relay import parse_args
 
     app = CodeStreamApp()

@@ -1,4 +1,4 @@
-"""The fan-out's direct write (``handlers.sse.write_now``) on a real tornado server and sockets.
+"""The fan-out's direct write (``web.sse.write_now``) on a real tornado server and sockets.
 
 It hands each event's pre-framed chunk to the socket itself when the stream is idle, so these
 check what tornado would otherwise guarantee: the body stays valid chunked coding, a reader
@@ -17,7 +17,7 @@ import pytest
 from tornado import httpserver, web
 
 from jupyter_ext.domain.events import Event
-from jupyter_ext.handlers import sse
+from jupyter_ext.web import sse
 
 TLS_CERT = str(Path(__file__).parent / "data" / "tls-test-cert.pem")  # self-signed for 127.0.0.1, tests only
 TLS_KEY = str(Path(__file__).parent / "data" / "tls-test-key.pem")

@@ -14,7 +14,7 @@ from jupyter_ext.clients.teacher import CLIENT_HEADER, TeacherClient, TeacherCon
 from jupyter_ext.domain import CodeStreamError
 from jupyter_ext.domain.urls import parse_networks
 from jupyter_ext.testing import SSEReader, create_session, publish, wait_until, write_notebook
-from jupyter_ext.services.upstream import RelayDirectory, SessionReader
+from jupyter_ext.services.reads import RelayDirectory, SessionReader
 
 
 def relay_reads(relay, code: str, suffix: str = "") -> int:

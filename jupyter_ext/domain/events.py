@@ -3,7 +3,7 @@
 Event ids are Redis stream ids (``<ms>-<seq>``) a client sends back as ``Last-Event-ID``; the
 teacher's store, the relay and the student's upstream stream all speak these types, and the
 dashboards compare event names with these constants. Framing them as ``text/event-stream``
-is the SSE handlers' business (``handlers/sse.py``).
+is the SSE writer's business (``web/sse.py``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..domain.events import validate_event_id
-from . import sse
+from ..web import sse
 from .base import CodeStreamHandler
 from .compat import CompatHandler
 

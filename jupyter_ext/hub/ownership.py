@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from ..domain import SessionNotFound
 from ..store import keys
-from ..store.sessions import translate_redis_errors
+from ..store.stream import translate_redis_errors
 
 OWNER_FIELD = "hub_owner"
 GROUP_FIELD = "hub_group"

@@ -15,7 +15,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import iostream, web
 
 from ..domain import Cell, CellLimits, PayloadTooLarge
-from ..handlers import sse
+from ..web import sse
 from ..handlers.base import MAX_JSON_BODY_BYTES, CodeStreamHandler
 from ..handlers.pulls import PULLED_ROUTE
 from ..handlers.read import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE

@@ -23,9 +23,9 @@ from ..domain import CodeStreamError, InvalidInput, PayloadTooLarge, Unauthorize
 from ..domain.jsonlimits import MAX_JSON_DEPTH, JSONTooDeep, loads_bounded
 from ..domain.events import EVENT_SESSION_ENDED, ListenerOverflow, validate_event_id
 from ..domain.history import parse_version
-from ..handlers import sse
+from ..web import sse
 from ..services.versions import cell_version
-from ..store.sessions import hash_key
+from ..store.records import hash_key
 
 CODE = r"(?P<code>[^/]+)"
 CELL = r"(?P<cell_id>[^/]+)"

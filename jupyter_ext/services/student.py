@@ -26,7 +26,8 @@ from ..domain.notebooks import parse_position
 from ..domain.outputs import validate_outputs
 from ..domain.urls import parse_networks, parse_teacher_url
 from .pull import NotebookPuller
-from .upstream import RelayDirectory, SessionReader, UpstreamEvents
+from .reads import RelayDirectory, SessionReader
+from .upstream import UpstreamEvents
 from .student_config import StudentConfig, StudentConfigStore, config_from_body, talkback_settings
 
 TEST_ERROR_CODES = ("unreachable", "timeout", "unauthorized", "session_not_found", "bad_response")

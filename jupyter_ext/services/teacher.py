@@ -30,7 +30,8 @@ from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
 from ..domain.talkback import EMPTY_RUNS
 from ..store.pulls import PullLedger
 from ..store.runs import RunLedger
-from ..store.sessions import NOT_YOURS_MESSAGE, SessionRecord, hash_key
+from ..store.records import SessionRecord, hash_key
+from ..store.sessions import NOT_YOURS_MESSAGE
 from .ratelimit import FailureLimiter
 from .stream_caps import StreamCaps
 

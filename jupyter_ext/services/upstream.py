@@ -14,8 +14,8 @@ teacher's server serve the same event ids, so a resume works across them). A rel
 shutting down ends its streams (or answers ``503 relay_draining``): the stream is resumed at
 once with ``Last-Event-ID``, on another relay replica or the teacher's server.
 
-Cell reads go the same way (``SessionReader``): the advertised relay first, the teacher's server
-on any failure there, its answer final (the teacher is the authority on keys and sessions).
+Cell reads go the same way (``reads.SessionReader``): the advertised relay first, the teacher's
+server on any failure there, its answer final (the teacher is the authority on keys and sessions).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import json
 import logging
 import random
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from contextlib import asynccontextmanager
 
 from ..clients.sse import ServerSentEvent
 from ..clients.teacher import TeacherClient, TeacherConnection
-from ..domain import CodeStreamError, InvalidInput, InvalidUrl, SessionNotFound, TooManyRequests, Unauthorized
+from ..domain import CodeStreamError, InvalidInput, SessionNotFound, TooManyRequests, Unauthorized
 from ..domain.events import (
     EVENT_SESSION_ENDED,
     TEACHER_REACHABLE,
@@ -42,7 +42,7 @@ from ..domain.events import (
     validate_event_id,
 )
 from ..domain.jsonlimits import loads_bounded
-from ..domain.urls import normalize_teacher_url
+from .reads import SessionReader
 
 START_OF_STREAM = "0-0"
 
@@ -57,78 +57,6 @@ def valid_event_id(raw: str | None) -> str | None:
 
 def _after(a: str, b: str) -> bool:
     return stream_id_tuple(a) > stream_id_tuple(b)
-
-
-class RelayDirectory:
-    """Which read relay each session advertises, learned from its cell lists; kept per
-    (teacher URL, session code) so every read of that session, cells and events, uses it."""
-
-    MAX_SESSIONS = 256  # the 1.x proxy reads sessions named by the request: keep the map small
-
-    def __init__(self, log: logging.Logger | None = None):
-        self.log = log or logging.getLogger(__name__)
-        self._relays: OrderedDict[tuple[str, str | None], str] = OrderedDict()
-
-    def relay_for(self, conn: TeacherConnection) -> TeacherConnection | None:
-        """The same session and key at the advertised relay, or None when none is known."""
-        relay_url = self._relays.get((conn.teacher_url, conn.session_code))
-        if relay_url is None:
-            return None
-        return TeacherConnection(relay_url, conn.session_code, conn.student_key)
-
-    def learn(self, conn: TeacherConnection, listing: dict) -> None:
-        """Remember (or forget) the ``relay_url`` a cell list answer of ``conn``'s session carries."""
-        key = (conn.teacher_url, conn.session_code)
-        raw = listing.get("relay_url")
-        relay_url = None
-        if raw:
-            try:
-                relay_url = normalize_teacher_url(raw)
-            except InvalidUrl:
-                self.log.warning("codestream: ignoring the invalid relay_url of session %s",
-                                 conn.session_code)
-        if relay_url is None or relay_url == conn.teacher_url:
-            self._relays.pop(key, None)
-            return
-        self._relays[key] = relay_url
-        self._relays.move_to_end(key)
-        while len(self._relays) > self.MAX_SESSIONS:
-            self._relays.popitem(last=False)
-
-
-class SessionReader:
-    """Cell reads of a session: from its advertised read relay first, and on ANY failure there
-    (unreachable, timeout, 5xx incl. ``503 relay_draining``, a bad answer, even 401/404) from the
-    teacher's server, whose answer is final. Both go through the same ``TeacherClient`` (timeouts,
-    size cap, same-origin redirects, URL policy and network allow-list)."""
-
-    def __init__(self, teacher: TeacherClient, directory: RelayDirectory | None = None,
-                 log: logging.Logger | None = None):
-        self.teacher = teacher
-        self.log = log or logging.getLogger(__name__)
-        self.directory = directory or RelayDirectory(self.log)
-
-    async def list_cells(self, conn: TeacherConnection) -> dict:
-        listing = await self._read(conn, self.teacher.list_cells)
-        self.directory.learn(conn, listing)
-        return listing
-
-    async def get_cell(self, conn: TeacherConnection, cell_id: str) -> dict:
-        return await self._read(conn, lambda source: self.teacher.get_cell(source, cell_id))
-
-    async def read(self, conn: TeacherConnection, call):
-        """Any other read of the session (a past version, the lesson), by the same path."""
-        return await self._read(conn, call)
-
-    async def _read(self, conn: TeacherConnection, call):
-        relay = self.directory.relay_for(conn)
-        if relay is not None:
-            try:
-                return await call(relay)
-            except CodeStreamError as exc:
-                self.log.info("codestream: the read relay of session %s failed (%s); reading from"
-                              " the teacher's server", conn.session_code, exc.code)
-        return await call(conn)
 
 
 class UpstreamEvents:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..domain import Cell
-from ..store.sessions import translate_redis_errors
+from ..store.stream import translate_redis_errors
 from ..store.versions import read_version
 from .teacher import TeacherService
 

@@ -3,7 +3,8 @@
 from .connection import make_clients, redis_url_from_env
 from .embedded import EmbeddedRedis, find_redis_server
 from .events import EventHub
-from .sessions import SessionRecord, SessionStore
+from .records import SessionRecord
+from .sessions import SessionStore
 
 __all__ = [
     "EmbeddedRedis",

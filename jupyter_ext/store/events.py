@@ -23,7 +23,8 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from ..domain import TooManyStreams
 from ..domain.events import EVENT_SESSION_ENDED, STORE_REACHABLE, STORE_UNREACHABLE, Event, Listener
-from .sessions import ANY_KEY, SessionStore
+from .sessions import SessionStore
+from .stream import ANY_KEY
 
 DEFAULT_MAX_STREAMS = 10_000
 DEFAULT_MAX_STREAMS_PER_SESSION = 2_000

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from ..domain import CellNotFound, SessionNotFound
 from ..domain.events import EVENT_FOCUS
 from . import keys
-from .sessions import translate_redis_errors
+from .stream import translate_redis_errors
 
 SET_FOCUS = """
 if redis.call('HEXISTS', KEYS[1], 'key_hash') == 0 then return -1 end

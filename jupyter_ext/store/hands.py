@@ -18,7 +18,7 @@ from ..domain import CellNotFound, Forbidden, SessionNotFound, TooManyRequests
 from ..domain.events import AUDIENCE_TEACHER, EVENT_HAND, EVENT_HAND_STATE
 from ..domain.talkback import HAND_LOWERED, HandNotFound, HandsClosed
 from . import keys
-from .sessions import translate_redis_errors
+from .stream import translate_redis_errors
 
 LOWERED = """
 local function lowered(id, client)

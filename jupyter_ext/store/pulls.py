@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from ..domain import CellNotFound, SessionNotFound
 from ..domain.events import AUDIENCE_TEACHER, EVENT_PULLED
 from . import keys
-from .sessions import STUDENT_WINDOW_SECONDS, translate_redis_errors
+from .stream import STUDENT_WINDOW_SECONDS, translate_redis_errors
 
 # Honest counts: only a client present on an event stream of the session (in the students set
 # within the window) is counted; a report from any other is accepted and dropped.

@@ -20,7 +20,7 @@ from ..domain import CellNotFound, SessionNotFound
 from ..domain.events import AUDIENCE_TEACHER, EVENT_RUNS
 from ..domain.talkback import runs_summary
 from . import keys
-from .sessions import STUDENT_WINDOW_SECONDS, translate_redis_errors
+from .stream import STUDENT_WINDOW_SECONDS, translate_redis_errors
 
 # KEYS: session, cells, students, runs, counts, events
 # ARGV: 1 cell id, 2 client, 3 state, 4 ename, 5 present since, 6 maxlen, 7 event, 8 audience, 9 code

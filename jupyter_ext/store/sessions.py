@@ -6,18 +6,13 @@ never a scan of the database.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import ClusterError, RedisClusterException
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from ..domain import (
@@ -25,76 +20,24 @@ from ..domain import (
     CellNotFound,
     Forbidden,
     SessionNotFound,
-    StoreUnavailable,
     Unauthorized,
     apply_publish,
-    numbered,
     iso_timestamp,
     new_session_code,
     new_student_key,
 )
 from ..domain.cells import republished_version, retired_record
-from ..domain.events import EVENT_PUBLISHED, EVENT_SESSION_ENDED, EVENT_UNPUBLISHED, EVENT_UPDATED, Event
+from ..domain.events import EVENT_PUBLISHED, EVENT_SESSION_ENDED, EVENT_UNPUBLISHED, EVENT_UPDATED
 from . import keys
 from .replication import wait_for_replicas
+from .records import CellsState, SessionRecord, hash_key
+from .stream import STUDENT_WINDOW_SECONDS, SessionStreams, translate_redis_errors
 from .versions import queue_version
 
-STUDENT_WINDOW_SECONDS = 60
 NOT_YOURS_MESSAGE = ("Session {code} belongs to another teacher; only the server (or hub user) that"
                      " started it can change it.")
 WRONG_KEY_MESSAGE = "The student key is not valid for this session; ask your teacher for the current key."
 CELLS_CACHE_SESSIONS = 64  # sessions whose parsed cells one process keeps (LRU)
-# KEYS: session hash, students zset. ARGV: key hash, now, forget-before, client ids...
-TOUCH_STUDENTS_SCRIPT = """
-local current = redis.call('HGET', KEYS[1], 'key_hash')
-if not current then return false end
-if (current == ARGV[1] or ARGV[1] == '*') and #ARGV > 3 then
-  for i = 4, #ARGV do redis.call('ZADD', KEYS[2], ARGV[2], ARGV[i]) end
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-end
-return current
-"""
-ANY_KEY = "*"  # touch_students for readers by identity (hub members): present whatever the key
-
-
-def hash_key(student_key: str) -> str:
-    """Keys are upper case by construction, so a key typed in lower case still matches."""
-    return hashlib.sha256(student_key.strip().upper().encode("utf-8")).hexdigest()
-
-
-@dataclass
-class SessionRecord:
-    code: str
-    title: str
-    created: str
-    notebook_path: str
-    relay_url: str = ""
-    owner: str = ""  # "" for sessions made before owners existed (see SessionStore.claim_session)
-    focus: str | None = None  # the cell the teacher shows the class (store/focus.py)
-
-    def public_dict(self) -> dict:
-        public = {"code": self.code, "title": self.title, "created": self.created}
-        if self.relay_url:
-            public["relay_url"] = self.relay_url
-        return public
-
-
-class CellsState:
-    """A session's cells as of one event id: parsed once, rendered to JSON once, then shared.
-
-    Read-only once built (every request that hits the cache gets this same object).
-    """
-
-    def __init__(self, cells: list[Cell]):
-        self.cells = cells
-        self._public_json: str | None = None
-
-    def public_json(self) -> str:
-        """The contract's ``cells`` array, as JSON text."""
-        if self._public_json is None:
-            numbers = numbered(self.cells, lambda cell: cell.number)
-            self._public_json = json.dumps([cell.public_dict(n) for cell, n in zip(self.cells, numbers)])
-        return self._public_json
 
 
 def unpublished_data(code: str, cell: Cell) -> dict:
@@ -108,30 +51,7 @@ def outputs_changed(previous: Cell, cell: Cell) -> bool:
     return (previous.outputs or []) != (cell.outputs or []) or (previous.outputs is None) != (cell.outputs is None)
 
 
-def _parse_event(entry_id: str, fields: dict) -> Event:
-    return Event(id=entry_id, name=fields.get("event", ""), data=json.loads(fields.get("data", "{}")),
-                 audience=fields.get("to"))
-
-
-def translate_redis_errors(func):
-    """Redis being down is a 503 the teacher can act on, not a 500."""
-    import functools
-
-    @functools.wraps(func)
-    async def wrapper(*args, **kwargs):
-        try:
-            return await func(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError, ClusterError,
-                RedisClusterException) as exc:  # the last two: no cluster node reachable, slots down
-            raise StoreUnavailable(
-                "Redis is not reachable; check that it is running (or restart the Jupyter server"
-                " to restart the embedded one)."
-            ) from exc
-
-    return wrapper
-
-
-class SessionStore:
+class SessionStore(SessionStreams):
     """All Redis access for sessions; the only class that knows the key layout."""
 
     def __init__(self, redis: Redis, *, stream_maxlen: int = 10_000, log: logging.Logger | None = None,
@@ -478,57 +398,3 @@ class SessionStore:
         _record, state, _last = await self.cells_state(code)
         ids = [c.cell_id for c in state.cells]
         return ids.index(cell.cell_id) + 1 if cell.cell_id in ids else len(ids) + 1
-
-    # -- events -------------------------------------------------------------------
-    def _queue_event(self, pipe, code: str, name: str, data: dict) -> None:
-        pipe.xadd(keys.events_key(code), {"event": name, "data": json.dumps(data)},
-                  maxlen=self.stream_maxlen, approximate=True)
-
-    async def _add_event(self, code: str, name: str, data: dict) -> str:
-        return await self.redis.xadd(keys.events_key(code), {"event": name, "data": json.dumps(data)},
-                                     maxlen=self.stream_maxlen, approximate=True)
-
-    @translate_redis_errors
-    async def last_event_id(self, code: str) -> str:
-        last = await self.redis.xrevrange(keys.events_key(code), count=1)
-        return last[0][0] if last else "0-0"
-
-    @translate_redis_errors
-    async def events_after(self, code: str, after_id: str, count: int = 1000) -> list[Event]:
-        """Events strictly after ``after_id`` still kept in the stream (for Last-Event-ID replay)."""
-        entries = await self.redis.xrange(keys.events_key(code), min=f"({after_id}", max="+", count=count)
-        return [_parse_event(entry_id, fields) for entry_id, fields in entries]
-
-    async def read_events(self, redis: Redis, code: str, after_id: str, block_ms: int) -> list[Event]:
-        """Block on the session's stream (on ``redis``, a connection whose timeout exceeds the block)."""
-        reply = await redis.xread({keys.events_key(code): after_id}, block=block_ms, count=1000)
-        events = []
-        for _stream, entries in reply or []:
-            events.extend(_parse_event(entry_id, fields) for entry_id, fields in entries)
-        return events
-
-    # -- students -----------------------------------------------------------------
-    @translate_redis_errors
-    async def touch_students(self, code: str, key_hash: str, client_ids: list[str]) -> str | None:
-        """Mark ``client_ids`` present, in one script, only while ``key_hash`` is still the
-        session's key; returns the session's current key hash (``None``: the session is gone).
-
-        The event hub's heartbeat tick calls this once per session for all its streams; being
-        one script, a rotation can never land between the check and the write. ``ANY_KEY``
-        marks readers that hold no key (hub members by identity).
-        """
-        now = time.time()
-        return await self.redis.eval(
-            TOUCH_STUDENTS_SCRIPT, 2, keys.session_key(code), keys.students_key(code),
-            key_hash, now, now - 10 * STUDENT_WINDOW_SECONDS, *client_ids)
-
-    @translate_redis_errors
-    async def touch_student(self, code: str, client_id: str) -> None:
-        now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.exists(keys.session_key(code))
-            pipe.zadd(keys.students_key(code), {client_id: now})
-            pipe.zremrangebyscore(keys.students_key(code), "-inf", now - 10 * STUDENT_WINDOW_SECONDS)
-            exists, *_ = await pipe.execute()
-        if not exists:
-            await self.redis.delete(keys.students_key(code))

@@ -1,0 +1,108 @@
+"""Who is asking the hub service, and what the service's handlers share: ``HubContext`` (the
+service, the hub's identities, the refusal limiter, the session index) and ``HubReadAuth``
+(the hub's identity as the web API's pluggable ``ReadAuth``: readers and teachers)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ..domain import CodeStreamError, Forbidden, SessionNotFound, TooManyRequests, Unauthorized
+from ..relay import ReadAuth, Reader
+from ..relay.core import bearer_credential, student_presence_id
+from ..services.ratelimit import FailureLimiter
+from ..services.teacher import TeacherService
+from .identity import HubIdentities, HubUser
+from .ownership import HubSessionIndex
+from .recheck import MemberGrant
+from .service_config import HubServiceConfig
+
+STUDENT_DASHBOARD = "codestream-student"
+
+
+class HubContext:
+    """What every handler of one service process shares (no per-request state)."""
+
+    def __init__(self, config: HubServiceConfig, service: TeacherService, identities: HubIdentities):
+        self.config = config
+        self.service = service
+        self.identities = identities
+        self.limiter = FailureLimiter(config.relay.key_failures_per_minute, 60.0)
+        self._index: HubSessionIndex | None = None
+
+    async def index(self) -> HubSessionIndex:
+        if self._index is None:
+            store = await self.service.provider.store()
+            self._index = HubSessionIndex(store.redis)
+        return self._index
+
+    def join_link(self, code: str) -> str:
+        """``{hub}/hub/user-redirect/codestream-student/?session=CODE`` (host-relative when the
+        hub's public URL is not configured)."""
+        hub = self.config.public_hub_url or f"{self.config.hub_base_url}hub/"
+        return f"{hub.rstrip('/')}/user-redirect/{STUDENT_DASHBOARD}/?session={code}"
+
+    def not_yours(self, user: HubUser, code: str) -> CodeStreamError:
+        """One answer for "another teacher's session" and "no such session" on the teacher
+        routes (so they cannot be told apart to find live codes), counted like a wrong key."""
+        return self.refuse("user:" + user.name, SessionNotFound(
+            f"You have no live session {code}; check the code (only the teacher who started a session"
+            " can change it)."))
+
+    def refuse(self, who: str, error: CodeStreamError) -> CodeStreamError:
+        """Count a refused read for ``who``; past the limit the refusal becomes a 429."""
+        if self.limiter.blocked(who):
+            return TooManyRequests("Too many refused requests; wait a minute.")
+        self.limiter.record_failure(who)
+        return error
+
+
+class HubReadAuth(ReadAuth):
+    """Who may read on the hub: the session's student key, or a hub user who may read it (its
+    owner, a member of its course group, anyone on the hub when it has none). Refusals count per
+    hub user (per address without one); a correct credential is never refused."""
+
+    def __init__(self, context: HubContext):
+        self.hub = context
+
+    def deferred_student_key(self, route) -> str | None:
+        return None  # always ``authorize`` first: the credential may be a hub token
+
+    async def authorize(self, route, code: str) -> Reader:
+        credential = bearer_credential(route)
+        if not credential:
+            raise Unauthorized("Send your JupyterHub token (or the session's student key) as"
+                               " 'Authorization: Bearer <token>'.")
+        store = await self.hub.service.provider.store()
+        if await store.check_student_key(code, credential):
+            return Reader("student", presence_id=student_presence_id(route))
+        user = await self.hub.identities.identify(credential)
+        if user is None:  # neither the key nor a hub token: counted per address
+            exists = await store.session_exists(code)
+            raise self.hub.refuse("address:" + (route.request.remote_ip or "?"), Unauthorized(
+                "The student key is not valid for this session; ask your teacher for the current key.")
+                if exists else SessionNotFound("There is no live session with that code; check the code."))
+        try:
+            access = await (await self.hub.index()).access(code)
+        except SessionNotFound as exc:
+            raise self.hub.refuse("user:" + user.name, exc) from None
+        if access.owner == user.name:
+            return Reader("teacher", owner=user.name, name=user.name, client="user:" + user.name)
+        if access.may_read(user.name, user.groups):
+            # a member is a hub user (one student however many servers or tabs), and reads by
+            # identity, not by the key: a key rotation never closes its stream, a removal from the
+            # group does (``MembershipAudit``, at the tick)
+            presence = hashlib.sha256(("hub-user:" + user.name).encode()).hexdigest()[:16]
+            return Reader("member", presence_id=presence, name=user.name, client="user:" + user.name,
+                          grant=MemberGrant(user.name, credential))
+        raise self.hub.refuse("user:" + user.name, Forbidden(
+            f"Session {code} is for the hub group {access.group!r}, which you are not in."))
+
+    async def teacher(self, route, code: str | None) -> Reader:
+        """The owner of ``code`` (any hub teacher with ``code=None``), by the hub's identity."""
+        user = await route.hub_user()
+        if code is None:
+            if not user.teacher:
+                raise Forbidden("Only teachers (members of the hub's teachers group) can do this.")
+        else:
+            await route.owned(code, others="members")
+        return Reader("teacher", owner=user.name, name=user.name)
