@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import operator
 
 import panel as pn
 import param
@@ -137,8 +136,12 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
             pn.widgets.TextInput.from_param(self.param.title, name="Session title (optional)",
                                             placeholder="e.g. Week 3: loops", width=300),
             pn.widgets.Button.from_param(self.param.start, color="primary", width=160, css_classes=["cs-start"]),
-            visible=pn.bind(operator.not_, self.param.session_code),
+            visible=pn.bind(self._offers_start, self.param.loaded, self.param.session_code),
         )
+
+    @staticmethod
+    def _offers_start(loaded: bool, code: str) -> bool:
+        return loaded and not code
 
     def _session_card(self):
         """The slim session bar: the code, the projector view, the lesson as a notebook, End session."""

@@ -43,6 +43,8 @@ class TeacherState(EventsState):
     reachability_warning = param.String(default="", doc="Why students cannot reach student_url, and the fix.")
     reachability_note = param.String(default="", doc="Who can reach student_url, when that is fine as it is.")
     students_on_this_machine = param.Boolean(default=False, doc="The students run on this computer (the demo).")
+    loaded = param.Boolean(default=False, doc="The first load has finished: until then \"Start session\" "
+                           "stays hidden, so a teacher cannot start a second session while the live one loads.")
     confirming = param.Selector(default="", objects=["", "end", "unpublish_all", "rotate"],
                                 doc="An action that waits for the teacher's 'yes' (End session, Unpublish all,"
                                     " Rotate key).")
@@ -85,6 +87,12 @@ class TeacherState(EventsState):
     async def load(self) -> None:
         """First load: the notebooks, and the newest live session (resumed after a reload of the tab
         or a restart of the server, with its join link: the teacher's server keeps the key)."""
+        try:
+            await self._load_newest_session()
+        finally:
+            self.loaded = True
+
+    async def _load_newest_session(self) -> None:
         await self.refresh_notebooks()
         try:
             sessions = await self.client.list_sessions()

@@ -290,8 +290,11 @@ async def test_resumed_dashboard_finds_the_live_session(dashboard, cs_teacher):
 
     again = TeacherDashboard(ServerClient(cs_teacher.url, cs_teacher.token), server_url=cs_teacher.url)
     try:
+        # "Start session" is not offered while the live session may still be loading, nor after it is
+        assert not again._offers_start(again.loaded, again.session_code)
         await again.load()
         await again.settle()
+        assert again.loaded and not again._offers_start(again.loaded, again.session_code)
         # the teacher's server kept the key: the same key and join link, nothing to rotate
         assert again.session_code == dashboard.session_code and again.student_key == dashboard.student_key
         assert again.join_link == dashboard.join_link and again.join_link.endswith("#" + dashboard.student_key)
@@ -303,6 +306,14 @@ async def test_resumed_dashboard_finds_the_live_session(dashboard, cs_teacher):
         assert again.student_key and again.student_key != dashboard.student_key
     finally:
         await again.close()
+
+
+async def test_start_is_offered_once_loaded_without_a_live_session(dashboard):
+    assert not dashboard._offers_start(dashboard.loaded, dashboard.session_code)
+    await dashboard.load()
+    assert dashboard.loaded and dashboard._offers_start(dashboard.loaded, dashboard.session_code)
+    await dashboard.start_session()
+    assert not dashboard._offers_start(dashboard.loaded, dashboard.session_code)
 
 
 async def test_student_count(dashboard, cs_teacher):
