@@ -104,6 +104,49 @@ def test_lesson_notebook_and_past_versions_on_the_teachers_server(laptop_session
     assert teacher.post(f"codestream/api/sessions/{code}/notebook").status_code == 405
 
 
+def test_session_routes_on_the_teachers_server(cs_teacher):
+    """Start, list, new key, hands switch and end: the teacher by Jupyter auth, the join link
+    carrying the kept key; a student key opens none of them."""
+    teacher = cs_teacher.client()
+    created = teacher.post("codestream/api/sessions", json={"title": "Sessions route"})
+    assert created.status_code == 201, created.text
+    session = created.json()
+    code, key = session["code"], session["student_key"]
+    assert {"code", "student_key", "title", "created", "join_link"} <= set(session)
+    assert session["join_link"].endswith(f"codestream/join/{code}#{key}")
+    listed = {s["code"]: s for s in teacher.get("codestream/api/sessions").json()["sessions"]}
+    assert listed[code]["join_link"] == session["join_link"]  # the kept key, for the session's life
+    assert {"code", "title", "created", "cells", "students"} <= set(listed[code])
+
+    student = cs_teacher.client(auth=False, headers={"Authorization": f"Bearer {key}"})
+    for method, path in [("GET", "codestream/api/sessions"), ("POST", "codestream/api/sessions"),
+                         ("DELETE", f"codestream/api/sessions/{code}"), ("PATCH", f"codestream/api/sessions/{code}"),
+                         ("POST", f"codestream/api/sessions/{code}/key")]:
+        refused = student.request(method, path, json={"hands_open": False} if method == "PATCH" else None)
+        assert refused.status_code == 403 and error_code(refused) == "forbidden", (method, path, refused.text)
+
+    rotated = teacher.post(f"codestream/api/sessions/{code}/key")
+    assert rotated.status_code == 200, rotated.text
+    new_key = rotated.json()["student_key"]
+    assert new_key != key and rotated.json()["join_link"].endswith(f"#{new_key}")
+    assert student.get(f"codestream/api/sessions/{code}/cells").status_code == 401  # the old key, at once
+    listed = {s["code"]: s for s in teacher.get("codestream/api/sessions").json()["sessions"]}
+    assert listed[code]["join_link"].endswith(f"#{new_key}")
+
+    switched = teacher.patch(f"codestream/api/sessions/{code}", json={"hands_open": False})
+    assert switched.status_code == 200 and switched.json() == {"session": code, "hands_open": False}
+    bad = teacher.patch(f"codestream/api/sessions/{code}", json={"hands_open": "no"})
+    assert bad.status_code == 400 and error_code(bad) == "invalid_input"
+
+    assert teacher.delete(f"codestream/api/sessions/{code}").status_code == 204
+    assert code not in {s["code"] for s in teacher.get("codestream/api/sessions").json()["sessions"]}
+    for method, path in [("DELETE", f"codestream/api/sessions/{code}"), ("POST", f"codestream/api/sessions/{code}/key"),
+                         ("PATCH", f"codestream/api/sessions/{code}")]:
+        gone = teacher.request(method, path, json={"hands_open": True} if method == "PATCH" else None)
+        assert gone.status_code == 404 and error_code(gone) == "session_not_found", (method, path)
+    assert teacher.delete("codestream/api/sessions/not-a-code").status_code == 400
+
+
 # -- codestream relay -----------------------------------------------------------------------
 def test_the_relay_serves_the_focus_in_reads_and_refuses_teacher_routes(laptop_session, cs_module_redis,
                                                                         cs_relay_factory):
@@ -132,6 +175,17 @@ def test_the_relay_serves_the_lesson_notebook_and_past_versions(laptop_session, 
     assert relay.client("wrong").get(f"codestream/api/sessions/{code}/notebook").status_code == 401
 
 
+def test_the_relay_serves_no_session_route(laptop_session, cs_module_redis, cs_relay_factory):
+    _server, _teacher, session = laptop_session
+    code, key = session["code"], session["student_key"]
+    student = cs_relay_factory(cs_module_redis.url).client(key)
+    for method, path in [("GET", "codestream/api/sessions"), ("POST", "codestream/api/sessions"),
+                         ("DELETE", f"codestream/api/sessions/{code}"), ("POST", f"codestream/api/sessions/{code}/key")]:
+        refused = student.request(method, path)
+        assert refused.status_code in (404, 405) and "error" in refused.json(), (method, path, refused.text)
+    assert student.get(f"codestream/api/sessions/{code}/cells").status_code == 200  # the key still opens it
+
+
 # -- the hub service, through a hub user's own server -----------------------------------------
 @pytest.fixture(scope="module")
 def hub_session(cs_hub):
@@ -140,6 +194,41 @@ def hub_session(cs_hub):
     session = create_session(teacher, title="Mounts under the hub", group="algebra")
     publish(teacher, session["code"], "h1", "x = 1", 1.0)
     return cs_hub, session
+
+
+def test_session_routes_under_the_hub(hub_session):
+    """The session routes by hub identity, through the teacher's own server and on the service:
+    group, teacher and the hub's join link in every view; another user's DELETE and new key are
+    answered like "no such session" (a member's hands switch: 403); a student lists none."""
+    hub, _session = hub_session
+    teacher, student = hub.server("teacher1"), hub.server("student1")
+    created = teacher.post("codestream/api/sessions", json={"title": "Hub sessions route", "group": "algebra"})
+    assert created.status_code == 201, created.text
+    session = created.json()
+    code = session["code"]
+    assert session["group"] == "algebra" and session["teacher"] == "teacher1" and session["student_key"]
+    assert session["join_link"].endswith(f"/hub/user-redirect/codestream-student/?session={code}")
+    for client in (teacher, hub.service("teacher1")):
+        listed = {s["code"]: s for s in client.get("codestream/api/sessions").json()["sessions"]}
+        assert listed[code]["group"] == "algebra" and listed[code]["teacher"] == "teacher1"
+        assert listed[code]["join_link"] == session["join_link"]
+    assert code not in {s["code"] for s in student.get("codestream/api/sessions").json()["sessions"]}
+    assert student.post("codestream/api/sessions", json={}).status_code == 403
+
+    for method, path in [("DELETE", f"codestream/api/sessions/{code}"), ("POST", f"codestream/api/sessions/{code}/key")]:
+        hidden = student.request(method, path)
+        assert hidden.status_code == 404 and error_code(hidden) == "session_not_found", (method, path)
+    refused = student.patch(f"codestream/api/sessions/{code}", json={"hands_open": False})
+    assert refused.status_code == 403 and error_code(refused) == "forbidden"
+
+    rotated = teacher.post(f"codestream/api/sessions/{code}/key")
+    assert rotated.status_code == 200 and set(rotated.json()) == {"student_key"}
+    assert rotated.json()["student_key"] != session["student_key"]
+    assert teacher.patch(f"codestream/api/sessions/{code}", json={"hands_open": True}).status_code == 200
+    assert teacher.delete(f"codestream/api/sessions/{code}").status_code == 204
+    assert code not in {s["code"] for s in teacher.get("codestream/api/sessions").json()["sessions"]}
+    gone = teacher.delete(f"codestream/api/sessions/{code}")
+    assert gone.status_code == 404 and error_code(gone) == "session_not_found"
 
 
 def test_focus_under_the_hub(hub_session):

@@ -4,6 +4,5 @@ Jupyter-free web core they share with the relay and the hub service is ``jupyter
 from .compat import compat_handlers
 from .openapi import openapi_handlers
 from .read import read_handlers
-from .teacher import teacher_handlers
 
-__all__ = ["compat_handlers", "openapi_handlers", "read_handlers", "teacher_handlers"]
+__all__ = ["compat_handlers", "openapi_handlers", "read_handlers"]

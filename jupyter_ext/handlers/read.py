@@ -33,13 +33,22 @@ class JupyterReadAuth(StudentKeyAuth):
             return Reader("teacher")
         return await super().authorize(route, code)
 
-    async def teacher(self, route, code: str | None) -> Reader:
-        if route.current_user is None or not route.authorizer.is_authorized(
-                route, route.current_user, "write", route.auth_resource):
-            raise web.HTTPError(403)
+    async def teacher(self, route, code: str | None, *, others: str = "members") -> Reader:
+        """The server's own user; another owner's session is ``403 forbidden`` (``others`` is the hub's)."""
+        self._check_jupyter_user(route, "write")
         if code is not None:
             await route.service.owned_session(code, route.owner)
         return Reader("teacher", owner=route.owner)
+
+    async def user(self, route) -> Reader:
+        self._check_jupyter_user(route, "read")  # listing: a read, as Jupyter's ``authorized`` says
+        return Reader("teacher", owner=route.owner)
+
+    @staticmethod
+    def _check_jupyter_user(route, action: str) -> None:
+        if route.current_user is None or not route.authorizer.is_authorized(
+                route, route.current_user, action, route.auth_resource):
+            raise web.HTTPError(403)
 
     def reading_owner(self, route) -> str | None:
         return route.owner if route.current_user is not None else None

@@ -1,4 +1,5 @@
-"""Teacher routes: Jupyter-authenticated only; a student key never opens these."""
+"""The teacher's cell writes on the Jupyter server: Jupyter-authenticated only; a student key
+never opens these. (The session routes are the web API's: ``web/sessions.py``.)"""
 
 from __future__ import annotations
 
@@ -6,69 +7,6 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..domain import normalize_session_code, validate_cell_id
-from ..relay.core import CODE
-from ..services.hands import set_session_settings
-from ..services.kept_keys import KeptKeys
-from .base import CodeStreamHandler
-
-
-class SessionsHandler(CodeStreamHandler):
-    kept_keys: KeptKeys | None = None  # this server's own sessions' keys (services/kept_keys.py)
-
-    @web.authenticated
-    @authorized
-    async def get(self):
-        sessions = await self.service.list_sessions(owner=self.owner)
-        if self.kept_keys is not None:  # the join link keeps its key for the session's life
-            kept = self.kept_keys.keep_only({session["code"] for session in sessions})
-            sessions = [{**session, "join_link": self.service.join_link(session["code"], kept[session["code"]])}
-                        if session["code"] in kept else session for session in sessions]
-        self.write_json({"sessions": sessions})
-
-    @web.authenticated
-    @authorized
-    async def post(self):
-        record, student_key = await self.service.create_session(self.json_body(), owner=self.owner)
-        if self.kept_keys is not None:
-            self.kept_keys.put(record.code, student_key)
-        self.write_json({**record.public_dict(), "student_key": student_key,
-                         "notebook_path": record.notebook_path,
-                         "join_link": self.service.join_link(record.code, student_key)}, status=201)
-
-
-class SessionHandler(CodeStreamHandler):
-    kept_keys: KeptKeys | None = None
-
-    @web.authenticated
-    @authorized
-    async def delete(self, code):
-        code = normalize_session_code(code)
-        await self.service.delete_session(code, owner=self.owner)
-        if self.kept_keys is not None:
-            self.kept_keys.drop(code)
-        self.set_status(204)
-        self.finish()
-
-    @web.authenticated
-    @authorized
-    async def patch(self, code):
-        """``{"hands_open": bool}`` (contract v3 *Hands*)."""
-        code = normalize_session_code(code)
-        await self.service.owned_session(code, self.owner)
-        self.write_json(await set_session_settings(self.service, code, self.json_body()))
-
-
-class SessionKeyHandler(CodeStreamHandler):
-    kept_keys: KeptKeys | None = None
-
-    @web.authenticated
-    @authorized
-    async def post(self, code):
-        code = normalize_session_code(code)
-        key = await self.service.rotate_key(code, owner=self.owner)
-        if self.kept_keys is not None:
-            self.kept_keys.put(code, key)
-        self.write_json({"student_key": key, "join_link": self.service.join_link(code, key)})
 
 
 class CellWriteMixin:
@@ -87,11 +25,3 @@ class CellWriteMixin:
         await self.service.unpublish_cell(code, cell_id, owner=self.owner)
         self.set_status(204)
         self.finish()
-
-
-def teacher_handlers(**services) -> list[tuple]:
-    return [
-        (r"codestream/api/sessions/?", SessionsHandler, services),
-        (rf"codestream/api/sessions/{CODE}/?", SessionHandler, services),
-        (rf"codestream/api/sessions/{CODE}/key/?", SessionKeyHandler, services),
-    ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 
+from ..services.kept_keys import KeptKeys
+from ..services.sessions import SessionDesk
 from ..web import mount
 from .read import ReadRouteHandler
 
@@ -21,5 +23,7 @@ class JupyterWebHandler(ReadRouteHandler):
         return super().check_xsrf_cookie()
 
 
-def web_handlers(**services) -> list[tuple]:
-    return mount(JupyterWebHandler, wrap=allow_unauthenticated, **services)
+def web_handlers(*, kept_keys: KeptKeys | None = None, **services) -> list[tuple]:
+    """The table over the Jupyter server; the session routes keep this server's keys (``kept_keys``)."""
+    desk = SessionDesk(services.get("service"), kept_keys)
+    return mount(JupyterWebHandler, wrap=allow_unauthenticated, session_desk=desk, **services)

@@ -97,12 +97,19 @@ class HubReadAuth(ReadAuth):
         raise self.hub.refuse("user:" + user.name, Forbidden(
             f"Session {code} is for the hub group {access.group!r}, which you are not in."))
 
-    async def teacher(self, route, code: str | None) -> Reader:
-        """The owner of ``code`` (any hub teacher with ``code=None``), by the hub's identity."""
+    async def teacher(self, route, code: str | None, *, others: str = "members") -> Reader:
+        """The owner of ``code`` (any hub teacher with ``code=None``: who may start sessions), by
+        the hub's identity; anyone else is answered as ``others`` says (``HubHandler.owned``)."""
         user = await route.hub_user()
         if code is None:
             if not user.teacher:
-                raise Forbidden("Only teachers (members of the hub's teachers group) can do this.")
+                raise Forbidden("Only teachers (members of the hub's teachers group) can start sessions.")
         else:
-            await route.owned(code, others="members")
-        return Reader("teacher", owner=user.name, name=user.name)
+            await route.owned(code, others=others)
+        return Reader("teacher", owner=user.name, name=user.name, groups=user.groups)
+
+    async def user(self, route) -> Reader:
+        """Any hub user lists their own sessions (a student: none)."""
+        user = await route.hub_user()
+        return Reader("teacher" if user.teacher else "member", owner=user.name, name=user.name,
+                      groups=user.groups)

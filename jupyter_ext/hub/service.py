@@ -33,7 +33,6 @@ from pathlib import Path
 from ..domain import (
     CodeStreamError,
     Forbidden,
-    InvalidInput,
     SessionNotFound,
     Unauthorized,
     normalize_session_code,
@@ -41,20 +40,18 @@ from ..domain import (
 )
 from ..relay import ReadRoutes, Relay, RelayHandler, configure_logging
 from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential, json_object
-from ..services.hands import set_session_settings
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
 from ..web import mount
-from .errors import UnknownGroup
 from .identity import HubIdentities, HubUser
-from .ownership import SessionAccess, group_index_key, owner_index_key
+from .ownership import SessionAccess, group_index_key
 from .recheck import MembershipAudit
 from .access import HubContext, HubReadAuth
 from .service_config import HubServiceConfig, parse_args
+from .sessions import HubSessionDesk
 
 LOG_NAME = "codestream.hub"
 MAX_BODY_BYTES = 4 * 1024 * 1024
-MAX_GROUP_LENGTH = 255
 PULLED_ROUTE = rf"codestream/api/sessions/{CODE}/cells/{CELL}/pulled/?"  # as on a teacher's server
 
 
@@ -96,68 +93,6 @@ class HubHandler(RelayHandler):
                     f"Session {code} belongs to another teacher; only its teacher can change it."))
             raise self.hub.not_yours(user, code)
         return access
-
-    def session_view(self, session: dict, access: SessionAccess) -> dict:
-        return {**session, "group": access.group or None, "teacher": access.owner,
-                "join_link": self.hub.join_link(session["code"])}
-
-
-class HubSessionsHandler(HubHandler):
-    async def get(self):
-        user = await self.hub_user()
-        index = await self.hub.index()
-        codes = await index.codes_of_owner(user.name)
-        accesses = await index.accesses(codes) if codes else {}
-        await index.drop_stale(owner_index_key(user.name), [c for c in codes if c not in accesses])
-        store = await self.hub.service.provider.store()
-        sessions = await store.list_sessions(codes=list(accesses)) if accesses else []
-        self.write_json({"sessions": [self.session_view(s, accesses[s["code"]]) for s in sessions]})
-
-    async def post(self):
-        user = await self.hub_user()
-        if not user.teacher:
-            raise Forbidden("Only teachers (members of the hub's teachers group) can start sessions.")
-        body = self.json_body()
-        group = body.pop("group", None)
-        if group is None or group == "":
-            group = ""
-        elif not isinstance(group, str) or len(group) > MAX_GROUP_LENGTH or "/" in group:
-            raise InvalidInput("'group' must be the name of a hub group you are in.")
-        elif group not in user.groups:
-            if not await self.hub.identities.group_exists(group):
-                raise UnknownGroup(f"There is no hub group {group!r}; pick one of your groups.")
-            raise Forbidden(f"You are not a member of the hub group {group!r}; pick one of your groups.")
-        body.pop("relay_url", None)  # under the hub, students read from this service
-        record, student_key = await self.hub.service.create_session(body)
-        await (await self.hub.index()).claim(record.code, user.name, group)
-        self.hub.service.log.info("codestream: session %s created by hub user %s%s", record.code,
-                                  user.name, f" for group {group}" if group else "")
-        self.write_json({**record.public_dict(), "student_key": student_key,
-                         "notebook_path": record.notebook_path, "group": group or None,
-                         "teacher": user.name, "join_link": self.hub.join_link(record.code)},
-                        status=201)
-
-
-class HubSessionHandler(HubHandler):
-    async def delete(self, code):
-        code = normalize_session_code(code)
-        access = await self.owned(code)
-        await self.hub.service.delete_session(code)
-        await (await self.hub.index()).forget(access)
-        self.set_status(204)
-        self.finish()
-
-    async def patch(self, code):
-        code = normalize_session_code(code)
-        await self.owned(code, others="members")
-        self.write_json(await set_session_settings(self.hub.service, code, self.json_body()))
-
-
-class HubSessionKeyHandler(HubHandler):
-    async def post(self, code):
-        code = normalize_session_code(code)
-        await self.owned(code)
-        self.write_json({"student_key": await self.hub.service.rotate_key(code)})
 
 
 class HubCellsHandler(ReadRoutes, HubHandler):
@@ -267,7 +202,7 @@ class HubService(Relay):
         return await (await self.context.index()).access(code)
 
     def handler_services(self) -> dict:
-        return {**super().handler_services(), "hub": self.context,
+        return {**super().handler_services(), "hub": self.context, "session_desk": HubSessionDesk(self.context),
                 "trusted_proxies": self.hub_config.trusted_proxies}
 
     def routes(self, services: dict) -> list[tuple]:
@@ -276,9 +211,6 @@ class HubService(Relay):
         base = self.config.base_url
         return [
             *hub_compat_routes(base, services),  # the 1.x frontend's routes, as this hub user
-            (base + r"codestream/api/sessions/?", HubSessionsHandler, services),
-            (base + r"codestream/api/sessions/(?P<code>[^/]+)/?", HubSessionHandler, services),
-            (base + r"codestream/api/sessions/(?P<code>[^/]+)/key/?", HubSessionKeyHandler, services),
             (base + CELLS_ROUTE, HubCellsHandler, services),
             (base + CELL_ROUTE, HubCellHandler, services),
             (base + PULLED_ROUTE, HubPulledHandler, services),

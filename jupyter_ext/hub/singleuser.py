@@ -24,11 +24,8 @@ from ..web import forwarded_routes
 from .client import FORWARDED_REQUEST_HEADERS, HubLink, HubServiceClient
 from .student import HubMembership
 
-# route -> the methods it has, as on a laptop server (teacher routes, then the read routes)
+# routes outside the web API's table -> the methods they have, as on a laptop server
 FORWARDED_ROUTES = (
-    (r"codestream/api/sessions/?", "ForwardedSessions", ("get", "post")),
-    (r"codestream/api/sessions/(?P<code>[^/]+)/?", "ForwardedSession", ("delete", "patch")),
-    (r"codestream/api/sessions/(?P<code>[^/]+)/key/?", "ForwardedSessionKey", ("post",)),
     (CELLS_ROUTE, "ForwardedCells", ("get",)),
     (CELL_ROUTE, "ForwardedCell", ("get", "put", "delete")),
     (PULLED_ROUTE, "ForwardedPulled", ("post",)),  # a pull report sent here goes on to the service

@@ -142,6 +142,7 @@ class Reader:
     name: str | None = None  # a hub user's name (hub mode); None with a student key
     client: str | None = None
     grant: object = None
+    groups: frozenset = frozenset()  # a hub user's groups (hub mode)
 
 
 class ReadAuth:
@@ -156,11 +157,16 @@ class ReadAuth:
         """Raise a contract error unless this request may read ``code``; say who reads."""
         raise NotImplementedError
 
-    async def teacher(self, route: web.RequestHandler, code: str | None) -> Reader:
+    async def teacher(self, route: web.RequestHandler, code: str | None, *, others: str = "members") -> Reader:
         """Raise a contract error unless this request is the teacher of ``code`` (or, with
-        ``code=None``, any teacher); a ``Reader("teacher", owner=…)`` otherwise. A program
+        ``code=None``, any teacher); a ``Reader("teacher", owner=…)`` otherwise. ``others`` says
+        how a program with many users answers another one (``WebRoute.as_teacher``). A program
         without teachers (the relay) refuses every request."""
         raise Unauthorized("This route is for the session's teacher, on the teacher's own server.")
+
+    async def user(self, route: web.RequestHandler) -> Reader:
+        """Whoever may own sessions, to list their own (``owner``): the teacher, any hub user."""
+        return await self.teacher(route, None)
 
     def key_limit_client(self, route: web.RequestHandler) -> str:
         """Who is guessing, for the wrong-key limit: the client address here; a strategy that

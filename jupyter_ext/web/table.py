@@ -18,9 +18,16 @@ class WebRoute:
     ``TeacherService``), ``read_auth`` (who is asking), ``json_body()`` and ``write_json()``;
     so this mixin defines none of them (it comes first in the mounted class's MRO)."""
 
-    async def as_teacher(self, code: str | None):
-        """The session's teacher (its owner), or a contract error."""
-        return await self.read_auth.teacher(self, code)
+    async def as_teacher(self, code: str | None, *, others: str = "members"):
+        """The session's teacher (its owner), or a contract error. ``others``: how the hub answers
+        another hub user (``owned`` in hub/service.py): ``"members"`` 403 to a member of the
+        session's group and "no such session" to anyone else, ``"not_found"`` always the latter,
+        ``"forbidden"`` always 403. A laptop has one answer (``Forbidden``)."""
+        return await self.read_auth.teacher(self, code, others=others)
+
+    async def as_user(self):
+        """Whoever may own sessions (to list their own): the teacher, or any hub user."""
+        return await self.read_auth.user(self)
 
     async def as_reader(self, code: str):
         """The teacher, a student key of the session, or a hub user who may read it."""
@@ -54,9 +61,9 @@ class Route:
 
 def route_table() -> list[Route]:
     """Every route of the table, in matching order (more specific patterns first)."""
-    from . import focus, notebook, talkback
+    from . import focus, notebook, sessions, talkback
 
-    return [*focus.ROUTES, *notebook.ROUTES, *talkback.ROUTES]
+    return [*sessions.ROUTES, *focus.ROUTES, *notebook.ROUTES, *talkback.ROUTES]
 
 
 def mount(base: type, *, prefix: str = "", relay_only: bool = False,
