@@ -16,7 +16,6 @@ from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
 from .handlers import compat_handlers, openapi_handlers, read_handlers
 from .handlers.join import join_handlers
 from .handlers.publish import publish_handlers
-from .handlers.pulls import pull_report_handlers
 from .handlers.web_mount import web_handlers
 from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.collab_save import track_collaborative_saves
@@ -253,7 +252,6 @@ class CodeStreamApp(ExtensionApp):
         else:
             self.handlers.extend(web_handlers(**services, kept_keys=self.kept_keys))
             self.handlers.extend(read_handlers(**services))
-            self.handlers.extend(pull_report_handlers(**services))
             self.handlers.extend(join_handlers(**services))
             self.handlers.extend(compat_handlers(**services))
         self.handlers.extend(openapi_handlers(**services))

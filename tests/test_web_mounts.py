@@ -147,6 +147,22 @@ def test_session_routes_on_the_teachers_server(cs_teacher):
     assert teacher.delete("codestream/api/sessions/not-a-code").status_code == 400
 
 
+def test_pull_reports_on_the_teachers_server(laptop_session):
+    server, teacher, session = laptop_session
+    code, key = session["code"], session["student_key"]
+    student = server.client(auth=False, headers={"Authorization": f"Bearer {key}"})
+    path = f"codestream/api/sessions/{code}/cells/c1/pulled"
+    assert student.post(path, json={"version": 1, "client": "laptop-9"}).status_code == 204
+    ahead = student.post(path, json={"version": 2, "client": "laptop-9"})
+    assert ahead.status_code == 400 and error_code(ahead) == "invalid_input"
+    assert server.client(auth=False, headers={"Authorization": "Bearer wrong"}).post(
+        path, json={"version": 1, "client": "x"}).status_code == 401
+    missing = student.post(f"codestream/api/sessions/{code}/cells/nope/pulled", json={"version": 1, "client": "x"})
+    assert missing.status_code == 404 and error_code(missing) == "cell_not_found"
+    assert "pulls" in teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"][0]
+    assert "pulls" not in student.get(f"codestream/api/sessions/{code}/cells").json()["cells"][0]
+
+
 # -- codestream relay -----------------------------------------------------------------------
 def test_the_relay_serves_the_focus_in_reads_and_refuses_teacher_routes(laptop_session, cs_module_redis,
                                                                         cs_relay_factory):
@@ -180,7 +196,8 @@ def test_the_relay_serves_no_session_route(laptop_session, cs_module_redis, cs_r
     code, key = session["code"], session["student_key"]
     student = cs_relay_factory(cs_module_redis.url).client(key)
     for method, path in [("GET", "codestream/api/sessions"), ("POST", "codestream/api/sessions"),
-                         ("DELETE", f"codestream/api/sessions/{code}"), ("POST", f"codestream/api/sessions/{code}/key")]:
+                         ("DELETE", f"codestream/api/sessions/{code}"), ("POST", f"codestream/api/sessions/{code}/key"),
+                         ("POST", f"codestream/api/sessions/{code}/cells/c1/pulled")]:
         refused = student.request(method, path)
         assert refused.status_code in (404, 405) and "error" in refused.json(), (method, path, refused.text)
     assert student.get(f"codestream/api/sessions/{code}/cells").status_code == 200  # the key still opens it
@@ -229,6 +246,30 @@ def test_session_routes_under_the_hub(hub_session):
     assert code not in {s["code"] for s in teacher.get("codestream/api/sessions").json()["sessions"]}
     gone = teacher.delete(f"codestream/api/sessions/{code}")
     assert gone.status_code == 404 and error_code(gone) == "session_not_found"
+
+
+def test_pull_reports_under_the_hub(hub_session):
+    """A member's report counts the hub user (whatever client the body names), through the
+    member's own server and on the service; an outsider's is refused."""
+    hub, session = hub_session
+    code = session["code"]
+    from jupyter_ext.pytest_plugin import wait_until
+
+    path = f"codestream/api/sessions/{code}/cells/h1/pulled"
+    # counted: a hub user holding an event stream of the session (contract v3, honest counts)
+    stream = SSEReader(f"{hub.url}services/codestream/codestream/api/sessions/{code}/events",
+                       {"Authorization": f"token {hub.token_for('student1')}"})
+    try:
+        wait_until(lambda: stream.status == 200, 20, what="the member's stream")
+        for client in (hub.server("student1"), hub.service("student1")):
+            answer = client.post(path, json={"version": 1, "client": f"forged-{id(client)}"})
+            assert answer.status_code == 204, answer.text
+        assert hub.service("outsider").post(path, json={"version": 1, "client": "x"}).status_code in (403, 404)
+        teacher = hub.server("teacher1")
+        cells = {c["cell_id"]: c for c in teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]}
+        assert cells["h1"]["pulls"] == {"1": 1}  # one hub user, however many clients it named
+    finally:
+        stream.close()
 
 
 def test_focus_under_the_hub(hub_session):

@@ -39,7 +39,7 @@ from ..domain import (
     validate_cell_id,
 )
 from ..relay import ReadRoutes, Relay, RelayHandler, configure_logging
-from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential, json_object
+from ..relay.core import CELL_ROUTE, CELLS_ROUTE, bearer_credential, json_object
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
 from ..web import mount
@@ -52,7 +52,6 @@ from .sessions import HubSessionDesk
 
 LOG_NAME = "codestream.hub"
 MAX_BODY_BYTES = 4 * 1024 * 1024
-PULLED_ROUTE = rf"codestream/api/sessions/{CODE}/cells/{CELL}/pulled/?"  # as on a teacher's server
 
 
 class HubHandler(RelayHandler):
@@ -133,19 +132,6 @@ class HubCellHandler(ReadRoutes, HubHandler):
         self.finish()
 
 
-class HubPulledHandler(ReadRoutes, HubHandler):
-    """``POST …/cells/{cell_id}/pulled``: a student's server (by its hub identity, or with the
-    student key) says it pulled a version; the owner's cell list counts it, once per client."""
-
-    async def post(self, code, cell_id):
-        code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
-        reader = await self.read_auth.authorize(self, code)
-        await self.hub.service.record_pull(code, cell_id, self.json_body(),
-                                           reader.presence_id if reader.role == "member" else None)
-        self.set_status(204)
-        self.finish()
-
-
 class HubStudentSessionsHandler(HubHandler):
     """The live sessions of the caller's course groups: what the student dashboard lists."""
 
@@ -213,7 +199,6 @@ class HubService(Relay):
             *hub_compat_routes(base, services),  # the 1.x frontend's routes, as this hub user
             (base + CELLS_ROUTE, HubCellsHandler, services),
             (base + CELL_ROUTE, HubCellHandler, services),
-            (base + PULLED_ROUTE, HubPulledHandler, services),
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
             (base + r"codestream/api/hub/me/?", HubMeHandler, services),
             *mount(HubHandler, prefix=base, **services),  # the web API's table, by hub identity

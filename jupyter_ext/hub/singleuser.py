@@ -17,7 +17,6 @@ from tornado import iostream, web
 from ..domain import Cell, CellLimits, PayloadTooLarge
 from ..web import sse
 from ..handlers.base import MAX_JSON_BODY_BYTES, CodeStreamHandler
-from ..handlers.pulls import PULLED_ROUTE
 from ..handlers.read import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE
 from ..services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from ..web import forwarded_routes
@@ -28,7 +27,6 @@ from .student import HubMembership
 FORWARDED_ROUTES = (
     (CELLS_ROUTE, "ForwardedCells", ("get",)),
     (CELL_ROUTE, "ForwardedCell", ("get", "put", "delete")),
-    (PULLED_ROUTE, "ForwardedPulled", ("post",)),  # a pull report sent here goes on to the service
     (r"codestream/api/hub/me/?", "ForwardedHubMe", ("get",)),
     # the 1.x frontend's routes: the service answers them as this hub user (hub/compat.py)
     (r"code_stream/(?P<code>[^/]+)/push-cell/?", "ForwardedPush1x", ("post",)),
