@@ -52,7 +52,7 @@ def test_the_hub_service_and_the_hub_config_load_no_jupyter_server():
     from test_layers import modules_loaded_by
 
     loaded = modules_loaded_by("import jupyter_ext.hub, jupyter_ext.hub.service")
-    assert "jupyter_ext.hub.service" in loaded and "jupyter_ext.relay.core" in loaded
+    assert "jupyter_ext.hub.service" in loaded and "jupyter_ext.web.core" in loaded
     assert not {m for m in loaded if m == "jupyter_server" or m.startswith("jupyter_server.")}
     config_only = modules_loaded_by("import jupyter_ext.hub")  # what jupyterhub_config.py imports
     assert not {m for m in config_only if m.startswith(("jupyter_server", "tornado", "redis"))}

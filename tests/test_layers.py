@@ -24,8 +24,8 @@ def modules_loaded_by(statement: str) -> set[str]:
 
 def test_the_relay_and_its_read_core_load_no_jupyter_server():
     loaded = modules_loaded_by(
-        "import jupyter_ext.relay, jupyter_ext.relay.core, jupyter_ext.relay.server")
-    assert "jupyter_ext.relay.core" in loaded and "tornado.web" in loaded  # it did import them
+        "import jupyter_ext.relay, jupyter_ext.web.core, jupyter_ext.relay.server")
+    assert "jupyter_ext.web.core" in loaded and "tornado.web" in loaded  # it did import them
     assert not {m for m in loaded if m == "jupyter_server" or m.startswith("jupyter_server.")}
 
 

@@ -3,6 +3,5 @@ Jupyter-free web core they share with the relay and the hub service is ``jupyter
 
 from .compat import compat_handlers
 from .openapi import openapi_handlers
-from .read import read_handlers
 
-__all__ = ["compat_handlers", "openapi_handlers", "read_handlers"]
+__all__ = ["compat_handlers", "openapi_handlers"]

@@ -1,5 +1,5 @@
 """Handler plumbing shared by every Code Stream Jupyter route: JSON bodies and logging over the
-contract's JSON and error shape (``relay.core.ContractJSON``, shared with the standalone relay)."""
+contract's JSON and error shape (``web.core.ContractJSON``, shared with the standalone relay)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..domain import CodeStreamError
-from ..relay.core import MAX_JSON_BODY_BYTES, ContractJSON, json_object  # noqa: F401 (the limit, re-exported)
+from ..web.core import MAX_JSON_BODY_BYTES, ContractJSON, json_object  # noqa: F401 (the limit, re-exported)
 
 
 

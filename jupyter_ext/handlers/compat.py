@@ -18,7 +18,7 @@ from ..domain import (
     validate_cell_id,
     validate_valid_cell_ids,
 )
-from ..relay.core import CODE, CompatJSON
+from ..web.core import CODE, CompatJSON
 from .read import ReadRouteHandler
 
 

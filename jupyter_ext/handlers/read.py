@@ -1,19 +1,14 @@
-"""Read routes on the Jupyter server: the only routes that accept a student key, and only for
-that key's session.
-
-The routes' behaviour is ``relay.core.ReadRoutes`` (shared with the standalone relay); here the
-``JupyterReadAuth`` strategy also lets the teacher's Jupyter login read. The one cell route also
-carries the teacher's ``PUT``/``DELETE``, which stay Jupyter-only.
+"""Who is asking on the Jupyter server (``JupyterReadAuth``): the teacher by Jupyter login or
+token, a student's server by the session's key (only for that key's session). The routes
+themselves are the web API's (``jupyter_ext.web``), mounted over ``ReadRouteHandler``.
 """
 
 from __future__ import annotations
 
-from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
 
-from ..relay.core import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE, Reader, ReadRoutes, StudentKeyAuth
+from ..web.core import Reader, ReadRoutes, StudentKeyAuth
 from .base import CodeStreamHandler
-from .teacher import CellWriteMixin
 
 
 class JupyterReadAuth(StudentKeyAuth):
@@ -33,9 +28,12 @@ class JupyterReadAuth(StudentKeyAuth):
             return Reader("teacher")
         return await super().authorize(route, code)
 
-    async def teacher(self, route, code: str | None, *, others: str = "members") -> Reader:
-        """The server's own user; another owner's session is ``403 forbidden`` (``others`` is the hub's)."""
+    async def teacher(self, route, code: str | None, *, others: str = "members", in_write: bool = False) -> Reader:
+        """The server's own user; another owner's session is ``403 forbidden`` (``others`` is the
+        hub's). ``in_write``: the store checks the owner inside the write itself."""
         self._check_jupyter_user(route, "write")
+        if in_write:
+            return Reader("teacher", owner=route.owner, write_owner=route.owner)
         if code is not None:
             await route.service.owned_session(code, route.owner)
         return Reader("teacher", owner=route.owner)
@@ -53,9 +51,6 @@ class JupyterReadAuth(StudentKeyAuth):
     def reading_owner(self, route) -> str | None:
         return route.owner if route.current_user is not None else None
 
-    def pulls_visible(self, route) -> bool:
-        return route.current_user is not None  # Jupyter-authenticated: the teacher
-
 
 class ReadRouteHandler(ReadRoutes, CodeStreamHandler):
     """Accepts the teacher's Jupyter auth, or the session's student key as a bearer token."""
@@ -67,27 +62,3 @@ class ReadRouteHandler(ReadRoutes, CodeStreamHandler):
         if self.request.method in ("GET", "HEAD"):
             return None
         return super().check_xsrf_cookie()
-
-
-class CellsHandler(ReadRouteHandler):
-    @allow_unauthenticated
-    async def get(self, code):
-        await self.read_cells(code)
-
-
-class CellHandler(CellWriteMixin, ReadRouteHandler):
-    @allow_unauthenticated
-    async def get(self, code, cell_id):
-        await self.read_cell(code, cell_id)
-
-
-class EventsHandler(ReadRouteHandler):
-    get = allow_unauthenticated(ReadRoutes.stream_events)  # no coroutine layer of its own
-
-
-def read_handlers(**services) -> list[tuple]:
-    return [
-        (CELLS_ROUTE, CellsHandler, services),
-        (CELL_ROUTE, CellHandler, services),
-        (EVENTS_ROUTE, EventsHandler, services),
-    ]

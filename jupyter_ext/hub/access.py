@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 
 from ..domain import CodeStreamError, Forbidden, SessionNotFound, TooManyRequests, Unauthorized
-from ..relay import ReadAuth, Reader
-from ..relay.core import bearer_credential, student_presence_id
+from ..web.core import ReadAuth, Reader
+from ..web.core import bearer_credential, student_presence_id
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import TeacherService
 from .identity import HubIdentities, HubUser
@@ -97,7 +97,7 @@ class HubReadAuth(ReadAuth):
         raise self.hub.refuse("user:" + user.name, Forbidden(
             f"Session {code} is for the hub group {access.group!r}, which you are not in."))
 
-    async def teacher(self, route, code: str | None, *, others: str = "members") -> Reader:
+    async def teacher(self, route, code: str | None, *, others: str = "members", in_write: bool = False) -> Reader:
         """The owner of ``code`` (any hub teacher with ``code=None``: who may start sessions), by
         the hub's identity; anyone else is answered as ``others`` says (``HubHandler.owned``)."""
         user = await route.hub_user()

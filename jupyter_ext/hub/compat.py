@@ -18,13 +18,13 @@ from ..domain import (
     validate_cell_id,
     validate_valid_cell_ids,
 )
-from ..relay.core import CODE, CompatJSON, ReadRoutes
+from ..web.core import CODE, CompatJSON
 from .ownership import owner_index_key
 from .service import HubHandler
 
 
-class HubCompatHandler(CompatJSON, ReadRoutes, HubHandler):
-    """1.x answers and errors (``relay.core.CompatJSON``) over the hub's identity."""
+class HubCompatHandler(CompatJSON, HubHandler):
+    """1.x answers and errors (``web.core.CompatJSON``) over the hub's identity."""
 
     async def own_or_new(self, code: str) -> None:
         """1.x codes are made up by the teacher's browser: an unknown code becomes this teacher's

@@ -22,7 +22,6 @@ Redis URL it runs the embedded redis-server with a fresh password, under its own
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import signal
@@ -35,11 +34,9 @@ from ..domain import (
     Forbidden,
     SessionNotFound,
     Unauthorized,
-    normalize_session_code,
-    validate_cell_id,
 )
-from ..relay import ReadRoutes, Relay, RelayHandler, configure_logging
-from ..relay.core import CELL_ROUTE, CELLS_ROUTE, bearer_credential, json_object
+from ..relay import Relay, RelayHandler, configure_logging
+from ..web.core import bearer_credential, json_object
 from ..services.teacher import RedisProvider, StreamCaps, TeacherService
 from ..store import EmbeddedRedis
 from ..web import mount
@@ -92,44 +89,6 @@ class HubHandler(RelayHandler):
                     f"Session {code} belongs to another teacher; only its teacher can change it."))
             raise self.hub.not_yours(user, code)
         return access
-
-
-class HubCellsHandler(ReadRoutes, HubHandler):
-    async def get(self, code):
-        code = normalize_session_code(code)
-        reader = await self.read_auth.authorize(self, code)
-        if reader.role != "teacher":  # the cached, pre-rendered list
-            self.set_header("Content-Type", "application/json")
-            self.finish(await self.hub.service.list_cells_json(code))
-            return
-        # the owner also sees who pulled what (``pulls``) and where each cell came from
-        # (``notebook_path``, for publish on save)
-        store = await self.hub.service.provider.store()
-        record, cells, last_event_id = await store.list_cells(code)
-        listed = json.loads(await self.hub.service._teacher_cells_json(store, code, cells))
-        self.write_json({"session": record.code, "title": record.title,
-                         "cells": [{**public, "notebook_path": cell.notebook_path}
-                                   for public, cell in zip(listed, cells)], "last_event_id": last_event_id,
-                         "focus": record.focus})
-
-
-class HubCellHandler(ReadRoutes, HubHandler):
-    async def get(self, code, cell_id):
-        await self.read_cell(code, cell_id)
-
-    async def put(self, code, cell_id):
-        code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
-        await self.owned(code)
-        cell = await self.hub.service.publish_cell(code, cell_id, self.json_body())
-        self.write_json({"cell_id": cell.cell_id, "version": cell.version,
-                         "position": cell.position, "updated": cell.updated})
-
-    async def delete(self, code, cell_id):
-        code, cell_id = normalize_session_code(code), validate_cell_id(cell_id)
-        await self.owned(code)
-        await self.hub.service.unpublish_cell(code, cell_id)
-        self.set_status(204)
-        self.finish()
 
 
 class HubStudentSessionsHandler(HubHandler):
@@ -189,6 +148,7 @@ class HubService(Relay):
 
     def handler_services(self) -> dict:
         return {**super().handler_services(), "hub": self.context, "session_desk": HubSessionDesk(self.context),
+                "teacher_cell_paths": True,  # the owner's cell list names each cell's notebook (publish on save)
                 "trusted_proxies": self.hub_config.trusted_proxies}
 
     def routes(self, services: dict) -> list[tuple]:
@@ -197,13 +157,10 @@ class HubService(Relay):
         base = self.config.base_url
         return [
             *hub_compat_routes(base, services),  # the 1.x frontend's routes, as this hub user
-            (base + CELLS_ROUTE, HubCellsHandler, services),
-            (base + CELL_ROUTE, HubCellHandler, services),
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
             (base + r"codestream/api/hub/me/?", HubMeHandler, services),
             *mount(HubHandler, prefix=base, **services),  # the web API's table, by hub identity
-            # the relay's own: events (with HubReadAuth), the probes; its cells routes are shadowed
-            *super().routes(services),
+            *self.probe_routes(services),
         ]
 
     async def start(self) -> int:

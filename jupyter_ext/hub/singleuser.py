@@ -17,7 +17,6 @@ from tornado import iostream, web
 from ..domain import Cell, CellLimits, PayloadTooLarge
 from ..web import sse
 from ..handlers.base import MAX_JSON_BODY_BYTES, CodeStreamHandler
-from ..handlers.read import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE
 from ..services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from ..web import forwarded_routes
 from .client import FORWARDED_REQUEST_HEADERS, HubLink, HubServiceClient
@@ -25,8 +24,6 @@ from .student import HubMembership
 
 # routes outside the web API's table -> the methods they have, as on a laptop server
 FORWARDED_ROUTES = (
-    (CELLS_ROUTE, "ForwardedCells", ("get",)),
-    (CELL_ROUTE, "ForwardedCell", ("get", "put", "delete")),
     (r"codestream/api/hub/me/?", "ForwardedHubMe", ("get",)),
     # the 1.x frontend's routes: the service answers them as this hub user (hub/compat.py)
     (r"code_stream/(?P<code>[^/]+)/push-cell/?", "ForwardedPush1x", ("post",)),
@@ -232,9 +229,10 @@ def setup_hub_mode(app) -> bool:
 
 
 def hub_handlers(**services) -> list[tuple]:
-    """The teacher and read routes, forwarded; the student's joinable sessions."""
-    forwarded = [*forwarded_routes(), *FORWARDED_ROUTES]  # the web API's table, then the older routes
-    routes = [(route, forwarder(name, methods), services) for route, name, methods in forwarded]
-    routes.append((EVENTS_ROUTE, ForwardedEvents, services))
+    """The web API's table and the older routes, forwarded (event streams passed through as
+    they come); the student's joinable sessions."""
+    routes = [(route.pattern, ForwardedEvents if route.stream
+               else forwarder(route.name, route.methods), services) for route in forwarded_routes()]
+    routes += [(route, forwarder(name, methods), services) for route, name, methods in FORWARDED_ROUTES]
     routes.append((r"codestream/api/student/sessions/?", StudentSessionsHandler, services))
     return routes

@@ -2,8 +2,8 @@
 
 A relay serves ``cells``, one cell and ``events`` of every session straight from Redis (or
 Redis Cluster / Sentinel), with the same read-route core as the teacher's Jupyter server
-(``relay.core.ReadRoutes``) and the same services and store, but no Jupyter server: only the
-session's student key authorizes (``relay.core.StudentKeyAuth``; another program can pass its
+(``web.core.ReadRoutes``) and the same services and store, but no Jupyter server: only the
+session's student key authorizes (``web.core.StudentKeyAuth``; another program can pass its
 own ``ReadAuth``). It keeps no state another replica needs (sessions, cells, events and
 presence are all in Redis; event ids are Redis stream ids), so any number of replicas can run
 behind a load balancer and a student's event stream resumes on any of them with
@@ -20,7 +20,7 @@ jupyter_server.
 """
 
 from .config import RelayConfig, parse_args
-from .core import ReadAuth, Reader, ReadRoutes, StudentKeyAuth
+from ..web.core import ReadAuth, Reader, ReadRoutes, StudentKeyAuth
 from .logs import LOG_NAME, JSONLogFormatter, configure_logging, log_request
 from .server import (
     MAX_BODY_BYTES,
@@ -29,10 +29,7 @@ from .server import (
     NotFoundHandler,
     ReadyHandler,
     Relay,
-    RelayCellHandler,
-    RelayCellsHandler,
     RelayDraining,
-    RelayEventsHandler,
     RelayHandler,
     RelayState,
     main,
@@ -41,7 +38,7 @@ from .server import (
 
 __all__ = [
     "LOG_NAME", "MAX_BODY_BYTES", "READY_PING_SECONDS", "HealthHandler", "JSONLogFormatter",
-    "NotFoundHandler", "ReadAuth", "ReadRoutes", "ReadyHandler", "Reader", "Relay", "RelayCellHandler",
-    "RelayCellsHandler", "RelayConfig", "RelayDraining", "RelayEventsHandler", "RelayHandler",
+    "NotFoundHandler", "ReadAuth", "ReadRoutes", "ReadyHandler", "Reader", "Relay",
+    "RelayConfig", "RelayDraining", "RelayHandler",
     "RelayState", "StudentKeyAuth", "configure_logging", "log_request", "main", "parse_args", "serve",
 ]

@@ -16,7 +16,7 @@ from ..store.connection import describe_redis_url
 from ..web import mount
 from .addresses import client_ip
 from .config import RelayConfig, parse_args
-from .core import CELL_ROUTE, CELLS_ROUTE, EVENTS_ROUTE, ContractJSON, ReadAuth, ReadRoutes, StudentKeyAuth
+from ..web.core import ContractJSON, ReadAuth, ReadRoutes, StudentKeyAuth
 from .logs import LOG_NAME, configure_logging, log_request
 
 READY_PING_SECONDS = 2.0
@@ -59,8 +59,9 @@ class RelayState:
 
 
 # -- handlers --------------------------------------------------------------------------------
-class RelayHandler(ContractJSON, web.RequestHandler):
-    """Plain tornado base of the relay's routes: the contract's JSON and error shape, no Jupyter."""
+class RelayHandler(ReadRoutes, ContractJSON, web.RequestHandler):
+    """Plain tornado base of the relay's routes: the read routes' behaviour, the contract's JSON
+    and error shape, no Jupyter."""
 
     relay: RelayState | None = None
     trusted_proxies: tuple | None = None  # set (the hub service): the address is the connection's (addresses.py)
@@ -93,6 +94,10 @@ class RelayHandler(ContractJSON, web.RequestHandler):
             self.relay.request_started()
             self._counted = True
 
+    def streams_changed(self, delta: int) -> None:
+        if self.relay is not None:  # the readiness probe reports them
+            self.relay.open_streams += delta
+
     def on_finish(self) -> None:
         if self._counted:
             self._counted = False
@@ -116,25 +121,6 @@ class RelayHandler(ContractJSON, web.RequestHandler):
             return  # an expected answer: the access log has its status
         self.cs_log.error("codestream relay: %s %s failed", self.request.method, self.request.path,
                           exc_info=(typ, value, tb))
-
-
-class RelayCellsHandler(ReadRoutes, RelayHandler):
-    async def get(self, code):
-        await self.read_cells(code)
-
-
-class RelayCellHandler(ReadRoutes, RelayHandler):
-    async def get(self, code, cell_id):
-        await self.read_cell(code, cell_id)
-
-
-class RelayEventsHandler(ReadRoutes, RelayHandler):
-    async def get(self, code):
-        self.relay.open_streams += 1
-        try:
-            await self.stream_events(code)
-        finally:
-            self.relay.open_streams -= 1
 
 
 class HealthHandler(RelayHandler):
@@ -206,16 +192,13 @@ class Relay:
                 "heartbeat_seconds": self.config.heartbeat_seconds}
 
     def routes(self, services: dict) -> list[tuple]:
-        """The read routes and the probes under ``base_url``; a subclass may add its own."""
+        """The web API's relay reads and the probes under ``base_url``; a subclass may change them."""
+        return [*mount(RelayHandler, prefix=self.config.base_url, relay_only=True, **services),
+                *self.probe_routes(services)]
+
+    def probe_routes(self, services: dict) -> list[tuple]:
         base = self.config.base_url
-        return [
-            (base + CELLS_ROUTE, RelayCellsHandler, services),
-            (base + CELL_ROUTE, RelayCellHandler, services),
-            (base + EVENTS_ROUTE, RelayEventsHandler, services),
-            *mount(RelayHandler, prefix=base, relay_only=True, **services),  # the web API's relay reads
-            (base + "healthz", HealthHandler, services),
-            (base + "readyz", ReadyHandler, services),
-        ]
+        return [(base + "healthz", HealthHandler, services), (base + "readyz", ReadyHandler, services)]
 
     def application(self) -> web.Application:
         services = self.handler_services()

@@ -301,7 +301,7 @@ class TeacherService:
                                   " key your teacher shows and try again in a minute.")
 
     async def list_cells_json(self, code: str, *, student_key: str | None = None, client: str = "?",
-                              owner: str | None = None, with_pulls: bool = False) -> str:
+                              owner: str | None = None, with_pulls: bool = False, with_paths: bool = False) -> str:
         """The cell-list route's body: one Redis round trip, the student key (when given) checked
         in the same read and limited like ``check_student_key``; the cells rendered once per
         state of the session, not once per request."""
@@ -314,7 +314,8 @@ class TeacherService:
             raise
         self.check_reader(record, owner)
         # ``with_pulls`` only for the teacher: a student's answer never says who pulled what
-        cells_json = await self._teacher_cells_json(store, code, state.cells) if with_pulls else state.public_json()
+        cells_json = (await self._teacher_cells_json(store, code, state.cells, with_paths=with_paths) if with_pulls
+                      else state.public_json())
         head = json.dumps({"session": record.code, "title": record.title})
         tail = json.dumps({"last_event_id": last_event_id, "focus": record.focus,
                            **({"relay_url": record.relay_url} if record.relay_url else {})})
@@ -339,13 +340,17 @@ class TeacherService:
         return await (await self._store(start=False)).get_cell(code, cell_id)
 
     # -- who pulled what (teacher only) ---------------------------------------------
-    async def _teacher_cells_json(self, store: SessionStore, code: str, cells: list[Cell]) -> str:
-        """The teacher's view of the cells: each with ``pulls`` (distinct clients per version)."""
+    async def _teacher_cells_json(self, store: SessionStore, code: str, cells: list[Cell], *,
+                                  with_paths: bool = False) -> str:
+        """The teacher's view of the cells: each with ``pulls`` (distinct clients per version) and
+        ``runs``; ``with_paths``: its ``notebook_path`` too (publish on save under the hub)."""
         counts = await PullLedger(store.redis).counts(code)
         runs = await RunLedger(store.redis).counts(code)
         numbers = numbered(cells, lambda c: c.number)
         return json.dumps([{**cell.public_dict(n), "pulls": counts.get(cell.cell_id, {}),
-                            "runs": runs.get(cell.cell_id, EMPTY_RUNS)} for cell, n in zip(cells, numbers)])
+                            "runs": runs.get(cell.cell_id, EMPTY_RUNS),
+                            **({"notebook_path": cell.notebook_path} if with_paths else {})}
+                           for cell, n in zip(cells, numbers)])
 
     async def record_pull(self, code: str, cell_id: str, body: dict, hub_user_id: str | None = None) -> bool:
         """A student's server pulled ``cell_id`` (``POST …/cells/{cell_id}/pulled``); under the hub

@@ -75,7 +75,7 @@ async def pump(handler: web.RequestHandler, listener: Listener, replay: Iterable
     ends (shutdown, overflow: the client resumes with its Last-Event-ID) or the session ends.
 
     ``sink`` lets the fan-out loop write live events straight to an idle stream.
-    (The teacher's read route runs a leaner loop of its own: ``relay.core.ReadRoutes.stream_events``.)
+    (The teacher's read route runs a leaner loop of its own: ``web.core.ReadRoutes.stream_events``.)
     """
     if not await send_opening(handler, replay):
         return

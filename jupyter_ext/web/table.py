@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
+
+from tornado import web
 
 from ..domain import normalize_session_code
 
@@ -18,12 +21,14 @@ class WebRoute:
     ``TeacherService``), ``read_auth`` (who is asking), ``json_body()`` and ``write_json()``;
     so this mixin defines none of them (it comes first in the mounted class's MRO)."""
 
-    async def as_teacher(self, code: str | None, *, others: str = "members"):
+    async def as_teacher(self, code: str | None, *, others: str = "members", in_write: bool = False):
         """The session's teacher (its owner), or a contract error. ``others``: how the hub answers
         another hub user (``owned`` in hub/service.py): ``"members"`` 403 to a member of the
         session's group and "no such session" to anyone else, ``"not_found"`` always the latter,
-        ``"forbidden"`` always 403. A laptop has one answer (``Forbidden``)."""
-        return await self.read_auth.teacher(self, code, others=others)
+        ``"forbidden"`` always 403. A laptop has one answer (``Forbidden``). ``in_write``: the
+        route passes ``Reader.write_owner`` to its service call, so a program whose store checks
+        the owner inside the write (a laptop) leaves the check to it (one round trip, not two)."""
+        return await self.read_auth.teacher(self, code, others=others, in_write=in_write)
 
     async def as_user(self):
         """Whoever may own sessions (to list their own): the teacher, or any hub user."""
@@ -46,13 +51,17 @@ class Route:
     """``pattern`` (relative to the program's base URL) answered by ``behaviour``.
 
     ``on_relay``: a read a standalone relay serves too (student-key reads of a session).
+    ``relay_methods``: the methods a relay answers, when not all (the others are 405 there).
     ``forwarded``: under JupyterHub a user's own server forwards it to the hub service.
+    ``stream``: an event stream (forwarded byte for byte as it comes).
     """
 
     pattern: str
     behaviour: type
     on_relay: bool = False
     forwarded: bool = True
+    relay_methods: tuple[str, ...] | None = None
+    stream: bool = False
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -78,11 +87,21 @@ def mount(base: type, *, prefix: str = "", relay_only: bool = False,
         if relay_only and not route.on_relay:
             continue
         attrs = {m: wrap(getattr(route.behaviour, m)) for m in route.methods} if wrap else {}
+        if relay_only and route.relay_methods is not None:
+            attrs.update({m: getattr(web.RequestHandler, m) for m in route.methods if m not in route.relay_methods})
         handler = type(route.behaviour.__name__, (route.behaviour, base), attrs)
         specs.append((prefix + route.pattern, handler, services))
     return specs
 
 
-def forwarded_routes() -> list[tuple[str, str, tuple[str, ...]]]:
-    """``(pattern, name, methods)`` a hub user's server forwards to the hub service."""
-    return [(r.pattern, "Forwarded" + r.behaviour.__name__, r.methods) for r in route_table() if r.forwarded]
+class ForwardedRoute(NamedTuple):
+    pattern: str
+    name: str
+    methods: tuple[str, ...]
+    stream: bool
+
+
+def forwarded_routes() -> list[ForwardedRoute]:
+    """What a hub user's server forwards to the hub service, route by route."""
+    return [ForwardedRoute(r.pattern, "Forwarded" + r.behaviour.__name__, r.methods, r.stream)
+            for r in route_table() if r.forwarded]

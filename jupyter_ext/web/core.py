@@ -1,4 +1,5 @@
-"""The read routes' whole behaviour, on plain tornado: no Jupyter server.
+"""The web API's core on plain tornado (no Jupyter server): the read routes' behaviour, who may
+read, and the contract's JSON and error shape, for every program that mounts the table.
 
 ``ReadRoutes`` answers the contract's read routes (the cell list, one cell, a session's event
 stream) over ``self.service`` (a ``TeacherService``) for any tornado ``RequestHandler``. Who may
@@ -23,15 +24,12 @@ from ..domain import CodeStreamError, InvalidInput, PayloadTooLarge, Unauthorize
 from ..domain.jsonlimits import MAX_JSON_DEPTH, JSONTooDeep, loads_bounded
 from ..domain.events import EVENT_SESSION_ENDED, ListenerOverflow, validate_event_id
 from ..domain.history import parse_version
-from ..web import sse
+from . import sse
 from ..services.versions import cell_version
 from ..store.records import hash_key
 
 CODE = r"(?P<code>[^/]+)"
 CELL = r"(?P<cell_id>[^/]+)"
-CELLS_ROUTE = rf"codestream/api/sessions/{CODE}/cells/?"
-CELL_ROUTE = rf"codestream/api/sessions/{CODE}/cells/{CELL}/?"
-EVENTS_ROUTE = rf"codestream/api/sessions/{CODE}/events/?"
 
 HTTP_ERROR_CODES = {
     400: "invalid_input",
@@ -143,6 +141,7 @@ class Reader:
     client: str | None = None
     grant: object = None
     groups: frozenset = frozenset()  # a hub user's groups (hub mode)
+    write_owner: str | None = None  # a teacher: the owner a write must still check (as_teacher(in_write=True))
 
 
 class ReadAuth:
@@ -157,7 +156,8 @@ class ReadAuth:
         """Raise a contract error unless this request may read ``code``; say who reads."""
         raise NotImplementedError
 
-    async def teacher(self, route: web.RequestHandler, code: str | None, *, others: str = "members") -> Reader:
+    async def teacher(self, route: web.RequestHandler, code: str | None, *, others: str = "members",
+                      in_write: bool = False) -> Reader:
         """Raise a contract error unless this request is the teacher of ``code`` (or, with
         ``code=None``, any teacher); a ``Reader("teacher", owner=…)`` otherwise. ``others`` says
         how a program with many users answers another one (``WebRoute.as_teacher``). A program
@@ -176,10 +176,6 @@ class ReadAuth:
     def reading_owner(self, route: web.RequestHandler) -> str | None:
         """Whose sessions a reader without a student key (a teacher) may read; None: any."""
         return None
-
-    def pulls_visible(self, route: web.RequestHandler) -> bool:
-        """Whether this reader may see who pulled what (the teacher only, never a student key)."""
-        return False
 
 
 def client_address(route: web.RequestHandler) -> str:
@@ -221,16 +217,20 @@ class ReadRoutes:
     service = None
     read_auth: ReadAuth = StudentKeyAuth()
     heartbeat_seconds = sse.HEARTBEAT_SECONDS
+    teacher_cell_paths = False  # the teacher's cell list names each cell's notebook (the hub service's)
     _listener = None
+
+    def streams_changed(self, delta: int) -> None:
+        """An event stream of this process opened (+1) or ended (-1): a program may count them."""
 
     async def read_cells(self, code: str) -> None:
         code = normalize_session_code(code)
         key = self.read_auth.deferred_student_key(self)
-        if key is None:
-            await self.read_auth.authorize(self, code)
+        teacher = key is None and (await self.read_auth.authorize(self, code)).role == "teacher"
+        # only the teacher sees who pulled and ran what (a student key or a member: never)
         body = await self.service.list_cells_json(code, student_key=key, client=self.read_auth.key_limit_client(self),
                                                   owner=self.read_auth.reading_owner(self) if key is None else None,
-                                                  with_pulls=key is None and self.read_auth.pulls_visible(self))
+                                                  with_pulls=teacher, with_paths=teacher and self.teacher_cell_paths)
         self.set_header("Content-Type", "application/json")
         self.finish(body)
 
@@ -270,6 +270,7 @@ class ReadRoutes:
                                                address=reader.client or client_address(self),
                                                grant=reader.grant,
                                                teacher=reader.role == "teacher")
+        self.streams_changed(+1)
         try:
             self._listener = listener
             sse.start_event_stream(self)
@@ -292,6 +293,7 @@ class ReadRoutes:
         finally:
             hub.unsubscribe(listener)
             self._listener = None
+            self.streams_changed(-1)
         if not self._finished:
             self.finish()
 
@@ -301,6 +303,6 @@ class ReadRoutes:
 
 
 __all__ = [
-    "CELLS_ROUTE", "CELL_ROUTE", "EVENTS_ROUTE", "CompatJSON", "ContractJSON", "ReadAuth", "ReadRoutes", "Reader",
+    "CompatJSON", "ContractJSON", "ReadAuth", "ReadRoutes", "Reader",
     "StudentKeyAuth", "bearer_credential", "client_address", "contract_error", "json_object", "student_presence_id",
 ]
