@@ -163,6 +163,34 @@ def test_pull_reports_on_the_teachers_server(laptop_session):
     assert "pulls" not in student.get(f"codestream/api/sessions/{code}/cells").json()["cells"][0]
 
 
+def test_cell_routes_on_the_teachers_server(laptop_session):
+    """Publish, read (teacher and key), stream, unpublish: the teacher by Jupyter auth writes,
+    the key only reads, and sees no ``pulls``."""
+    server, teacher, session = laptop_session
+    code, key = session["code"], session["student_key"]
+    student = server.client(auth=False, headers={"Authorization": f"Bearer {key}"})
+    reader = SSEReader(f"{server.url}codestream/api/sessions/{code}/events", {"Authorization": f"Bearer {key}"})
+    try:
+        put = teacher.put(f"codestream/api/sessions/{code}/cells/c3",
+                          json={"source": "c = 3", "cell_type": "code", "position": 3.0})
+        assert put.status_code == 200 and put.json()["version"] == 1, put.text
+        listed = student.get(f"codestream/api/sessions/{code}/cells").json()
+        assert [c["cell_id"] for c in listed["cells"]] == ["c1", "c2", "c3"] and "pulls" not in listed["cells"][0]
+        assert "pulls" in teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"][0]
+        assert student.get(f"codestream/api/sessions/{code}/cells/c3").json()["source"] == "c = 3"
+        refused = student.put(f"codestream/api/sessions/{code}/cells/c3",
+                              json={"source": "evil", "cell_type": "code", "position": 3.0})
+        assert refused.status_code == 403
+        assert student.delete(f"codestream/api/sessions/{code}/cells/c3").status_code == 403
+        assert teacher.delete(f"codestream/api/sessions/{code}/cells/c3").status_code == 204
+        gone = student.get(f"codestream/api/sessions/{code}/cells/c3")
+        assert gone.status_code == 404 and error_code(gone) == "cell_not_found"
+        events = reader.wait_for(2)
+        assert [e["event"] for e in events][-2:] == ["published", "unpublished"]
+    finally:
+        reader.close()
+
+
 # -- codestream relay -----------------------------------------------------------------------
 def test_the_relay_serves_the_focus_in_reads_and_refuses_teacher_routes(laptop_session, cs_module_redis,
                                                                         cs_relay_factory):
@@ -201,6 +229,26 @@ def test_the_relay_serves_no_session_route(laptop_session, cs_module_redis, cs_r
         refused = student.request(method, path)
         assert refused.status_code in (404, 405) and "error" in refused.json(), (method, path, refused.text)
     assert student.get(f"codestream/api/sessions/{code}/cells").status_code == 200  # the key still opens it
+
+
+def test_the_relay_reads_cells_and_streams_but_never_writes(laptop_session, cs_module_redis, cs_relay_factory):
+    _server, teacher, session = laptop_session
+    code, key = session["code"], session["student_key"]
+    relay = cs_relay_factory(cs_module_redis.url)
+    student = relay.client(key)
+    assert [c["cell_id"] for c in student.get(f"codestream/api/sessions/{code}/cells").json()["cells"]] == ["c1", "c2"]
+    assert student.get(f"codestream/api/sessions/{code}/cells/c2").json()["source"] == "b = 2"
+    for method in ("PUT", "DELETE"):
+        refused = student.request(method, f"codestream/api/sessions/{code}/cells/c2",
+                                  json={"source": "x", "cell_type": "code", "position": 1} if method == "PUT" else None)
+        assert refused.status_code == 405 and error_code(refused) == "method_not_allowed", refused.text
+    assert relay.client("wrong").get(f"codestream/api/sessions/{code}/cells").status_code == 401
+    reader = SSEReader(f"{relay.url}codestream/api/sessions/{code}/events",
+                       {"Authorization": f"Bearer {key}", "Last-Event-ID": "0-0"})
+    try:
+        assert {e["event"] for e in reader.wait_for(2)} == {"published"}
+    finally:
+        reader.close()
 
 
 # -- the hub service, through a hub user's own server -----------------------------------------
@@ -270,6 +318,29 @@ def test_pull_reports_under_the_hub(hub_session):
         assert cells["h1"]["pulls"] == {"1": 1}  # one hub user, however many clients it named
     finally:
         stream.close()
+
+
+def test_cell_routes_under_the_hub(hub_session):
+    """The owner writes through their own server; the owner's list names each cell's notebook;
+    a member reads without ``pulls``; another user's writes are answered like "no such session"."""
+    hub, session = hub_session
+    code = session["code"]
+    teacher, student = hub.server("teacher1"), hub.server("student1")
+    put = teacher.put(f"codestream/api/sessions/{code}/cells/w1",
+                      json={"source": "w = 1", "cell_type": "code", "position": 9.0, "notebook_path": "w.ipynb"})
+    assert put.status_code == 200 and put.json()["version"] == 1, put.text
+    own = {c["cell_id"]: c for c in teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]}
+    assert own["w1"]["notebook_path"] == "w.ipynb" and "pulls" in own["w1"]
+    member = hub.service("student1")
+    read = {c["cell_id"]: c for c in member.get(f"codestream/api/sessions/{code}/cells").json()["cells"]}
+    assert "pulls" not in read["w1"] and "notebook_path" not in read["w1"]
+    assert student.get(f"codestream/api/sessions/{code}/cells/w1").json()["source"] == "w = 1"
+    for method in ("PUT", "DELETE"):
+        hidden = student.request(method, f"codestream/api/sessions/{code}/cells/w1",
+                                 json={"source": "x", "cell_type": "code", "position": 1} if method == "PUT" else None)
+        assert hidden.status_code == 404 and error_code(hidden) == "session_not_found", (method, hidden.text)
+    assert teacher.delete(f"codestream/api/sessions/{code}/cells/w1").status_code == 204
+    assert member.get(f"codestream/api/sessions/{code}/cells/w1").status_code == 404
 
 
 def test_focus_under_the_hub(hub_session):
