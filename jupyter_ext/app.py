@@ -13,7 +13,7 @@ from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, vali
 from .domain import CellLimits
 from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
-from .handlers import compat_handlers, openapi_handlers
+from .handlers import openapi_handlers
 from .handlers.join import join_handlers
 from .handlers.publish import publish_handlers
 from .handlers.web_mount import web_handlers
@@ -252,7 +252,6 @@ class CodeStreamApp(ExtensionApp):
         else:
             self.handlers.extend(web_handlers(**services, kept_keys=self.kept_keys))
             self.handlers.extend(join_handlers(**services))
-            self.handlers.extend(compat_handlers(**services))
         self.handlers.extend(openapi_handlers(**services))
         if self.student_service is not None:
             self.handlers.extend(self._student_handlers(services))

@@ -39,7 +39,8 @@ class JupyterReadAuth(StudentKeyAuth):
         return Reader("teacher", owner=route.owner)
 
     async def user(self, route) -> Reader:
-        self._check_jupyter_user(route, "read")  # listing: a read, as Jupyter's ``authorized`` says
+        # the action Jupyter's ``authorized`` would check for this method
+        self._check_jupyter_user(route, "read" if route.request.method in ("GET", "HEAD") else "write")
         return Reader("teacher", owner=route.owner)
 
     @staticmethod

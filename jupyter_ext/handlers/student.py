@@ -8,8 +8,8 @@ from tornado import web
 
 from ..domain.events import validate_event_id
 from ..web import sse
+from ..web.core import CompatJSON
 from .base import CodeStreamHandler
-from .compat import CompatHandler
 
 
 class StudentHandler(CodeStreamHandler):
@@ -80,7 +80,7 @@ class StudentEventsHandler(StudentHandler):
             self.finish()
 
 
-class CompatConfigHandler(CompatHandler):
+class CompatConfigHandler(CompatJSON, CodeStreamHandler):
     """1.x: ``teacher_base_url`` and ``teacher_token`` (our teacher URL and student key)."""
 
     @web.authenticated
@@ -102,7 +102,7 @@ class CompatConfigHandler(CompatHandler):
         self.success(**fields, session_code=session_code, data=fields)
 
 
-class CompatTestHandler(CompatHandler):
+class CompatTestHandler(CompatJSON, CodeStreamHandler):
     @web.authenticated
     @authorized
     async def post(self):

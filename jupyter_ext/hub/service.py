@@ -152,11 +152,8 @@ class HubService(Relay):
                 "trusted_proxies": self.hub_config.trusted_proxies}
 
     def routes(self, services: dict) -> list[tuple]:
-        from .compat import hub_compat_routes  # its handlers build on HubHandler (this module)
-
         base = self.config.base_url
         return [
-            *hub_compat_routes(base, services),  # the 1.x frontend's routes, as this hub user
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
             (base + r"codestream/api/hub/me/?", HubMeHandler, services),
             *mount(HubHandler, prefix=base, **services),  # the web API's table, by hub identity

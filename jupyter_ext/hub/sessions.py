@@ -8,7 +8,7 @@ so the service's calls here take no owner.
 
 from __future__ import annotations
 
-from ..domain import Forbidden, InvalidInput
+from ..domain import Forbidden, InvalidInput, SessionNotFound
 from ..services.sessions import SessionDesk
 from ..store.records import SessionRecord
 from .access import HubContext
@@ -59,12 +59,36 @@ class HubSessionDesk(SessionDesk):
     async def start(self, teacher, body: dict) -> tuple[SessionRecord, str, dict]:
         group = await self.valid_group(teacher, body.pop("group", None))
         body.pop("relay_url", None)  # under the hub, students read from this service
-        # the one place a hub session is created and its owner and group recorded
         record, student_key = await self.service.create_session(body)
-        await (await self.hub.index()).claim(record.code, teacher.owner, group)
-        self.service.log.info("codestream: session %s created by hub user %s%s", record.code,
-                              teacher.owner, f" for group {group}" if group else "")
+        await self.record_owner(record.code, teacher.owner, group)
         return record, student_key, {"group": group or None, "teacher": teacher.owner}
+
+    async def adopt(self, teacher, code: str) -> None:
+        store = await self.service.provider.store()
+        try:
+            await store.create_session(code=code)
+        except ValueError:  # it exists: made meanwhile by this user, or another owner's
+            return
+        await self.record_owner(code, teacher.owner, "", by="a 1.x client of ")
+
+    async def record_owner(self, code: str, owner: str, group: str, *, by: str = "") -> None:
+        """The one place a new hub session's owner and group are recorded."""
+        await (await self.hub.index()).claim(code, owner, group)
+        self.service.log.info("codestream: session %s created by %shub user %s%s", code, by, owner,
+                              f" for group {group}" if group else "")
+
+    async def end_all(self, user) -> int:
+        ended = 0
+        for access in (await self.own_accesses(user.owner)).values():
+            if access.owner != user.owner:
+                continue
+            try:
+                await self.service.delete_session(access.code)
+            except SessionNotFound:
+                continue
+            await (await self.hub.index()).forget(access)
+            ended += 1
+        return ended
 
     async def end(self, teacher, code: str) -> None:
         access = await (await self.hub.index()).access(code)

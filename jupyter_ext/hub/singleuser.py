@@ -25,14 +25,6 @@ from .student import HubMembership
 # routes outside the web API's table -> the methods they have, as on a laptop server
 FORWARDED_ROUTES = (
     (r"codestream/api/hub/me/?", "ForwardedHubMe", ("get",)),
-    # the 1.x frontend's routes: the service answers them as this hub user (hub/compat.py)
-    (r"code_stream/(?P<code>[^/]+)/push-cell/?", "ForwardedPush1x", ("post",)),
-    (r"code_stream/(?P<code>[^/]+)/update/?", "ForwardedUpdate1x", ("post",)),
-    (r"code_stream/(?P<code>[^/]+)/delete/?", "ForwardedDelete1x", ("post",)),
-    (r"code_stream/(?P<code>[^/]+)/get-all-cell-ids/?", "ForwardedCellIds1x", ("get",)),
-    (r"code_stream/(?P<code>[^/]+)/get-cell/?", "ForwardedGetCell1x", ("get",)),
-    (r"code_stream/clear-all-redis/?", "ForwardedClearAll1x", ("post",)),
-    (r"code_stream/(?P<code>[^/]+)/cleanup-orphan-cells/?", "ForwardedCleanup1x", ("post",)),
 )
 
 

@@ -45,6 +45,14 @@ class SessionDesk:
     async def rotate(self, teacher, code: str) -> str:
         return await self.service.rotate_key(code, owner=teacher.owner)
 
+    async def adopt(self, teacher, code: str) -> None:
+        """A 1.x client's made-up ``code``: the teacher's new session, unless someone has it."""
+        await self.service.ensure_session(code, owner=teacher.owner)
+
+    async def end_all(self, user) -> int:
+        """1.x ``clear-all-redis``: end the user's own sessions; how many."""
+        return await self.service.end_own_sessions(user.owner)
+
     # -- the routes ------------------------------------------------------------------------
     async def create(self, teacher, body: dict) -> dict:
         record, student_key, extra = await self.start(teacher, body)

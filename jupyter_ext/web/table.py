@@ -70,9 +70,9 @@ class Route:
 
 def route_table() -> list[Route]:
     """Every route of the table, in matching order (more specific patterns first)."""
-    from . import cells, focus, notebook, sessions, talkback
+    from . import cells, compat, focus, notebook, sessions, talkback
 
-    return [*sessions.ROUTES, *cells.ROUTES, *focus.ROUTES, *notebook.ROUTES, *talkback.ROUTES]
+    return [*sessions.ROUTES, *cells.ROUTES, *focus.ROUTES, *notebook.ROUTES, *talkback.ROUTES, *compat.ROUTES]
 
 
 def mount(base: type, *, prefix: str = "", relay_only: bool = False,
