@@ -191,6 +191,35 @@ def test_cell_routes_on_the_teachers_server(laptop_session):
         reader.close()
 
 
+def test_1x_routes_on_the_teachers_server(cs_teacher):
+    """The 1.x routes: a made-up code becomes this teacher's session on the first push; reads
+    by the key; delete, cleanup and clear-all in the 1.x shapes."""
+    teacher = cs_teacher.client()
+    code = "AB0OL1"  # 1.x codes: any 6 of [A-Za-z0-9]
+    push = teacher.post(f"code_stream/{code.lower()}/push-cell/", json={"cell_id": "p1", "cell_content": "x = 1",
+                                                                       "cell_timestamp": "t1"})
+    assert push.status_code == 200 and push.json()["status"] == "success" and push.json()["version"] == 1, push.text
+    assert teacher.post(f"code_stream/{code}/update/", json={"cell_id": "p1", "cell_content": "x = 2"}).json()[
+        "version"] == 2
+    assert teacher.post(f"code_stream/{code}/push-cell/", json={"cell_id": "p2", "cell_content": "y"}).status_code == 200
+    assert teacher.get(f"code_stream/{code}/get-all-cell-ids/").json() == {"status": "success", "data": ["p1", "p2"]}
+    got = teacher.get(f"code_stream/{code}/get-cell/", params={"cell_id": "p1"}).json()
+    assert got["status"] == "success" and got["data"] == "x = 2"
+    bad = teacher.post(f"code_stream/{code}/push-cell/", json={"cell_id": "p3"})
+    assert bad.status_code == 400 and bad.json()["status"] == "error" and "error" not in bad.json()
+    unknown = teacher.post(f"code_stream/{code}/delete/", json={"cell_id": "nope"})
+    assert unknown.status_code == 404 and unknown.json()["status"] == "error"
+    assert teacher.post(f"code_stream/{code}/cleanup-orphan-cells/", json={"valid_cell_ids": ["p1"]}).json() == \
+        {"status": "success", "deleted_count": 1}
+    assert teacher.post(f"code_stream/{code}/delete/", json={"cell_id": "p1"}).json()["status"] == "success"
+    assert teacher.get("code_stream/ZZZZZ9/get-all-cell-ids/").json() == {"status": "success", "data": []}
+    assert teacher.post("code_stream/clear-all-redis/").json()["deleted_count"] >= 1
+    assert code not in {s["code"] for s in teacher.get("codestream/api/sessions").json()["sessions"]}
+    stranger = cs_teacher.client(auth=False)
+    refused = stranger.post(f"code_stream/{code}/push-cell/", json={"cell_id": "p1", "cell_content": "evil"})
+    assert refused.status_code == 403 and refused.json()["status"] == "error"
+
+
 # -- codestream relay -----------------------------------------------------------------------
 def test_the_relay_serves_the_focus_in_reads_and_refuses_teacher_routes(laptop_session, cs_module_redis,
                                                                         cs_relay_factory):
@@ -225,7 +254,8 @@ def test_the_relay_serves_no_session_route(laptop_session, cs_module_redis, cs_r
     student = cs_relay_factory(cs_module_redis.url).client(key)
     for method, path in [("GET", "codestream/api/sessions"), ("POST", "codestream/api/sessions"),
                          ("DELETE", f"codestream/api/sessions/{code}"), ("POST", f"codestream/api/sessions/{code}/key"),
-                         ("POST", f"codestream/api/sessions/{code}/cells/c1/pulled")]:
+                         ("POST", f"codestream/api/sessions/{code}/cells/c1/pulled"),
+                         ("GET", f"code_stream/{code}/get-all-cell-ids/"), ("POST", f"code_stream/{code}/push-cell/")]:
         refused = student.request(method, path)
         assert refused.status_code in (404, 405) and "error" in refused.json(), (method, path, refused.text)
     assert student.get(f"codestream/api/sessions/{code}/cells").status_code == 200  # the key still opens it
@@ -341,6 +371,28 @@ def test_cell_routes_under_the_hub(hub_session):
         assert hidden.status_code == 404 and error_code(hidden) == "session_not_found", (method, hidden.text)
     assert teacher.delete(f"codestream/api/sessions/{code}/cells/w1").status_code == 204
     assert member.get(f"codestream/api/sessions/{code}/cells/w1").status_code == 404
+
+
+def test_1x_routes_under_the_hub(hub_session):
+    """The 1.x routes by hub identity through one's own server: a made-up code becomes the
+    pushing teacher's; another user's code is 403 to a push; a student cannot push."""
+    hub, session = hub_session
+    teacher, student = hub.server("teacher1"), hub.server("student1")
+    code = "HUB1X0"
+    push = teacher.post(f"code_stream/{code}/push-cell/", json={"cell_id": "q1", "cell_content": "q = 1"})
+    assert push.status_code == 200 and push.json()["status"] == "success", push.text
+    assert teacher.get(f"code_stream/{code}/get-all-cell-ids/").json()["data"] == ["q1"]
+    assert teacher.get(f"code_stream/{code}/get-cell/", params={"cell_id": "q1"}).json()["data"] == "q = 1"
+    listed = {s["code"]: s for s in teacher.get("codestream/api/sessions").json()["sessions"]}
+    assert listed[code]["teacher"] == "teacher1"
+    theirs = hub.server("teacher2").post(f"code_stream/{code}/push-cell/", json={"cell_id": "q1", "cell_content": "x"})
+    assert theirs.status_code == 403 and theirs.json()["status"] == "error"
+    assert student.post("code_stream/NEW1X0/push-cell/", json={"cell_id": "q1", "cell_content": "x"}).status_code == 403
+    assert student.post(f"code_stream/{session['code']}/delete/", json={"cell_id": "h1"}).status_code == 403
+    assert teacher.post(f"code_stream/{code}/cleanup-orphan-cells/", json={"valid_cell_ids": []}).json()[
+        "deleted_count"] == 1
+    assert student.post("code_stream/clear-all-redis/").json() == {"status": "success", "deleted_count": 0}
+    assert teacher.delete(f"codestream/api/sessions/{code}").status_code == 204
 
 
 def test_focus_under_the_hub(hub_session):

@@ -6,7 +6,13 @@ the student key on ``codestream relay``, the hub token on the hub service), and 
 server forwards the same paths to the hub service. A route is therefore written once here and
 never again in ``handlers/``, ``relay/`` or ``hub/``.
 
-Routes still outside the table (the v1/v2 ones) move in as they are touched.
+What differs between programs comes from the identity (``ReadAuth``: ``authorize``, ``teacher``,
+``user``) and a few services passed through ``mount(..., **services)``: ``session_desk`` (how a
+program starts, lists and ends sessions: kept keys on a laptop, groups and hub links on the hub),
+``teacher_cell_paths`` (the hub owner's cell list names notebooks), ``student`` (a student's
+server proxies the 1.x reads to its teacher). Outside the table stay only a program's own
+routes: the student's (``codestream/api/student/...``), the relay's probes, and the hub
+service's ``codestream/api/hub/me`` and ``codestream/api/student/sessions``.
 """
 
 from .table import Route, WebRoute, forwarded_routes, mount, route_table

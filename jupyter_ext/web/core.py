@@ -5,8 +5,8 @@ read, and the contract's JSON and error shape, for every program that mounts the
 stream) over ``self.service`` (a ``TeacherService``) for any tornado ``RequestHandler``. Who may
 read is not hard-wired: the handler's ``read_auth`` strategy (a ``ReadAuth``) decides. The
 standalone relay uses ``StudentKeyAuth`` (the session's student key), the teacher's Jupyter
-server adds its own login on top (``handlers/read.py``), and a hub service can plug in the
-hub's identity the same way.
+server adds its own login on top (``handlers/read.py``), and the hub service plugs in the hub's
+identity the same way (``hub/access.py``).
 
 ``ContractJSON`` is the contract's JSON answers and error shape for the same handlers.
 """
