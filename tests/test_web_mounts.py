@@ -23,6 +23,29 @@ def test_every_route_of_the_table_is_forwarded_under_the_hub():
     assert all(route.methods for route in route_table())
 
 
+def test_every_program_mounts_the_table_and_no_route_of_its_own():
+    """The Jupyter mount has every route but the hub's own; the relay only its reads; a hub
+    user's server forwards every one; no other handler answers a table path anywhere."""
+    from jupyter_ext.app import CodeStreamApp
+    from jupyter_ext.handlers.web_mount import web_handlers
+    from jupyter_ext.hub.singleuser import hub_handlers
+    from jupyter_ext.web import mount
+
+    patterns = [route.pattern for route in route_table()]
+    laptop = CodeStreamApp()
+    laptop.teacher_service = object()
+    laptop.initialize_handlers()
+    table_laptop = [spec[0] for spec in web_handlers(service=object())]
+    assert table_laptop == [r.pattern for r in route_table() if not r.hub_only]
+    outside = [spec[0] for spec in laptop.handlers if spec[0] not in table_laptop]
+    assert not [p for p in outside if p.startswith(("codestream/api/sessions", "code_stream/"))
+                and p not in ("code_stream/config/?", "code_stream/test/?")], outside
+    relay = [spec[0] for spec in mount(object, relay_only=True)]
+    assert relay == [r.pattern for r in route_table() if r.on_relay]
+    forwarded = [spec[0] for spec in hub_handlers()]
+    assert set(patterns) <= set(forwarded)
+
+
 # -- the teacher's Jupyter server (laptop mode) ---------------------------------------------
 @pytest.fixture
 def laptop_session(cs_teacher):

@@ -111,14 +111,6 @@ class HubStudentSessionsHandler(HubHandler):
             for s in sorted(sessions, key=lambda s: s["created"], reverse=True)]})
 
 
-class HubMeHandler(HubHandler):
-    """``GET codestream/api/hub/me``: who the hub says the caller is (the teacher's group selector)."""
-
-    async def get(self):
-        user = await self.hub_user()
-        self.write_json({"name": user.name, "groups": sorted(user.groups), "teacher": user.teacher})
-
-
 class HubService(Relay):
     """One service process: the relay (its read routes, probes, drain) over Redis (configured or
     embedded), with the hub's identity as the read rule and the teacher routes added."""
@@ -155,8 +147,7 @@ class HubService(Relay):
         base = self.config.base_url
         return [
             (base + r"codestream/api/student/sessions/?", HubStudentSessionsHandler, services),
-            (base + r"codestream/api/hub/me/?", HubMeHandler, services),
-            *mount(HubHandler, prefix=base, **services),  # the web API's table, by hub identity
+            *mount(HubHandler, prefix=base, hub_routes=True, **services),  # the web API's table, by hub identity
             *self.probe_routes(services),
         ]
 

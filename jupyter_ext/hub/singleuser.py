@@ -22,12 +22,6 @@ from ..web import forwarded_routes
 from .client import FORWARDED_REQUEST_HEADERS, HubLink, HubServiceClient
 from .student import HubMembership
 
-# routes outside the web API's table -> the methods they have, as on a laptop server
-FORWARDED_ROUTES = (
-    (r"codestream/api/hub/me/?", "ForwardedHubMe", ("get",)),
-)
-
-
 class ForwardedToHub(CodeStreamHandler):
     """Sends the request, as this server's hub user, to the same path on the hub service."""
 
@@ -221,10 +215,9 @@ def setup_hub_mode(app) -> bool:
 
 
 def hub_handlers(**services) -> list[tuple]:
-    """The web API's table and the older routes, forwarded (event streams passed through as
-    they come); the student's joinable sessions."""
+    """The web API's table, forwarded (event streams passed through as they come); the
+    student's joinable sessions."""
     routes = [(route.pattern, ForwardedEvents if route.stream
                else forwarder(route.name, route.methods), services) for route in forwarded_routes()]
-    routes += [(route, forwarder(name, methods), services) for route, name, methods in FORWARDED_ROUTES]
     routes.append((r"codestream/api/student/sessions/?", StudentSessionsHandler, services))
     return routes

@@ -11,8 +11,9 @@ What differs between programs comes from the identity (``ReadAuth``: ``authorize
 program starts, lists and ends sessions: kept keys on a laptop, groups and hub links on the hub),
 ``teacher_cell_paths`` (the hub owner's cell list names notebooks), ``student`` (a student's
 server proxies the 1.x reads to its teacher). Outside the table stay only a program's own
-routes: the student's (``codestream/api/student/...``), the relay's probes, and the hub
-service's ``codestream/api/hub/me`` and ``codestream/api/student/sessions``.
+routes: the student's (``codestream/api/student/...``, the hub service's joinable sessions
+included) and the relay's probes. ``codestream/api/hub/me`` is a table route only the hub
+service mounts (``Route.hub_only``).
 """
 
 from .table import Route, WebRoute, forwarded_routes, mount, route_table

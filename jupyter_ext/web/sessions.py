@@ -45,8 +45,17 @@ class SessionKeyRoute(WebRoute):
         self.write_json(await self.session_desk.new_key(teacher, code))
 
 
+class HubMeRoute(WebRoute):
+    """``GET codestream/api/hub/me``: who the hub says the caller is (the teacher's group selector)."""
+
+    async def get(self):
+        user = await self.as_user()
+        self.write_json({"name": user.name, "groups": sorted(user.groups), "teacher": user.role == "teacher"})
+
+
 ROUTES = [
     Route(r"codestream/api/sessions/?", SessionsRoute),
+    Route(r"codestream/api/hub/me/?", HubMeRoute, hub_only=True),
     Route(rf"{SESSION}/?", SessionRoute),
     Route(rf"{SESSION}/key/?", SessionKeyRoute),
 ]

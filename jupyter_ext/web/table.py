@@ -54,6 +54,7 @@ class Route:
     ``relay_methods``: the methods a relay answers, when not all (the others are 405 there).
     ``forwarded``: under JupyterHub a user's own server forwards it to the hub service.
     ``stream``: an event stream (forwarded byte for byte as it comes).
+    ``hub_only``: only the hub service answers it (and a hub user's server forwards it).
     """
 
     pattern: str
@@ -62,6 +63,7 @@ class Route:
     forwarded: bool = True
     relay_methods: tuple[str, ...] | None = None
     stream: bool = False
+    hub_only: bool = False
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -75,16 +77,16 @@ def route_table() -> list[Route]:
     return [*sessions.ROUTES, *cells.ROUTES, *focus.ROUTES, *notebook.ROUTES, *talkback.ROUTES, *compat.ROUTES]
 
 
-def mount(base: type, *, prefix: str = "", relay_only: bool = False,
+def mount(base: type, *, prefix: str = "", relay_only: bool = False, hub_routes: bool = False,
           wrap: Callable[[Callable], Callable] | None = None, **services) -> list[tuple]:
     """Tornado handler specs of the table over ``base`` (the program's handler class).
 
-    ``relay_only``: only the routes a relay serves. ``wrap`` decorates each HTTP method (the Jupyter
+    ``relay_only``: only the routes a relay serves; ``hub_routes``: the hub service's own ones too. ``wrap`` decorates each HTTP method (the Jupyter
     mount marks them as authenticating by themselves, through ``read_auth``).
     """
     specs = []
     for route in route_table():
-        if relay_only and not route.on_relay:
+        if (relay_only and not route.on_relay) or (route.hub_only and not hub_routes):
             continue
         attrs = {m: wrap(getattr(route.behaviour, m)) for m in route.methods} if wrap else {}
         if relay_only and route.relay_methods is not None:
