@@ -9,7 +9,8 @@ import asyncio
 import pytest
 
 from jupyter_ext.domain import TooManyStreams
-from jupyter_ext.domain.events import EVENT_SESSION_ENDED, HEARTBEAT, Event, Listener
+from jupyter_ext.domain.events import EVENT_SESSION_ENDED, HEARTBEAT, Event
+from jupyter_ext.store.listener import Listener
 from jupyter_ext.store import EventHub
 
 

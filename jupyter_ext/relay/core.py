@@ -21,7 +21,8 @@ from tornado import web
 
 from ..domain import CodeStreamError, InvalidInput, PayloadTooLarge, Unauthorized, normalize_session_code, validate_cell_id
 from ..domain.jsonlimits import MAX_JSON_DEPTH, JSONTooDeep, loads_bounded
-from ..domain.events import EVENT_SESSION_ENDED, ListenerOverflow, validate_event_id
+from ..domain.events import EVENT_SESSION_ENDED, validate_event_id
+from ..store.listener import ListenerOverflow
 from ..domain.history import parse_version
 from ..web import sse
 from ..services.versions import cell_version

@@ -22,7 +22,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
 from ..domain import TooManyStreams
-from ..domain.events import EVENT_SESSION_ENDED, STORE_REACHABLE, STORE_UNREACHABLE, Event, Listener
+from ..domain.events import EVENT_SESSION_ENDED, STORE_REACHABLE, STORE_UNREACHABLE, Event
+from .listener import Listener
 from .sessions import SessionStore
 from .stream import ANY_KEY
 
