@@ -10,7 +10,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from ..domain.events import AUDIENCE_TEACHER, Event, Notice, stream_id_tuple
+from ..domain.events import AUDIENCE_TEACHER, EVENT_SESSION_ENDED, HEARTBEAT, Event, Notice, stream_id_tuple
 
 LISTENER_QUEUE_SIZE = 2048
 
@@ -33,14 +33,14 @@ class Listener:
         self.code = code
         self.after_id = after_id  # also sets the parsed key the per-event comparisons use
         self.overflowed = False
-        # What the hub's heartbeat tick needs: the hash of the student key this stream was opened
+        # What the fan-out's heartbeat tick needs: the hash of the student key this stream was opened
         # with (None: the teacher's own auth, never revoked by a rotation) and the student server
         # it counts as present.
         self.key_hash = key_hash
         self.client_id = client_id
         # Who opened it, for the per-address stream cap (a remote address, or a hub user), and
         # what let its reader in when that can be withdrawn (a hub group membership): re-checked
-        # at the hub's tick by its ``audit`` hook. Both set by the event hub.
+        # at the fan-out's tick by its ``audit`` hook. Both set by the event fan-out.
         self.address: str | None = None
         self.grant: object = None
         # Teacher-authenticated streams get every event; others only the public ones and the
@@ -115,7 +115,7 @@ class Listener:
             waiter.set_result(None)
 
     def heartbeat(self) -> None:
-        """From the hub's tick: a parked stream gets its heartbeat comment written at once.
+        """From the fan-out's tick: a parked stream gets its heartbeat comment written at once.
 
         A stream with events pending or bytes in flight is not idle, so it needs none.
         """
@@ -148,7 +148,7 @@ class Listener:
 
     def parked(self) -> asyncio.Future:
         """A future that settles when something is pending or the stream is over; awaited
-        directly by the consumer (no coroutine layer, no timer: the hub's tick heartbeats)."""
+        directly by the consumer (no coroutine layer, no timer: the fan-out's tick heartbeats)."""
         self._waiter = waiter = asyncio.get_running_loop().create_future()
         return waiter
 
