@@ -26,7 +26,7 @@ class HubContext:
         self.config = config
         self.service = service
         self.identities = identities
-        self.limiter = FailureLimiter(config.relay.key_failures_per_minute, 60.0)
+        self.limiter = FailureLimiter(config.key_failures_per_minute, 60.0)
         self._index: HubSessionIndex | None = None
 
     async def index(self) -> HubSessionIndex:

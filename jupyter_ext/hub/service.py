@@ -27,7 +27,6 @@ import logging
 import secrets
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from ..domain import (
@@ -42,7 +41,7 @@ from ..domain import (
 from ..relay import ReadRoutes, Relay, RelayHandler, configure_logging
 from ..relay.core import CELL, CELL_ROUTE, CELLS_ROUTE, CODE, bearer_credential, json_object
 from ..services.hands import set_session_settings
-from ..services.teacher import RedisProvider, StreamCaps, TeacherService
+from ..services.teacher import TeacherService
 from ..store import EmbeddedRedis
 from ..web import mount
 from .errors import UnknownGroup
@@ -247,28 +246,24 @@ class HubService(Relay):
                  log: logging.Logger | None = None):
         self.hub_config = config
         log = log or logging.getLogger(LOG_NAME)
-        relay = config.relay
         embedded = None
         if config.embedded:
             embedded = EmbeddedRedis(Path(config.data_dir) / "redis", password=secrets.token_urlsafe(32),
                                      log=log)
-        provider = RedisProvider(relay.redis_url or None, embedded, max_connections=relay.redis_max_connections,
-                                 blocking_max_connections=relay.redis_stream_connections,
-                                 socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms,
-                                 stream_caps=StreamCaps.of(relay).fitted(log),
-                                 wait_replicas=config.redis_wait_replicas, log=log)
-        service = TeacherService(provider, log=log)
+        provider = config.redis_provider(config.redis_url or None, embedded, stream_caps=config.stream_caps(log),
+                                         log=log)
+        service = TeacherService(provider, limits=config.cell_limits(), limiter=config.failure_limiter(), log=log)
         identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout,
                                                  cache_seconds=config.identity_cache_seconds, log=log)
         self.context = HubContext(config, service, identities)
-        super().__init__(relay, log=log, service=service, read_auth=HubReadAuth(self.context))
+        super().__init__(config, log=log, service=service, read_auth=HubReadAuth(self.context))
 
     async def _access(self, code: str):
         return await (await self.context.index()).access(code)
 
     def handler_services(self) -> dict:
         return {**super().handler_services(), "hub": self.context,
-                "trusted_proxies": self.hub_config.trusted_proxies}
+                "trusted_proxies": self.hub_config.trusted_networks}
 
     def routes(self, services: dict) -> list[tuple]:
         from .compat import hub_compat_routes  # its handlers build on HubHandler (this module)
@@ -296,7 +291,7 @@ class HubService(Relay):
             self.context.identities, self._access, log=self.log)
         embedded = self.service.provider.embedded
         if embedded is not None:  # what the relay's start-up line names (the socket, no password)
-            self.config = replace(self.config, redis_url=f"unix://{embedded.socket_path}")
+            self.config.redis_url = f"unix://{embedded.socket_path}"
         port = await super().start()
         # The relay's server takes 64 KiB bodies (its routes take none); the teacher routes here
         # take cells. Set before the loop accepts a first connection (nothing awaited since).
@@ -324,7 +319,7 @@ async def serve(config: HubServiceConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    configure_logging(config.relay.log_format, config.relay.log_level)
+    configure_logging(config.log_format, config.log_level)
     return asyncio.run(serve(config))
 
 
