@@ -86,6 +86,13 @@ class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, Exten
              " change them. Default: <jupyter data dir>/codestream/owner-id.",
     )
 
+    @default("freeze_startup_objects")
+    def _no_gc_change_in_someone_elses_process(self):
+        """Off in the extension: the Jupyter server is the user's process, and a gc.freeze() there
+        changes every extension's garbage collection. The relay and the hub service (our own
+        processes, where thousands of streams meet) keep it on; an admin may opt in here."""
+        return False
+
     @default("owner_id_file")
     def _default_owner_id_file(self):
         return str(Path(jupyter_data_dir()) / "codestream" / OWNER_FILE_NAME)

@@ -68,7 +68,8 @@ class RedisOptions(Configurable):
         True, config=True,
         help="When the first session store opens, move the process's start-up objects out of the"
              " garbage collector's full scans (gc.freeze), which keeps event fan-out pauses short"
-             " with many students. Default: True.",
+             " with many students. Default: True in the relay and the hub service (their own"
+             " processes), False in the Jupyter extension (the user's process: opt in there).",
     )
 
     @validate("redis_max_connections", "redis_stream_connections", "redis_socket_timeout", "event_block_ms",
