@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from jupyter_ext.domain import Forbidden
-from jupyter_ext.domain.events import Listener
+from jupyter_ext.store.listener import Listener
 from jupyter_ext.hub.errors import HubUnavailable
 from jupyter_ext.hub.identity import HubUser
 from jupyter_ext.domain import SessionAccess

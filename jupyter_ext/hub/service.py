@@ -273,7 +273,7 @@ class HubService(Relay):
     async def start(self) -> int:
         await self.service.provider.store()  # starts the embedded redis-server when there is one
         # members' open streams are re-checked at each heartbeat (a removal from the group ends them)
-        (await self.service.provider.hub()).audit = MembershipAudit(
+        (await self.service.provider.fanout()).audit = MembershipAudit(
             self.context.identities, self.context.session_access, log=self.log)
         embedded = self.service.provider.embedded
         if embedded is not None:  # what the relay's start-up line names (the socket, no password)

@@ -242,8 +242,8 @@ class Relay:
         if self.server is not None:
             self.server.stop()
         streams = self.state.open_streams
-        hub = await self.service.provider.hub()
-        await hub.close()  # every stream's listener ends; clients resume elsewhere
+        fanout = await self.service.provider.fanout()
+        await fanout.close()  # every stream's listener ends; clients resume elsewhere
         drained = await self.state.wait_idle(self.config.drain_seconds)
         await self.service.close()
         if self.server is not None:

@@ -112,7 +112,7 @@ class SessionStore(SessionCells, SessionOwners, SessionStreams):
     @translate_redis_errors
     async def rotate_key(self, code: str) -> str:
         """A new key; the old one fails at once, and nobody counts as present until they come
-        back with the new one (streams of the old key are closed by the event hubs' next tick)."""
+        back with the new one (streams of the old key are closed by the event fan-outs' next tick)."""
         await self._session_fields(code)
         student_key = new_student_key()
         async with self.redis.pipeline(transaction=True) as pipe:
