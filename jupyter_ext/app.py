@@ -222,11 +222,9 @@ class CodeStreamApp(ExtensionApp):
         return students_url(self.serverapp.connection_url, public)
 
     def _make_student_service(self):
-        """The student side (config, proxy, relay, pull); None until that layer is present."""
-        try:
-            from .services.student import build_student_service
-        except ImportError:
-            return None
+        """The student side (config, proxy, relay, pull)."""
+        from .services.student import build_student_service
+
         return build_student_service(self)
 
     def _make_student_talkback(self):

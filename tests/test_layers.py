@@ -63,3 +63,17 @@ def test_a_wrong_import_breaks_a_contract(tmp_path):
         'source_modules = ["jupyter_ext.handlers"]\nforbidden_modules = ["jupyter_server"]\n')
     result = lint_imports("--config", str(config))
     assert result.returncode != 0 and "BROKEN" in result.stdout
+
+
+def test_every_module_imports():
+    """A module that cannot be imported is a defect even when nothing imports it at start-up (a
+    name moved between modules once disabled the student side silently)."""
+    script = (
+        "import importlib, pkgutil, jupyter_ext, codestream_dash\n"
+        "for pkg in (jupyter_ext, codestream_dash):\n"
+        "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        if not m.name.endswith('__main__'):\n"
+        "            importlib.import_module(m.name)\n"
+        "print('all imported')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "all imported" in done.stdout, done.stderr[-3000:]
