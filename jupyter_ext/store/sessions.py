@@ -18,12 +18,11 @@ from redis.asyncio import Redis
 from ..domain import SessionNotFound, iso_timestamp, new_session_code, new_student_key
 from ..domain.events import EVENT_SESSION_ENDED
 from . import keys
-from .cells import CELLS_CACHE_SESSIONS, WRONG_KEY_MESSAGE, SessionCells
-from .owners import NOT_YOURS_MESSAGE, SessionOwners
+from .cells import SessionCells
+from .owners import SessionOwners
 from .records import CellsState, SessionRecord, hash_key
 from .stream import SessionStreams, translate_redis_errors
 
-__all__ = ["CELLS_CACHE_SESSIONS", "NOT_YOURS_MESSAGE", "WRONG_KEY_MESSAGE", "SessionStore"]
 
 
 class SessionStore(SessionCells, SessionOwners, SessionStreams):
