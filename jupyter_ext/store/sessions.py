@@ -24,7 +24,6 @@ from .records import CellsState, SessionRecord, hash_key
 from .stream import SessionStreams, translate_redis_errors
 
 
-
 class SessionStore(SessionCells, SessionOwners, SessionStreams):
     """All Redis access for sessions; the only class that knows the key layout."""
 
