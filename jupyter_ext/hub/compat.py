@@ -19,7 +19,6 @@ from ..domain import (
     validate_valid_cell_ids,
 )
 from ..relay.core import CODE, CompatJSON, ReadRoutes
-from .ownership import owner_index_key
 from .service import HubHandler
 
 
@@ -32,7 +31,6 @@ class HubCompatHandler(CompatJSON, ReadRoutes, HubHandler):
         user = await self.hub_user()
         if not user.teacher:
             raise Forbidden("Only teachers (members of the hub's teachers group) can publish cells.")
-        index = await self.hub.index()
         try:
             await self.owned(code, others="forbidden")
             return
@@ -40,11 +38,10 @@ class HubCompatHandler(CompatJSON, ReadRoutes, HubHandler):
             pass
         store = await self.hub.service.provider.store()
         try:
-            await store.create_session(code=code)
+            await store.create_session(code=code, owner=user.name)
         except ValueError:  # it exists: made meanwhile by this user, or another owner's
             await self.owned(code, others="forbidden")
             return
-        await index.claim(code, user.name, "")
         self.hub.service.log.info("codestream: session %s created by a 1.x client of hub user %s", code, user.name)
 
 
@@ -83,21 +80,7 @@ class HubClearAllHandler(HubCompatHandler):
 
     async def post(self):
         user = await self.hub_user()
-        index = await self.hub.index()
-        codes = await index.codes_of_owner(user.name)
-        accesses = await index.accesses(codes) if codes else {}
-        await index.drop_stale(owner_index_key(user.name), [c for c in codes if c not in accesses])
-        ended = 0
-        for access in accesses.values():
-            if access.owner != user.name:
-                continue
-            try:
-                await self.hub.service.delete_session(access.code)
-            except SessionNotFound:
-                continue
-            await index.forget(access)
-            ended += 1
-        self.success(deleted_count=ended)
+        self.success(deleted_count=await self.hub.service.end_own_sessions(user.name))
 
 
 class HubCleanupOrphanCellsHandler(HubCompatHandler):

@@ -15,9 +15,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from ..domain import CodeStreamError, Forbidden, SessionNotFound
+from ..domain import CodeStreamError, Forbidden, SessionAccess, SessionNotFound
 from .identity import HubIdentities
-from .ownership import SessionAccess
 
 CONCURRENT_LOOKUPS = 16  # hub API calls at once when many cached identities expire together
 

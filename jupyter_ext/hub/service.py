@@ -33,6 +33,7 @@ from ..domain import (
     CodeStreamError,
     Forbidden,
     InvalidInput,
+    SessionAccess,
     SessionNotFound,
     Unauthorized,
     normalize_session_code,
@@ -46,7 +47,6 @@ from ..store import EmbeddedRedis
 from ..web import mount
 from .errors import UnknownGroup
 from .identity import HubIdentities, HubUser
-from .ownership import SessionAccess, group_index_key, owner_index_key
 from .recheck import MembershipAudit
 from .access import HubContext, HubReadAuth
 from .service_config import HubServiceConfig, parse_args
@@ -85,7 +85,7 @@ class HubHandler(RelayHandler):
         Every refusal is counted like a wrong key."""
         user = await self.hub_user()
         try:
-            access = await (await self.hub.index()).access(code)
+            access = await self.hub.session_access(code)
         except SessionNotFound:
             raise self.hub.not_yours(user, code) from None
         if access.owner != user.name:
@@ -104,13 +104,8 @@ class HubHandler(RelayHandler):
 class HubSessionsHandler(HubHandler):
     async def get(self):
         user = await self.hub_user()
-        index = await self.hub.index()
-        codes = await index.codes_of_owner(user.name)
-        accesses = await index.accesses(codes) if codes else {}
-        await index.drop_stale(owner_index_key(user.name), [c for c in codes if c not in accesses])
-        store = await self.hub.service.provider.store()
-        sessions = await store.list_sessions(codes=list(accesses)) if accesses else []
-        self.write_json({"sessions": [self.session_view(s, accesses[s["code"]]) for s in sessions]})
+        listed = await (await self.hub.store()).sessions_listed(owner=user.name)
+        self.write_json({"sessions": [self.session_view(s.summary(), s.record.access) for s in listed]})
 
     async def post(self):
         user = await self.hub_user()
@@ -127,8 +122,7 @@ class HubSessionsHandler(HubHandler):
                 raise UnknownGroup(f"There is no hub group {group!r}; pick one of your groups.")
             raise Forbidden(f"You are not a member of the hub group {group!r}; pick one of your groups.")
         body.pop("relay_url", None)  # under the hub, students read from this service
-        record, student_key = await self.hub.service.create_session(body)
-        await (await self.hub.index()).claim(record.code, user.name, group)
+        record, student_key = await self.hub.service.create_session(body, owner=user.name, group=group)
         self.hub.service.log.info("codestream: session %s created by hub user %s%s", record.code,
                                   user.name, f" for group {group}" if group else "")
         self.write_json({**record.public_dict(), "student_key": student_key,
@@ -140,9 +134,8 @@ class HubSessionsHandler(HubHandler):
 class HubSessionHandler(HubHandler):
     async def delete(self, code):
         code = normalize_session_code(code)
-        access = await self.owned(code)
-        await self.hub.service.delete_session(code)
-        await (await self.hub.index()).forget(access)
+        await self.owned(code)
+        await self.hub.service.delete_session(code)  # and out of its owner's and group's indexes
         self.set_status(204)
         self.finish()
 
@@ -215,19 +208,10 @@ class HubStudentSessionsHandler(HubHandler):
 
     async def get(self):
         user = await self.hub_user()
-        index = await self.hub.index()
-        by_group = await index.codes_of_groups(user.groups)
-        codes = list(by_group)
-        accesses = await index.accesses(codes) if codes else {}
-        for group in {by_group[c] for c in codes if c not in accesses}:
-            await index.drop_stale(group_index_key(group), [c for c in codes
-                                                            if c not in accesses and by_group[c] == group])
-        store = await self.hub.service.provider.store()
-        sessions = await store.list_sessions(codes=list(accesses)) if accesses else []
+        listed = await (await self.hub.store()).sessions_listed(groups=user.groups)
         self.write_json({"sessions": [
-            {"code": s["code"], "title": s["title"], "teacher": accesses[s["code"]].owner,
-             "created": s["created"], "group": accesses[s["code"]].group}
-            for s in sorted(sessions, key=lambda s: s["created"], reverse=True)]})
+            {"code": s.code, "title": s.title, "teacher": s.owner, "created": s.created, "group": s.group}
+            for s in sorted((s.record for s in listed), key=lambda s: s.created, reverse=True)]})
 
 
 class HubMeHandler(HubHandler):
@@ -258,9 +242,6 @@ class HubService(Relay):
         self.context = HubContext(config, service, identities)
         super().__init__(config, log=log, service=service, read_auth=HubReadAuth(self.context))
 
-    async def _access(self, code: str):
-        return await (await self.context.index()).access(code)
-
     def handler_services(self) -> dict:
         return {**super().handler_services(), "hub": self.context,
                 "trusted_proxies": self.hub_config.trusted_networks}
@@ -288,7 +269,7 @@ class HubService(Relay):
         await self.service.provider.store()  # starts the embedded redis-server when there is one
         # members' open streams are re-checked at each heartbeat (a removal from the group ends them)
         (await self.service.provider.fanout()).audit = MembershipAudit(
-            self.context.identities, self._access, log=self.log)
+            self.context.identities, self.context.session_access, log=self.log)
         embedded = self.service.provider.embedded
         if embedded is not None:  # what the relay's start-up line names (the socket, no password)
             self.config.redis_url = f"unix://{embedded.socket_path}"

@@ -31,7 +31,7 @@ from ..domain.talkback import EMPTY_RUNS
 from ..store.pulls import PullLedger
 from ..store.runs import RunLedger
 from ..store.records import SessionRecord, hash_key
-from ..store.sessions import NOT_YOURS_MESSAGE
+from ..store.owners import NOT_YOURS_MESSAGE
 from .ratelimit import FailureLimiter
 from .stream_caps import StreamCaps
 
@@ -159,15 +159,16 @@ class TeacherService:
     # -- teacher routes --------------------------------------------------------------
     # ``owner`` is whose sessions these calls act on: this server's user id (no hub), the hub
     # user (hub service), or None for no owner check (a relay, which has no teacher routes).
-    async def create_session(self, body: dict, owner: str | None = None) -> tuple[SessionRecord, str]:
+    async def create_session(self, body: dict, owner: str | None = None,
+                             group: str | None = None) -> tuple[SessionRecord, str]:
+        """``group``: the course group (a hub group) the session is limited to (hub only)."""
         title = validate_title(body.get("title"))
         notebook_path = validate_notebook_path(body.get("notebook_path"))
+        # with a relay URL students read from the relays; the teacher still writes here
         relay_url = validate_relay_url(body["relay_url"]) if "relay_url" in body else self.relay_url
         store = await self._store()
-        record, key = await store.create_session(title, notebook_path, owner=owner)
-        if relay_url:  # students then read from the relays; the teacher still writes here
-            await store.set_relay_url(record.code, relay_url)
-            record.relay_url = relay_url
+        record, key = await store.create_session(title, notebook_path, owner=owner, group=group,
+                                                 relay_url=relay_url)
         self.log.info("codestream: session %s created", record.code)
         return record, key
 
