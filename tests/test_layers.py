@@ -77,3 +77,21 @@ def test_every_module_imports():
         "print('all imported')\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "all imported" in done.stdout, done.stderr[-3000:]
+
+
+def test_no_file_over_400_lines_and_no_class_over_300():
+    """Sizes a newcomer can read (issue 21): split a module rather than grow it."""
+    import ast
+
+    root = REPO
+    too_big = []
+    for package in ("jupyter_ext", "codestream_dash"):
+        for path in sorted((root / package).rglob("*.py")):
+            source = path.read_text(encoding="utf-8")
+            if source.count("\n") > 400:
+                too_big.append(f"{path.relative_to(root)}: {source.count(chr(10))} lines")
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 300:
+                    too_big.append(f"{path.relative_to(root)}: class {node.name} "
+                                   f"{node.end_lineno - node.lineno + 1} lines")
+    assert not too_big, too_big
