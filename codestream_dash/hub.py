@@ -16,58 +16,16 @@ from html import escape
 
 import panel as pn
 import param
-import segno
 
 from jupyter_ext.clients import APIError, ServerClient
 
 from .common import SERVER_URL_ENV, TOKEN_ENV, client_from_environment
 from .student import StudentDashboard
 from .teacher import TeacherDashboard
-from .clipboard import copy_button
-from .teacher_render import TEACHER_CSS, html_pane
+from .teacher_render import html_pane
 
 HUB_SERVICE_URL_ENV = "CODESTREAM_HUB_SERVICE_URL"  # jupyter_ext.hub.config sets it on the spawner
 ANYONE = "Anyone on the hub who has the code"
-QR_MIN_PIXELS = 420  # the QR code's side: scannable from the back of a classroom on a projector
-QR_BORDER = 4  # modules of quiet zone, as the QR standard asks
-HUB_CSS = """
-.cs-join-label { font-size: 22px; margin-bottom: 6px; }
-.cs-join-link { font-size: 18px; overflow-wrap: anywhere; color: var(--cs-muted, #555); }
-.cs-qr-box { background: #fff; display: inline-block; margin-top: 10px; }
-.cs-qr-box svg { display: block; max-width: 100%; height: auto; }
-"""
-
-
-def join_qr_svg(link: str) -> str:
-    """The join link as an inline SVG QR code at least ``QR_MIN_PIXELS`` wide ("" without a link),
-    with a viewBox of that same size, so it scales down to fit."""
-    if not link:
-        return ""
-    qr = segno.make(link, error="m")
-    side, _ = qr.symbol_size(scale=1, border=QR_BORDER)
-    scale = max(4, -(-QR_MIN_PIXELS // side))
-    svg = qr.svg_inline(scale=scale, border=QR_BORDER, dark="#000", light="#fff", svgclass="cs-qr",
-                        title="QR code of the join link")
-    # a viewBox of the drawing's own (scaled) size: CSS may then shrink it to a narrow column
-    # and all of it stays in view
-    width, height = qr.symbol_size(scale=scale, border=QR_BORDER)
-    return svg.replace("<svg ", f'<svg viewBox="0 0 {width} {height}" ', 1)
-
-
-def join_html(code: str, link: str) -> str:
-    """Where students go (they join by hub identity: nothing to type), and the link to post."""
-    if not code or not link:
-        return ""
-    return (f"<div class='cs-label cs-join-label'>Students: scan the QR code, or pick session"
-            f" {escape(code)} in Code Stream — Student. Nothing to type.</div>"
-            f"<div class='cs-join-link'>{escape(link)}</div>")
-
-
-def qr_html(link: str) -> str:
-    """The projector-sized QR code of the join link, with its white quiet zone."""
-    return f"<div class='cs-qr-box'>{join_qr_svg(link)}</div>" if link else ""
-
-
 def under_hub(environ: Mapping[str, str] | None = None) -> bool:
     environ = os.environ if environ is None else environ
     return bool(environ.get(HUB_SERVICE_URL_ENV))
@@ -151,16 +109,10 @@ class HubTeacherDashboard(TeacherDashboard):
 
     def _join_card(self):
         """The join link and its QR code; no student URL, no key, no rotate (students join by hub
-        identity). Its own QR rather than the laptop's JoinPanel: under the hub the link carries
-        no key."""
+        identity: the link carries no key)."""
         return pn.Column(
             html_pane("<h2 class='cs-side-title'>Students join</h2>"),
-            pn.pane.HTML(pn.bind(join_html, self.param.session_code, self.param.join_link),
-                         stylesheets=[TEACHER_CSS, HUB_CSS], sizing_mode="stretch_width",
-                         css_classes=["cs-hub-join"]),
-            pn.bind(copy_button, self.param.join_link, "join link"),
-            pn.pane.HTML(pn.bind(qr_html, self.param.join_link), stylesheets=[TEACHER_CSS, HUB_CSS],
-                         css_classes=["cs-qr-pane"]),
+            self._join,
             visible=pn.bind(bool, self.param.session_code), sizing_mode="stretch_width",
             css_classes=["cs-join-card", "cs-hub-session"],
         )

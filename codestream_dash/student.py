@@ -25,7 +25,7 @@ from .notices import NOTICES_CSS, notices_html
 from .student_bridge import BrowserBridge
 from .student_controls import checkbox_for
 from .student_hands import HandsPart
-from .student_stream import EVENTS_PATH, NEEDS_NEW_CONFIG, RETRY_SECONDS, EventStreamPart  # noqa: F401 (re-exported)
+from .student_stream import EventStreamPart
 
 
 class StudentDashboard(HandsPart, EventStreamPart, pn.viewable.Viewer):

@@ -74,8 +74,9 @@ class TeacherDashboard(TeacherState, pn.viewable.Viewer):
         self._hand_queues: list[HandsQueue] = []
         self._push_scheduled = False
         super().__init__(client, **params)
-        self._join = JoinPanel(join_link=self.join_link)
-        self.param.watch(lambda event: setattr(self._join, "join_link", event.new), "join_link")
+        self._join = JoinPanel(join_link=self.join_link, session_code=self.session_code)
+        self.param.watch(lambda *events: self._join.param.update({e.name: e.new for e in events}),
+                         ["join_link", "session_code"])
         self._publish_failures = PublishFailuresNotice(client, session_code=self.session_code)
         self.param.watch(lambda event: setattr(self._publish_failures, "session_code", event.new), "session_code")
 

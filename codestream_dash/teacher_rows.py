@@ -40,10 +40,6 @@ class CellRow(param.Parameterized):
     html = param.String(default="", doc="The row as shown: number, type, preview, status, pulls, runs (escaped).")
 
     @property
-    def is_published(self) -> bool:
-        return self.published
-
-    @property
     def number(self) -> int:
         """"Cell 3": the 1-based place in the notebook, as people count."""
         return self.index + 1

@@ -17,7 +17,6 @@ import param
 from jupyter_ext.clients import APIError
 
 from .common import SERVER_URL_ENV, client_from_environment
-from .teacher_base import log, toast  # noqa: F401  (tests patch teacher_base.notify)
 from .teacher_events import EventsState
 from .teacher_urls import PUBLIC_URL_ENV, SAME_MACHINE_ENV, advice_for, same_machine_note
 

@@ -10,9 +10,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
-from .domain import CellLimits
-from .domain.cells import DEFAULT_MAX_SOURCE_BYTES
-from .domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
+from .config import CellSizeLimits, KeyLimits, RedisOptions, StreamLimits
 from .handlers import openapi_handlers
 from .handlers.join import join_handlers
 from .handlers.publish import publish_handlers
@@ -21,13 +19,14 @@ from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.collab_save import track_collaborative_saves
 from .services.kept_keys import KEYS_FILE_NAME, KeptKeys
 from .services.owner import OWNER_FILE_NAME, load_owner_id
-from .services.ratelimit import FailureLimiter
-from .services.teacher import RedisProvider, StreamCaps, TeacherService
+from .services.teacher import TeacherService
 from .store import EmbeddedRedis, redis_url_from_env
-from .store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_ADDRESS, DEFAULT_MAX_STREAMS_PER_SESSION
 
-class CodeStreamApp(ExtensionApp):
-    """Code Stream: the teacher's session store and read routes, and the student's proxy."""
+
+class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, ExtensionApp):
+    """Code Stream: the teacher's session store and read routes, and the student's proxy. The
+    options it shares with the relay and the hub service are inherited (``jupyter_ext.config``):
+    ``c.CodeStreamApp.redis_url`` as ever, or ``c.RedisOptions.redis_url``."""
 
     name = "jupyter_ext"
     load_other_extensions = True
@@ -35,13 +34,6 @@ class CodeStreamApp(ExtensionApp):
     owner_id = None
     student_service = None
 
-    redis_url = Unicode(
-        None, allow_none=True, config=True,
-        help="Redis URL for sessions: redis://, rediss:// (TLS), unix://, redis+cluster://h:p[,h:p]"
-             " (Redis Cluster), redis+sentinel://h:p[,h:p]/service (Sentinel); see"
-             " jupyter_ext/store/connection.py. Default: CODESTREAM_REDIS_URL,"
-             " REDIS_URL or REDIS_HOST/REDIS_PORT/REDIS_DB; with none set, an embedded redis-server.",
-    )
     embedded_redis = Bool(
         True, config=True,
         help="Start an embedded redis-server on first need when no Redis URL is set. Default: True.",
@@ -49,50 +41,6 @@ class CodeStreamApp(ExtensionApp):
     embedded_redis_dir = Unicode(
         config=True,
         help="Where the embedded redis-server persists. Default: <jupyter data dir>/codestream/redis.",
-    )
-    redis_max_connections = Int(50, config=True, help="Redis connection pool size. Default: 50.")
-    redis_socket_timeout = Float(5.0, config=True, help="Redis command timeout in seconds. Default: 5.")
-    redis_wait_replicas = Int(
-        0, config=True,
-        help="A publish is acknowledged only once this many Redis replicas hold it (WAIT), so a"
-             " Redis Cluster or Sentinel failover cannot lose it; when they do not answer in"
-             " redis_wait_timeout_ms the publish is 503 store_unavailable (publishing again is safe)."
-             " Set 1 with replicated Redis (docs/deployment.md). Default: 0 (no waiting).",
-    )
-    redis_wait_timeout_ms = Int(
-        1000, config=True, help="How long a publish waits for redis_wait_replicas, in ms. Default: 1000.")
-    event_block_ms = Int(
-        10_000, config=True,
-        help="How long one XREAD of the event reader blocks, in ms (its socket timeout is longer). Default: 10000.",
-    )
-    stream_maxlen = Int(10_000, config=True, help="Events kept per session for replay. Default: 10000.")
-    max_source_bytes = Int(
-        DEFAULT_MAX_SOURCE_BYTES, config=True,
-        help="Largest cell source accepted, in bytes; larger is 413. Default: 1 MiB.",
-    )
-    max_output_bytes = Int(
-        DEFAULT_MAX_OUTPUT_BYTES, config=True,
-        help="Largest outputs of one cell accepted, in bytes of JSON; larger is 413. Default: 2 MiB.",
-    )
-    heartbeat_seconds = Float(15.0, config=True, help="Event-stream heartbeat interval (<= 15). Default: 15.")
-    max_streams_per_session = Int(
-        DEFAULT_MAX_STREAMS_PER_SESSION, config=True,
-        help="Open event streams one session may have on this server; beyond it a new stream is"
-             " 503 too_many_streams (open ones are unaffected). Default: 2000.")
-    max_streams = Int(
-        DEFAULT_MAX_STREAMS, config=True,
-        help="Open event streams this server process serves in all; beyond it a new stream is"
-             " 503 too_many_streams (open ones are unaffected). Default: 10000.")
-    max_streams_per_address = Int(
-        DEFAULT_MAX_STREAMS_PER_ADDRESS, config=True,
-        help="Open event streams one remote address may hold on this server, so one machine with a"
-             " key can neither take every place nor inflate a count; beyond it a new stream is 503"
-             " too_many_streams (open ones are unaffected). Default: 64.")
-    freeze_startup_objects = Bool(
-        True, config=True,
-        help="When the first session store opens, move the server's start-up objects out of the"
-             " garbage collector's full scans (gc.freeze), which keeps event fan-out pauses short"
-             " with many students. Default: True.",
     )
     publish_on_save = Bool(
         True, config=True,
@@ -113,12 +61,6 @@ class CodeStreamApp(ExtensionApp):
              " still publishes through this server. Default: '' (students read from this server).",
     )
 
-    @validate("max_streams", "max_streams_per_session", "max_streams_per_address")
-    def _validate_stream_cap(self, proposal):
-        if proposal["value"] <= 0:
-            raise TraitError(f"{proposal['trait'].name} must be a positive number of streams")
-        return proposal["value"]
-
     @validate("relay_url")
     def _validate_relay_url(self, proposal):
         from .domain import InvalidUrl
@@ -136,24 +78,19 @@ class CodeStreamApp(ExtensionApp):
              " when it listens on all interfaces).",
     )
 
-    key_failures_per_minute = Int(
-        20, config=True,
-        help="Wrong student keys answered 401 per client address and session per minute; further"
-             " wrong keys wait key_failure_penalty_seconds and get 429. A right key is never refused."
-             " Default: 20.",
-    )
-    key_failure_penalty_seconds = Float(
-        1.0, config=True,
-        help="How long a wrong student key beyond key_failures_per_minute waits before its 429,"
-             " in seconds. Default: 1.",
-    )
-
     owner_id_file = Unicode(
         config=True,
         help="File holding the stable id of this server's user, who owns the sessions it starts"
              " (made once, mode 0600). Servers with other ids on the same Redis neither list nor"
              " change them. Default: <jupyter data dir>/codestream/owner-id.",
     )
+
+    @default("freeze_startup_objects")
+    def _no_gc_change_in_someone_elses_process(self):
+        """Off in the extension: the Jupyter server is the user's process, and a gc.freeze() there
+        changes every extension's garbage collection. The relay and the hub service (our own
+        processes, where thousands of streams meet) keep it on; an admin may opt in here."""
+        return False
 
     @default("owner_id_file")
     def _default_owner_id_file(self):
@@ -187,21 +124,10 @@ class CodeStreamApp(ExtensionApp):
         embedded = None
         if url is None and self.embedded_redis:
             embedded = EmbeddedRedis(self.embedded_redis_dir, log=self.cs_log)
-        provider = RedisProvider(
-            url, embedded, max_connections=self.redis_max_connections,
-            socket_timeout=self.redis_socket_timeout, block_ms=self.event_block_ms,
-            stream_maxlen=self.stream_maxlen, freeze_startup_objects=self.freeze_startup_objects,
-            stream_caps=StreamCaps.of(self).fitted(self.cs_log), wait_replicas=self.redis_wait_replicas,
-            wait_timeout_ms=self.redis_wait_timeout_ms, log=self.cs_log,
-        )
+        provider = self.redis_provider(url, embedded, stream_caps=self.stream_caps(self.cs_log), log=self.cs_log)
         self.teacher_service = TeacherService(
-            provider, limits=CellLimits(max_source_bytes=self.max_source_bytes,
-                                        max_output_bytes=self.max_output_bytes),
-            limiter=FailureLimiter(self.key_failures_per_minute, 60.0,
-                                   penalty_seconds=self.key_failure_penalty_seconds), relay_url=self.relay_url,
-            students_url=self._students_url(),
-            log=self.cs_log,
-        )
+            provider, limits=self.cell_limits(), limiter=self.failure_limiter(), relay_url=self.relay_url,
+            students_url=self._students_url(), log=self.cs_log)
         self.owner_id = load_owner_id(Path(self.owner_id_file), log=self.cs_log)
         self.kept_keys = KeptKeys(Path(self.owner_id_file).with_name(KEYS_FILE_NAME), log=self.cs_log)
         self.student_service = self._make_student_service()
@@ -221,11 +147,9 @@ class CodeStreamApp(ExtensionApp):
         return students_url(self.serverapp.connection_url, public)
 
     def _make_student_service(self):
-        """The student side (config, proxy, relay, pull); None until that layer is present."""
-        try:
-            from .services.student import build_student_service
-        except ImportError:
-            return None
+        """The student side (config, proxy, relay, pull)."""
+        from .services.student import build_student_service
+
         return build_student_service(self)
 
     def _make_student_talkback(self):

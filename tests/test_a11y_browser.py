@@ -90,7 +90,7 @@ def test_teacher_dashboard_accessible_by_keyboard_with_qr_and_counts(cs_teacher,
     page.keyboard.press("Enter")
     expect(page.locator(".cs-session-code")).to_have_text(re.compile(r"^[A-Z0-9]{6}$"), timeout=UI_MS)
     code = page.locator(".cs-session-code").inner_text().strip()
-    qr = page.locator(".cs-qr svg")
+    qr = page.locator(".cs-qr-box svg")
     qr.wait_for(timeout=UI_MS)
     box = qr.bounding_box()
     assert box["width"] >= 300 and box["height"] >= 300, box  # readable from the back of a room

@@ -9,10 +9,10 @@ import asyncio
 import pytest
 
 from jupyter_ext.domain import Forbidden
-from jupyter_ext.domain.events import Listener
+from jupyter_ext.store.listener import Listener
 from jupyter_ext.hub.errors import HubUnavailable
 from jupyter_ext.hub.identity import HubUser
-from jupyter_ext.hub.ownership import SessionAccess
+from jupyter_ext.domain import SessionAccess
 from jupyter_ext.hub.recheck import MemberGrant, MembershipAudit
 from jupyter_ext.relay.addresses import client_ip, parse_networks
 from jupyter_ext.services.publish_failures import PublishFailures

@@ -85,7 +85,7 @@ def test_teacher_tile_to_student_pull_through_the_hub(cs_hub, cs_browser):
         hub_login(student, cs_hub, "student1")
         student.goto(session["join_link"], timeout=FIRST_LOAD_MS)
         student.locator(".cs-feed code", has_text="area = 3 * 4").wait_for(timeout=FIRST_LOAD_MS)
-        student.locator("button", has_text=f"Following: ").first.wait_for(timeout=UI_MS)
+        student.locator("button", has_text="Following: ").first.wait_for(timeout=UI_MS)
         student.locator(".cs-feed-item", has_text="area").get_by_role("button", name="Preview").click()
         student.locator(".cs-preview-code", has_text="area = 3 * 4").wait_for(timeout=UI_MS)
         student.locator("select").nth(0).select_option(value="notes.ipynb", timeout=UI_MS)

@@ -127,10 +127,9 @@ def test_the_public_hub_url_for_join_links(base_url, public_url, expected):
 def test_join_links_of_the_service():
     from jupyter_ext.hub.access import HubContext
     from jupyter_ext.hub.service import HubServiceConfig
-    from jupyter_ext.relay import RelayConfig
 
     def link(**hub):
-        config = HubServiceConfig(relay=RelayConfig(redis_url=""), data_dir="", **hub)
+        config = HubServiceConfig(redis_url="", data_dir="", **hub)
         return HubContext(config, service=None, identities=None).join_link("K7QX2M")
 
     assert link() == "/hub/user-redirect/codestream-student/?session=K7QX2M"

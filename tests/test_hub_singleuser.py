@@ -210,7 +210,8 @@ async def test_the_hub_teacher_dashboard_shows_code_join_link_and_qr_not_url_or_
 
     import re
 
-    from codestream_dash.hub import GroupedServerClient, HubTeacherDashboard, join_qr_svg
+    from codestream_dash.hub import GroupedServerClient, HubTeacherDashboard
+    from codestream_dash.join import qr_svg
 
     base = f"{servers.url}user/teacher2/"
 
@@ -240,12 +241,12 @@ async def test_the_hub_teacher_dashboard_shows_code_join_link_and_qr_not_url_or_
         text = rendered(dash)
         assert f"<div class='cs-session-code'>{code}</div>" in text
         assert html.escape(dash.join_link) in text or dash.join_link in text
-        qr = join_qr_svg(dash.join_link)
+        qr = qr_svg(dash.join_link)
         assert qr and qr in text  # the QR code of the join link itself
         width = int(re.search(r'<svg[^>]* width="(\d+)"', qr).group(1))
         assert width >= 400  # big enough for a projector
-        # drawn whole: no viewBox narrower than the scaled drawing (which shows only a corner)
-        assert "viewBox" not in qr or re.search(r'viewBox="0 0 (\d+)', qr).group(1) == str(width)
+        # drawn whole: a viewBox of the code's own size and no scaling transform (which shows only a corner)
+        assert re.search(r'viewBox="0 0 (\d+) \1"', qr) and "transform" not in qr
         assert dash.student_key not in text and "Student key" not in text
         assert base not in text and dash.student_url not in text and "--ip" not in text
         listed = {s["code"]: s for s in servers.server("teacher2").get("codestream/api/sessions").json()["sessions"]}

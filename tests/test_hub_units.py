@@ -6,7 +6,7 @@ import pytest
 from jupyter_ext.domain import InvalidInput, InvalidSessionCode
 from jupyter_ext.hub.client import HubLink, HubServiceClient
 from jupyter_ext.hub.errors import HubUnavailable
-from jupyter_ext.hub.ownership import SessionAccess
+from jupyter_ext.domain import SessionAccess
 from jupyter_ext.hub.student import code_from_join_link
 from jupyter_ext.pytest_plugin import free_port
 

@@ -17,7 +17,7 @@ import time
 
 import psutil
 
-from jupyter_ext.testing import SSEReader, create_session, publish, wait_until
+from jupyter_ext.testing import SSEReader, create_session, publish
 from student_fixtures import configure
 
 BURST = 60

@@ -63,3 +63,35 @@ def test_a_wrong_import_breaks_a_contract(tmp_path):
         'source_modules = ["jupyter_ext.handlers"]\nforbidden_modules = ["jupyter_server"]\n')
     result = lint_imports("--config", str(config))
     assert result.returncode != 0 and "BROKEN" in result.stdout
+
+
+def test_every_module_imports():
+    """A module that cannot be imported is a defect even when nothing imports it at start-up (a
+    name moved between modules once disabled the student side silently)."""
+    script = (
+        "import importlib, pkgutil, jupyter_ext, codestream_dash\n"
+        "for pkg in (jupyter_ext, codestream_dash):\n"
+        "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        if not m.name.endswith('__main__'):\n"
+        "            importlib.import_module(m.name)\n"
+        "print('all imported')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "all imported" in done.stdout, done.stderr[-3000:]
+
+
+def test_no_file_over_400_lines_and_no_class_over_300():
+    """Sizes a newcomer can read (issue 21): split a module rather than grow it."""
+    import ast
+
+    root = REPO
+    too_big = []
+    for package in ("jupyter_ext", "codestream_dash"):
+        for path in sorted((root / package).rglob("*.py")):
+            source = path.read_text(encoding="utf-8")
+            if source.count("\n") > 400:
+                too_big.append(f"{path.relative_to(root)}: {source.count(chr(10))} lines")
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 300:
+                    too_big.append(f"{path.relative_to(root)}: class {node.name} "
+                                   f"{node.end_lineno - node.lineno + 1} lines")
+    assert not too_big, too_big

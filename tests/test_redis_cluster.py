@@ -13,7 +13,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from jupyter_ext.testing import create_session, free_port, publish, SSEReader, wait_until
-from jupyter_ext.store import EventHub, SessionStore, find_redis_server, keys
+from jupyter_ext.store import EventFanout, SessionStore, find_redis_server, keys
 from jupyter_ext.store.connection import (
     SentinelMasterRedis,
     describe_redis_url,
@@ -138,7 +138,7 @@ async def test_sentinel_url_reaches_the_master(tmp_path, cs_redis):
         commands, blocking = make_clients(f"redis+sentinel://127.0.0.1:{sentinel_port}/lecture/0")
         assert isinstance(commands, SentinelMasterRedis) and commands.sentinels
         store = SessionStore(commands)
-        hub = EventHub(store, blocking, block_ms=1000)
+        hub = EventFanout(store, blocking, block_ms=1000)
         try:
             record, key = await store.create_session("Through Sentinel")
             async with hub.listen(record.code) as (listener, _replay):

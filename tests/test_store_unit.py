@@ -1,4 +1,4 @@
-"""SessionStore and EventHub on fakeredis (pure unit tests; integration tests use a real Redis)."""
+"""SessionStore and EventFanout on fakeredis (pure unit tests; integration tests use a real Redis)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import fakeredis
 import pytest
 
 from jupyter_ext.domain import CellNotFound, SessionNotFound
-from jupyter_ext.store import EventHub, SessionStore, keys
+from jupyter_ext.store import EventFanout, SessionStore, keys
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ async def test_hub_replays_then_streams_without_gap_or_duplicate(redis_client):
     await store.publish_cell(code, "a", clean("1", 0))
     first = (await store.events_after(code, "0-0"))[0].id
     await store.publish_cell(code, "b", clean("2", 1))
-    hub = EventHub(store, redis_client, block_ms=200)
+    hub = EventFanout(store, redis_client, block_ms=200)
     async with hub.listen(code, first) as (listener, replay):
         assert [e.data["cell_id"] for e in replay] == ["b"]
         await store.publish_cell(code, "c", clean("3", 2))
@@ -110,7 +110,7 @@ async def test_hub_replays_then_streams_without_gap_or_duplicate(redis_client):
 async def test_hub_tells_listeners_when_a_session_ends(redis_client):
     store = SessionStore(redis_client)
     record, _ = await store.create_session()
-    hub = EventHub(store, redis_client, block_ms=100)
+    hub = EventFanout(store, redis_client, block_ms=100)
     async with hub.listen(record.code) as (listener, _replay):
         await store.delete_session(record.code)
         hub.end_session(record.code)

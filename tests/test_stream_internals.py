@@ -1,4 +1,4 @@
-"""Unit tests of the event hub's stream internals: caps, the heartbeat tick's key check and
+"""Unit tests of the event fan-out's stream internals: caps, the heartbeat tick's key check and
 presence batch, and a parked listener's heartbeat and wake-ups. Pure: an in-memory stand-in
 for the session store (the integration side is tests/test_stream_caps.py, on real servers)."""
 
@@ -9,8 +9,9 @@ import asyncio
 import pytest
 
 from jupyter_ext.domain import TooManyStreams
-from jupyter_ext.domain.events import EVENT_SESSION_ENDED, HEARTBEAT, Event, Listener
-from jupyter_ext.store import EventHub
+from jupyter_ext.domain.events import EVENT_SESSION_ENDED, HEARTBEAT, Event
+from jupyter_ext.store.listener import Listener
+from jupyter_ext.store import EventFanout
 
 
 class MemoryStore:
@@ -42,7 +43,7 @@ class MemoryStore:
 @pytest.fixture
 async def hub():
     store = MemoryStore()
-    hub = EventHub(store, blocking_redis=None, max_streams=3, max_streams_per_session=2,
+    hub = EventFanout(store, blocking_redis=None, max_streams=3, max_streams_per_session=2,
                    heartbeat_seconds=0.05)
     yield hub, store
     await hub.close()

@@ -528,8 +528,10 @@ async def test_join_link_and_qr_code(dashboard, cs_teacher):
     assert dash.join_link == f"{cs_teacher.url}codestream/join/{dash.session_code}#{dash.student_key}"
     shown = join_html(dash.join_link)
     assert "<svg" in shown and 'aria-label="QR code of the join link"' in shown
-    size = re.search(r'<svg [^>]*width="(\d+)" height="(\d+)"', shown).groups()
-    assert f'viewBox="0 0 {size[0]} {size[1]}"' in shown and "transform" not in shown  # all of the code shows
+    # drawn at projector size, with a viewBox of the code's own size and no scaling transform:
+    # all of the code shows, whatever width CSS gives it
+    assert int(re.search(r'<svg [^>]*width="(\d+)"', shown).group(1)) >= 400
+    assert re.search(r'viewBox="0 0 (\d+) \1"', shown) and "transform" not in shown
     assert html.escape(dash.join_link) in shown
     old = dash.join_link
     await dash.rotate_key()
@@ -550,6 +552,7 @@ async def test_join_link_and_qr_code(dashboard, cs_teacher):
     # the hub helper's links are shown as given
     hub = "https://hub.example/hub/user-redirect/codestream-student/?session=ABC234"
     assert "<svg" in join_html(hub) and JoinPanel(join_link=hub).join_link == hub
+    assert "pick session ABC234" in join_html(hub, "ABC234") and "paste it" not in join_html(hub, "ABC234")
     key = dash.student_key
     assert any("New student key" in text for _kind, text in dash.notices)
     await dash.end_session()

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from jupyter_ext.domain.events import AUDIENCE_TEACHER, Event, Listener
+from jupyter_ext.domain.events import AUDIENCE_TEACHER, Event
+from jupyter_ext.store.listener import Listener
 from jupyter_ext.pytest_plugin import SSEReader, create_session, publish
 
 STUDENT_ACTIVITY = {"pulled", "runs", "hand", "hand_state"}

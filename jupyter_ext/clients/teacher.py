@@ -20,30 +20,19 @@ from urllib.parse import quote, urljoin
 
 import httpx
 
-from ..domain import (
-    CodeStreamError,
-    CELL_TYPES,
-    CellNotFound,
-    InvalidUrl,
-    SessionNotFound,
-    TooManyRequests,
-    Unauthorized,
-    UpstreamError,
-)
-from ..domain.errors import VersionNotFound
+from ..domain import CELL_TYPES, CodeStreamError, InvalidUrl, Unauthorized
 from ..domain.cells import CELL_ID_RE
+from ..domain.jsonlimits import loads_bounded
 from ..domain.urls import TeacherUrl, check_addresses_allowed, parse_teacher_url, same_origin
-from ..domain.jsonlimits import JSONTooDeep, loads_bounded
-from .bounded_json import MAX_JSON_VALUES, BoundedJSONDecoder, JSONTooLarge
+from .bounded_json import MAX_JSON_VALUES
 from .credentials import credential_client
-from .errors import ExceptionMap, bad_response, contract_error_of, map_exceptions, timed_out, unreachable
-from .sse import ServerSentEvent, SSEParser, SSETooLarge
+from .errors import ExceptionMap, bad_response, map_exceptions, timed_out, unreachable
+from .sse import ServerSentEvent, SSETooLarge
+from .teacher_answers import TeacherAnswers
 from .transport import CHECK_URL, AllowListedTransport, resolve
 
 MAX_REDIRECTS = 3
-MAX_ERROR_BODY_BYTES = 64 * 1024  # a contract error is a few hundred bytes
 CLIENT_HEADER = "X-CodeStream-Client"
-ASK_FOR_KEY = "ask your teacher for the current key"
 
 
 @dataclass(frozen=True)
@@ -55,7 +44,7 @@ class TeacherConnection:
     student_key: str | None = field(default=None, repr=False)
 
 
-class TeacherClient:
+class TeacherClient(TeacherAnswers):
     """Calls one teacher server's read routes; ``transport`` may be injected by tests."""
 
     def __init__(self, *, connect_timeout: float = 5.0, read_timeout: float = 10.0,
@@ -276,95 +265,6 @@ class TeacherClient:
             raise bad_response("The teacher's server redirected to another address; check the"
                                " address (use the final one, without redirects).")
         return urljoin(current, location)
-
-    async def _read_json(self, response: httpx.Response) -> object:
-        """The answer's JSON, decoded as it arrives within ``max_response_bytes``, a count of
-        values and a depth (``BoundedJSONDecoder``): nothing but the value is ever held."""
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise bad_response(self._too_large())
-        decoder, size = BoundedJSONDecoder(max_values=self.max_response_values), 0
-        try:
-            async for chunk in response.aiter_bytes():  # decoded as it streams: the cap holds for gzip too
-                size += len(chunk)
-                if size > self.max_response_bytes:
-                    raise bad_response(self._too_large())
-                decoder.feed(chunk)
-            return decoder.close()
-        except JSONTooLarge:
-            raise bad_response(f"The teacher's answer holds more than {self.max_response_values} JSON"
-                               " values; ask your teacher to publish fewer or smaller cells.") from None
-        except JSONTooDeep:
-            raise bad_response("The teacher's answer nests deeper than any Code Stream answer; "
-                               + CHECK_URL + ".") from None
-        except ValueError:
-            raise bad_response("The teacher's server did not answer with JSON; " + CHECK_URL + ".") from None
-
-    async def _read_capped(self, response: httpx.Response) -> bytes:
-        """The raw answer (a lesson notebook passed on as it came), within ``max_response_bytes``."""
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise bad_response(self._too_large())
-        chunks, size = [], 0
-        async for chunk in response.aiter_bytes():  # decoded as it streams: the cap holds for gzip too
-            size += len(chunk)
-            if size > self.max_response_bytes:
-                raise bad_response(self._too_large())
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def _read_error_body(self, response: httpx.Response) -> bytes:
-        """At most ``MAX_ERROR_BODY_BYTES`` of an error answer (its contract error, if any)."""
-        chunks, size = [], 0
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk[:MAX_ERROR_BODY_BYTES - size])
-            size += len(chunks[-1])
-            if size >= MAX_ERROR_BODY_BYTES:
-                break
-        return b"".join(chunks)
-
-    def _too_large(self) -> str:
-        return (f"The teacher's answer is larger than {self.max_response_bytes} bytes; ask your"
-                " teacher to publish fewer or smaller cells.")
-
-    async def _events(self, response: httpx.Response, on_comment=None) -> AsyncIterator[ServerSentEvent]:
-        """The stream's events, parsed as the bytes arrive, within ``max_event_bytes``."""
-        parser = SSEParser(on_comment, max_line_bytes=self.max_event_bytes, max_event_bytes=self.max_event_bytes)
-        async for chunk in response.aiter_bytes():  # identity only (checked): the raw bytes
-            for event in parser.feed(chunk):  # SSETooLarge: see _reading_errors
-                yield event
-
-    async def _raise_for(self, response: httpx.Response, code: str | None, cell_id: str | None = None):
-        status = response.status_code
-        try:
-            raw = await self._read_error_body(response)
-            body = loads_bounded(raw) if raw else None
-        except (ValueError, UpstreamError, httpx.HTTPError):  # a nested one is a ValueError too
-            body = None
-        error_code, _message = contract_error_of(body)
-        if status in (401, 403):
-            raise Unauthorized(f"The teacher's server refused the student key; {ASK_FOR_KEY}.")
-        if status == 429:
-            raise TooManyRequests("The teacher's server refused too many wrong keys from this"
-                                  f" computer; wait a minute, then {ASK_FOR_KEY}.")
-        if status == 404 and error_code == "cell_not_found":
-            raise CellNotFound(f"Cell {cell_id} is not published in session {code} (any more);"
-                               " refresh the list of cells.")
-        if status == 404 and error_code == "version_not_found":
-            raise VersionNotFound(f"The teacher's server no longer keeps that version of cell {cell_id}"
-                                  " (only the last ones are kept).")
-        if (status == 404 and error_code == "session_not_found") or error_code == "invalid_session_code":
-            raise SessionNotFound(f"The teacher's server has no live session {code}; check the"
-                                  " session code your teacher shows.")
-        if status == 404:
-            raise bad_response("There is no Code Stream teacher at that address; " + CHECK_URL
-                               + " (it is the teacher's Jupyter server address, e.g. http://10.0.0.5:8888/).")
-        if 300 <= status < 400:
-            raise bad_response("The teacher's server redirected without a target; " + CHECK_URL + ".")
-        if status >= 500:
-            raise bad_response(f"The teacher's server failed ({status}); ask your teacher to check"
-                               " their server, then try again.")
-        raise bad_response(f"The teacher's server refused the request ({status}); " + CHECK_URL + ".")
 
 
 def checked_cell(data: object) -> dict:

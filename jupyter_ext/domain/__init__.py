@@ -1,5 +1,6 @@
 """Pure domain: no I/O, no Redis, no HTTP. Everything here is unit-testable as is."""
 
+from .access import SessionAccess
 from .cells import (
     CELL_TYPES,
     Cell,
@@ -55,6 +56,7 @@ __all__ = [
     "NotFound",
     "NotebookNotFound",
     "PayloadTooLarge",
+    "SessionAccess",
     "SessionNotFound",
     "StoreUnavailable",
     "TooManyRequests",

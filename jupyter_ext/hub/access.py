@@ -1,18 +1,17 @@
 """Who is asking the hub service, and what the service's handlers share: ``HubContext`` (the
-service, the hub's identities, the refusal limiter, the session index) and ``HubReadAuth``
+service, the hub's identities, the refusal limiter, who owns a session) and ``HubReadAuth``
 (the hub's identity as the web API's pluggable ``ReadAuth``: readers and teachers)."""
 
 from __future__ import annotations
 
 import hashlib
 
-from ..domain import CodeStreamError, Forbidden, SessionNotFound, TooManyRequests, Unauthorized
-from ..web.core import ReadAuth, Reader
-from ..web.core import bearer_credential, student_presence_id
+from ..domain import CodeStreamError, Forbidden, SessionAccess, SessionNotFound, TooManyRequests, Unauthorized
+from ..web.core import ReadAuth, Reader, bearer_credential, student_presence_id
 from ..services.ratelimit import FailureLimiter
 from ..services.teacher import TeacherService
+from ..store import SessionStore
 from .identity import HubIdentities, HubUser
-from .ownership import HubSessionIndex
 from .recheck import MemberGrant
 from .service_config import HubServiceConfig
 
@@ -26,14 +25,15 @@ class HubContext:
         self.config = config
         self.service = service
         self.identities = identities
-        self.limiter = FailureLimiter(config.relay.key_failures_per_minute, 60.0)
-        self._index: HubSessionIndex | None = None
+        self.limiter = FailureLimiter(config.key_failures_per_minute, 60.0)
 
-    async def index(self) -> HubSessionIndex:
-        if self._index is None:
-            store = await self.service.provider.store()
-            self._index = HubSessionIndex(store.redis)
-        return self._index
+    async def store(self) -> SessionStore:
+        """The ``SessionStore``: owners, course groups and their indexes are the store's."""
+        return await self.service.provider.store()
+
+    async def session_access(self, code: str) -> SessionAccess:
+        """Who owns ``code`` (the hub user who created it) and which course group may read it."""
+        return await (await self.store()).session_access(code)
 
     def join_link(self, code: str) -> str:
         """``{hub}/hub/user-redirect/codestream-student/?session=CODE`` (host-relative when the
@@ -82,7 +82,7 @@ class HubReadAuth(ReadAuth):
                 "The student key is not valid for this session; ask your teacher for the current key.")
                 if exists else SessionNotFound("There is no live session with that code; check the code."))
         try:
-            access = await (await self.hub.index()).access(code)
+            access = await self.hub.session_access(code)
         except SessionNotFound as exc:
             raise self.hub.refuse("user:" + user.name, exc) from None
         if access.owner == user.name:

@@ -3,7 +3,7 @@ group is cut off within one heartbeat after the hub identity cache forgets their
 
 A hub member's stream is let in by identity, not by a key, so a key rotation never closes it.
 Its ``MemberGrant`` (the user and the token it was opened with, kept in memory only) rides on
-its listener; at each heartbeat tick the event hub hands a session's granted listeners to
+its listener; at each heartbeat tick the event fan-out hands a session's granted listeners to
 ``MembershipAudit``, which asks the hub again (through the identity cache, so once per token
 per ``cache_seconds``) and returns those that may no longer read: their streams end, and the
 reconnect is refused like any read.
@@ -15,9 +15,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from ..domain import CodeStreamError, Forbidden, SessionNotFound
+from ..domain import CodeStreamError, Forbidden, SessionAccess, SessionNotFound
 from .identity import HubIdentities
-from .ownership import SessionAccess
 
 CONCURRENT_LOOKUPS = 16  # hub API calls at once when many cached identities expire together
 
@@ -40,7 +39,7 @@ class MemberGrant:
 
 
 class MembershipAudit:
-    """The event hub's ``audit`` hook for the hub service (see ``EventHub.audit``)."""
+    """The event fan-out's ``audit`` hook for the hub service (see ``EventFanout.audit``)."""
 
     def __init__(self, identities: HubIdentities, access: Callable[[str], Awaitable[SessionAccess]],
                  log: logging.Logger | None = None):

@@ -26,22 +26,21 @@ import logging
 import secrets
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from ..domain import (
     CodeStreamError,
     Forbidden,
+    SessionAccess,
     SessionNotFound,
     Unauthorized,
 )
 from ..relay import Relay, RelayHandler, configure_logging
 from ..web.core import bearer_credential, json_object
-from ..services.teacher import RedisProvider, StreamCaps, TeacherService
+from ..services.teacher import TeacherService
 from ..store import EmbeddedRedis
 from ..web import mount
 from .identity import HubIdentities, HubUser
-from .ownership import SessionAccess, group_index_key
 from .recheck import MembershipAudit
 from .access import HubContext, HubReadAuth
 from .service_config import HubServiceConfig, parse_args
@@ -79,7 +78,7 @@ class HubHandler(RelayHandler):
         Every refusal is counted like a wrong key."""
         user = await self.hub_user()
         try:
-            access = await (await self.hub.index()).access(code)
+            access = await self.hub.session_access(code)
         except SessionNotFound:
             raise self.hub.not_yours(user, code) from None
         if access.owner != user.name:
@@ -96,19 +95,10 @@ class HubStudentSessionsHandler(HubHandler):
 
     async def get(self):
         user = await self.hub_user()
-        index = await self.hub.index()
-        by_group = await index.codes_of_groups(user.groups)
-        codes = list(by_group)
-        accesses = await index.accesses(codes) if codes else {}
-        for group in {by_group[c] for c in codes if c not in accesses}:
-            await index.drop_stale(group_index_key(group), [c for c in codes
-                                                            if c not in accesses and by_group[c] == group])
-        store = await self.hub.service.provider.store()
-        sessions = await store.list_sessions(codes=list(accesses)) if accesses else []
+        listed = await (await self.hub.store()).sessions_listed(groups=user.groups)
         self.write_json({"sessions": [
-            {"code": s["code"], "title": s["title"], "teacher": accesses[s["code"]].owner,
-             "created": s["created"], "group": accesses[s["code"]].group}
-            for s in sorted(sessions, key=lambda s: s["created"], reverse=True)]})
+            {"code": s.code, "title": s.title, "teacher": s.owner, "created": s.created, "group": s.group}
+            for s in sorted((s.record for s in listed), key=lambda s: s.created, reverse=True)]})
 
 
 class HubService(Relay):
@@ -119,29 +109,22 @@ class HubService(Relay):
                  log: logging.Logger | None = None):
         self.hub_config = config
         log = log or logging.getLogger(LOG_NAME)
-        relay = config.relay
         embedded = None
         if config.embedded:
             embedded = EmbeddedRedis(Path(config.data_dir) / "redis", password=secrets.token_urlsafe(32),
                                      log=log)
-        provider = RedisProvider(relay.redis_url or None, embedded, max_connections=relay.redis_max_connections,
-                                 blocking_max_connections=relay.redis_stream_connections,
-                                 socket_timeout=relay.redis_socket_timeout, block_ms=relay.event_block_ms,
-                                 stream_caps=StreamCaps.of(relay).fitted(log),
-                                 wait_replicas=config.redis_wait_replicas, log=log)
-        service = TeacherService(provider, log=log)
+        provider = config.redis_provider(config.redis_url or None, embedded, stream_caps=config.stream_caps(log),
+                                         log=log)
+        service = TeacherService(provider, limits=config.cell_limits(), limiter=config.failure_limiter(), log=log)
         identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout,
                                                  cache_seconds=config.identity_cache_seconds, log=log)
         self.context = HubContext(config, service, identities)
-        super().__init__(relay, log=log, service=service, read_auth=HubReadAuth(self.context))
-
-    async def _access(self, code: str):
-        return await (await self.context.index()).access(code)
+        super().__init__(config, log=log, service=service, read_auth=HubReadAuth(self.context))
 
     def handler_services(self) -> dict:
         return {**super().handler_services(), "hub": self.context, "session_desk": HubSessionDesk(self.context),
                 "teacher_cell_paths": True,  # the owner's cell list names each cell's notebook (publish on save)
-                "trusted_proxies": self.hub_config.trusted_proxies}
+                "trusted_proxies": self.hub_config.trusted_networks}
 
     def routes(self, services: dict) -> list[tuple]:
         base = self.config.base_url
@@ -154,11 +137,11 @@ class HubService(Relay):
     async def start(self) -> int:
         await self.service.provider.store()  # starts the embedded redis-server when there is one
         # members' open streams are re-checked at each heartbeat (a removal from the group ends them)
-        (await self.service.provider.hub()).audit = MembershipAudit(
-            self.context.identities, self._access, log=self.log)
+        (await self.service.provider.fanout()).audit = MembershipAudit(
+            self.context.identities, self.context.session_access, log=self.log)
         embedded = self.service.provider.embedded
         if embedded is not None:  # what the relay's start-up line names (the socket, no password)
-            self.config = replace(self.config, redis_url=f"unix://{embedded.socket_path}")
+            self.config.redis_url = f"unix://{embedded.socket_path}"
         port = await super().start()
         # The relay's server takes 64 KiB bodies (its routes take none); the teacher routes here
         # take cells. Set before the loop accepts a first connection (nothing awaited since).
@@ -186,7 +169,7 @@ async def serve(config: HubServiceConfig) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    configure_logging(config.relay.log_format, config.relay.log_level)
+    configure_logging(config.log_format, config.log_level)
     return asyncio.run(serve(config))
 
 

@@ -1,20 +1,31 @@
-"""The hub service's command line and configuration (``codestream hub-service --help``): the
-relay's settings plus the hub's own, read from the arguments and the environment the hub gives
-the managed service."""
+"""The hub service's configuration (``HubServiceConfig``: the options it shares with the relay
+and the extension, plus the hub's own) and its command line, generated from those traits
+(``codestream hub-service --help``). What the hub gives a managed service in its environment
+(its URL, prefix, API token; ``CODESTREAM_*`` from ``configure_jupyterhub``) comes first; the
+command line overrides it."""
 
 from __future__ import annotations
 
-import argparse
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..relay import RelayConfig
+from traitlets import Float, Int, TraitError, Unicode, default, validate
+from traitlets.config import Config
+
+from ..config import (
+    CellSizeLimits,
+    KeyLimits,
+    ListenOptions,
+    LogOptions,
+    ProgramApp,
+    RedisOptions,
+    StreamLimits,
+    flag_names,
+    section_config,
+)
 from ..relay.addresses import parse_networks
-from ..relay.config import add_address_cap_argument
 from ..store.connection import redis_url_from_env
-from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_SESSION
 from .config import (
     SERVICE_BIND_ENV,
     SERVICE_DATA_DIR_ENV,
@@ -25,97 +36,125 @@ from .config import (
 )
 from .identity import CACHE_SECONDS
 
+DEFAULT_PREFIX = "/services/codestream/"
+DEFAULT_SERVICE_URL = "http://127.0.0.1:10101"
 
-@dataclass
-class HubServiceConfig:
-    """The relay's settings (``relay``: address, prefix, Redis, limits) plus the hub's own."""
 
-    relay: RelayConfig
-    data_dir: str
-    hub_base_url: str = "/"
-    public_hub_url: str = ""
-    teach_scope: str = TEACH_SCOPE
-    hub_timeout: float = 5.0
-    identity_cache_seconds: int = CACHE_SECONDS
-    trusted_proxies: tuple = ()  # addresses whose X-Forwarded-For is believed (relay/addresses.py)
-    redis_wait_replicas: int = 0
+class HubServiceConfig(ListenOptions, RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, LogOptions):
+    """The relay's options (address, prefix, Redis, limits) plus the hub's own."""
+
+    xheaders = False  # never: the client address is the connection's, or a trusted proxy's word
+
+    hub_timeout = Float(5.0, config=True, help="Seconds to wait for the hub to say who a token is. Default: 5.")
+    identity_cache_seconds = Int(
+        CACHE_SECONDS, config=True,
+        help="How long the hub's answer about a token (its user, their groups) is believed; a member"
+             " removed from a session's group is refused and their streams closed within this plus a"
+             f" heartbeat. Default: {CACHE_SECONDS}.")
+    trusted_proxies = Unicode(
+        "", config=True,
+        help="Comma-separated addresses or networks of the hub's proxy: only a connection from one of"
+             " them has its X-Forwarded-For believed as the client address (X-Real-Ip never is)."
+             f" Default: {SERVICE_TRUSTED_PROXIES_ENV}, else none (the connection's own address).")
+    data_dir = Unicode(
+        config=True,
+        help="Where the embedded redis-server (without a Redis URL) keeps its data. Default:"
+             f" {SERVICE_DATA_DIR_ENV}, else codestream-service in the working directory.")
+    hub_base_url = Unicode(
+        "/", config=True, help="The hub's base URL, for host-relative join links. Default: JUPYTERHUB_BASE_URL, else /.")
+    public_hub_url = Unicode(
+        "", config=True,
+        help=f"The hub's public URL ending in hub/, for join links. Default: {SERVICE_PUBLIC_HUB_URL_ENV},"
+             " else none (host-relative links).")
+    teach_scope = Unicode(
+        TEACH_SCOPE, config=True,
+        help=f"The hub scope that lets a user create sessions. Default: {SERVICE_TEACH_SCOPE_ENV}, else {TEACH_SCOPE}.")
+
+    @default("data_dir")
+    def _default_data_dir(self):
+        return str(Path.cwd() / "codestream-service")
+
+    @default("log_format")
+    def _default_log_format(self):
+        return "text"  # the hub service's lines go into JupyterHub's own log
+
+    @validate("hub_timeout")
+    def _check_hub_timeout(self, proposal):
+        if proposal["value"] <= 0:
+            raise TraitError("hub_timeout must be positive")
+        return proposal["value"]
+
+    @validate("identity_cache_seconds")
+    def _check_cache_seconds(self, proposal):
+        if proposal["value"] < 0:
+            raise TraitError("identity_cache_seconds must be 0 or more")
+        return proposal["value"]
+
+    @validate("trusted_proxies")
+    def _check_trusted_proxies(self, proposal):
+        try:
+            parse_networks(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"trusted_proxies: {exc}") from None
+        return proposal["value"]
+
+    @validate("hub_base_url")
+    def _slashed_hub_base_url(self, proposal):
+        inner = proposal["value"].strip("/")
+        return f"/{inner}/" if inner else "/"
+
+    @property
+    def trusted_networks(self) -> tuple:
+        """``trusted_proxies`` as networks (relay/addresses.py)."""
+        return parse_networks(self.trusted_proxies)
 
     @property
     def embedded(self) -> bool:
-        return not self.relay.redis_url
+        return not self.redis_url
+
+
+HUB_SERVICE_FLAGS = flag_names(
+    StreamLimits.heartbeat_seconds, HubServiceConfig.hub_timeout, StreamLimits.max_streams,
+    StreamLimits.max_streams_per_session, StreamLimits.max_streams_per_address,
+    HubServiceConfig.identity_cache_seconds, HubServiceConfig.trusted_proxies, RedisOptions.redis_wait_replicas,
+    LogOptions.log_format, LogOptions.log_level,
+    failures_per_minute=KeyLimits.key_failures_per_minute,
+)
+
+
+class HubServiceApp(ProgramApp):
+    name = "codestream hub-service"
+    description = ("The Code Stream JupyterHub service (started by the hub: see"
+                   " jupyter_ext.hub.configure_jupyterhub). Reads JUPYTERHUB_SERVICE_URL,"
+                   " JUPYTERHUB_SERVICE_PREFIX, JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN and"
+                   " CODESTREAM_REDIS_URL from its environment.")
+    options_class = HubServiceConfig
+    options = HUB_SERVICE_FLAGS
+
+
+def environment_config(environ) -> Config:
+    """What the hub (and ``configure_jupyterhub``) put in the service's environment, as config."""
+    service_url = urlsplit(environ.get("JUPYTERHUB_SERVICE_URL") or DEFAULT_SERVICE_URL)
+    bind = urlsplit("//" + environ[SERVICE_BIND_ENV]) if environ.get(SERVICE_BIND_ENV) else service_url
+    values = {
+        ListenOptions.address: bind.hostname or "127.0.0.1",
+        ListenOptions.port: bind.port or 80,
+        ListenOptions.base_url: environ.get("JUPYTERHUB_SERVICE_PREFIX") or DEFAULT_PREFIX,
+        HubServiceConfig.hub_base_url: environ.get("JUPYTERHUB_BASE_URL") or "/",
+    }
+    for trait, name in ((HubServiceConfig.data_dir, SERVICE_DATA_DIR_ENV),
+                        (HubServiceConfig.public_hub_url, SERVICE_PUBLIC_HUB_URL_ENV),
+                        (HubServiceConfig.teach_scope, SERVICE_TEACH_SCOPE_ENV),
+                        (HubServiceConfig.trusted_proxies, SERVICE_TRUSTED_PROXIES_ENV)):
+        if environ.get(name):
+            values[trait] = environ[name]
+    return section_config(values)
 
 
 def parse_args(argv: list[str] | None, environ=os.environ) -> HubServiceConfig:
-    parser = argparse.ArgumentParser(
-        prog="codestream hub-service",
-        description="The Code Stream JupyterHub service (started by the hub: see"
-                    " jupyter_ext.hub.configure_jupyterhub). Reads JUPYTERHUB_SERVICE_URL,"
-                    " JUPYTERHUB_SERVICE_PREFIX, JUPYTERHUB_API_URL, JUPYTERHUB_API_TOKEN and"
-                    " CODESTREAM_REDIS_URL from its environment.")
-    parser.add_argument("--heartbeat-seconds", type=float, default=15.0,
-                        help="Event-stream heartbeat interval (at most 15). Default: 15.")
-    parser.add_argument("--failures-per-minute", type=int, default=20,
-                        help="Refused reads (wrong key, unknown code, not allowed) per hub user"
-                             " (or per address without one) per minute before 429. Default: 20.")
-    parser.add_argument("--hub-timeout", type=float, default=5.0,
-                        help="Seconds to wait for the hub to say who a token is. Default: 5.")
-    parser.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
-                        help="Open event streams this service process serves in all; beyond it a"
-                             f" new stream is 503 too_many_streams. Default: {DEFAULT_MAX_STREAMS}.")
-    parser.add_argument("--max-streams-per-session", type=int, default=DEFAULT_MAX_STREAMS_PER_SESSION,
-                        help="Open event streams one session may have on this service process;"
-                             " beyond it a new stream is 503 too_many_streams."
-                             f" Default: {DEFAULT_MAX_STREAMS_PER_SESSION}.")
-    add_address_cap_argument(parser, "service process")
-    parser.add_argument("--identity-cache-seconds", type=int, default=CACHE_SECONDS,
-                        help="How long the hub's answer about a token (its user, their groups) is"
-                             " believed; a member removed from a session's group is refused and"
-                             f" their streams closed within this plus a heartbeat. Default: {CACHE_SECONDS}.")
-    parser.add_argument("--trusted-proxies", default=environ.get(SERVICE_TRUSTED_PROXIES_ENV, ""),
-                        help="Comma-separated addresses or networks of the hub's proxy: only a"
-                             " connection from one of them has its X-Forwarded-For believed as the"
-                             " client address (X-Real-Ip never is). Default: none (the connection's"
-                             f" own address); {SERVICE_TRUSTED_PROXIES_ENV} sets it.")
-    parser.add_argument("--redis-wait-replicas", type=int, default=0,
-                        help="Acknowledge a publish only once this many Redis replicas hold it (WAIT;"
-                             " set 1 with a replicated Redis: a failover then loses no acknowledged"
-                             " publish). Default: 0.")
-    parser.add_argument("--log-format", choices=("json", "text"), default="text")
-    args = parser.parse_args(argv)
-    if args.max_streams < 1 or args.max_streams_per_session < 1 or args.max_streams_per_address < 1:
-        parser.error("--max-streams, --max-streams-per-session and --max-streams-per-address must be at least 1")
-    if args.identity_cache_seconds < 0:
-        parser.error("--identity-cache-seconds must be 0 or more")
-    try:
-        trusted_proxies = parse_networks(args.trusted_proxies)
-    except ValueError as exc:
-        parser.error(f"--trusted-proxies: {exc}")
+    app = HubServiceApp()
+    config = app.load(argv, environment_config(environ))
+    config.redis_url = config.redis_url or redis_url_from_env(environ) or ""  # "": the embedded one
     if not environ.get("JUPYTERHUB_API_TOKEN"):
-        parser.error("JUPYTERHUB_API_TOKEN is not set: this service is started by JupyterHub")
-    parts = urlsplit(environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10101")
-    bind = urlsplit("//" + environ[SERVICE_BIND_ENV]) if environ.get(SERVICE_BIND_ENV) else parts
-    relay = RelayConfig(
-        redis_url=redis_url_from_env(environ) or "",
-        address=bind.hostname or "127.0.0.1", port=bind.port or 80,
-        base_url=_slashed(environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/codestream/"),
-        xheaders=False,  # the client address is the connection's, or a trusted proxy's word (addresses.py)
-        heartbeat_seconds=min(max(args.heartbeat_seconds, 0.1), 15.0),
-        key_failures_per_minute=max(args.failures_per_minute, 1), log_format=args.log_format,
-        max_streams=args.max_streams, max_streams_per_session=args.max_streams_per_session,
-        max_streams_per_address=args.max_streams_per_address)
-    return HubServiceConfig(
-        relay=relay,
-        data_dir=environ.get(SERVICE_DATA_DIR_ENV) or str(Path.cwd() / "codestream-service"),
-        hub_base_url=_slashed(environ.get("JUPYTERHUB_BASE_URL") or "/"),
-        public_hub_url=environ.get(SERVICE_PUBLIC_HUB_URL_ENV, ""),
-        teach_scope=environ.get(SERVICE_TEACH_SCOPE_ENV) or TEACH_SCOPE,
-        hub_timeout=max(args.hub_timeout, 0.1),
-        identity_cache_seconds=args.identity_cache_seconds,
-        trusted_proxies=trusted_proxies,
-        redis_wait_replicas=max(args.redis_wait_replicas, 0),
-    )
-
-
-def _slashed(path: str) -> str:
-    inner = path.strip("/")
-    return f"/{inner}/" if inner else "/"
+        app.fail("JUPYTERHUB_API_TOKEN is not set: this service is started by JupyterHub")
+    return config

@@ -14,7 +14,8 @@ JSON log lines on stderr (``--log-format text`` for people), and a graceful shut
 SIGTERM/SIGINT: stop accepting, report not ready, end every open event stream (clients
 reconnect elsewhere with their ``Last-Event-ID``), wait for requests in flight, close Redis.
 
-Modules: ``config`` (command line), ``logs`` (JSON log lines, access log), ``core`` (the read
+Modules: ``config`` (its options: the shared traits of ``jupyter_ext.config``, and the command
+line generated from them), ``logs`` (JSON log lines, access log), ``core`` (the read
 routes on plain tornado, and who may read), ``server`` (the process). Nothing here imports
 jupyter_server.
 """

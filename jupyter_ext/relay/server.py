@@ -10,8 +10,7 @@ import signal
 from tornado import httpserver, netutil, web
 
 from ..domain import CodeStreamError
-from ..services.ratelimit import FailureLimiter
-from ..services.teacher import RedisProvider, StreamCaps, TeacherService
+from ..services.teacher import RedisProvider, TeacherService
 from ..store.connection import describe_redis_url
 from ..web import mount
 from .addresses import client_ip
@@ -170,8 +169,7 @@ class Relay:
         routes over its own service and its own way of authenticating readers."""
         self.config = config
         self.log = log or logging.getLogger(LOG_NAME)
-        self.service = service or TeacherService(self.redis_provider(),
-                                                 limiter=FailureLimiter(config.key_failures_per_minute, 60.0),
+        self.service = service or TeacherService(self.redis_provider(), limiter=config.failure_limiter(),
                                                  log=self.log)
         self.read_auth = read_auth or StudentKeyAuth()
         self.state = RelayState()
@@ -179,12 +177,9 @@ class Relay:
         self.port: int | None = None
 
     def redis_provider(self) -> RedisProvider:
-        config = self.config
-        return RedisProvider(
-            config.redis_url, None, max_connections=config.redis_max_connections,
-            blocking_max_connections=config.redis_stream_connections,
-            socket_timeout=config.redis_socket_timeout, block_ms=config.event_block_ms,
-            stream_caps=StreamCaps.of(config).fitted(self.log), log=self.log)
+        """The configured Redis (a relay never embeds one)."""
+        return self.config.redis_provider(self.config.redis_url, stream_caps=self.config.stream_caps(self.log),
+                                          log=self.log)
 
     def handler_services(self) -> dict:
         """What every handler gets through ``initialize``."""
@@ -225,8 +220,8 @@ class Relay:
         if self.server is not None:
             self.server.stop()
         streams = self.state.open_streams
-        hub = await self.service.provider.hub()
-        await hub.close()  # every stream's listener ends; clients resume elsewhere
+        fanout = await self.service.provider.fanout()
+        await fanout.close()  # every stream's listener ends; clients resume elsewhere
         drained = await self.state.wait_idle(self.config.drain_seconds)
         await self.service.close()
         if self.server is not None:

@@ -3,8 +3,11 @@
 Several teachers' servers may share one Redis (a department's). Each server's user gets an
 id, made once and kept in the Jupyter data directory (``<data dir>/codestream/owner-id``,
 mode 0600), so the same user keeps their sessions across restarts while another user's server
-neither lists nor changes them. Under a hub the hub user name takes its place (the hub service
-passes it as ``owner``). The id is not a credential: it only says whose a session is.
+neither lists nor changes them. Under a hub the hub user's name takes its place: the hub
+service creates the session with ``owner=<hub user>`` and ``group=<course group>``, which the
+store writes in the same transaction as the session and lists in its owner and group indexes
+(store/owners.py); "my sessions" and "my course's sessions" are read from those indexes. The id
+is not a credential: it only says whose a session is.
 """
 
 from __future__ import annotations

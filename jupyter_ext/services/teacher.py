@@ -26,12 +26,12 @@ from ..domain import (
 from ..domain.join import join_link
 from ..domain.outputs import numbered
 from ..domain.urls import normalize_teacher_url
-from ..store import EmbeddedRedis, EventHub, SessionStore, make_clients
+from ..store import EmbeddedRedis, EventFanout, SessionStore, make_clients
 from ..domain.talkback import EMPTY_RUNS
 from ..store.pulls import PullLedger
 from ..store.runs import RunLedger
 from ..store.records import SessionRecord, hash_key
-from ..store.sessions import NOT_YOURS_MESSAGE
+from ..store.owners import NOT_YOURS_MESSAGE
 from .ratelimit import FailureLimiter
 from .stream_caps import StreamCaps
 
@@ -57,7 +57,7 @@ class RedisProvider:
         self.stream_caps = stream_caps or StreamCaps()
         self.log = log or logging.getLogger(__name__)
         self._store: SessionStore | None = None
-        self._hub: EventHub | None = None
+        self._fanout: EventFanout | None = None
         self._clients = ()
         self._lock = asyncio.Lock()
 
@@ -87,7 +87,7 @@ class RedisProvider:
                 self._clients = (commands, blocking)
                 store = SessionStore(commands, stream_maxlen=self.stream_maxlen, log=self.log,
                                      wait_replicas=self.wait_replicas, wait_timeout_ms=self.wait_timeout_ms)
-                self._hub = EventHub(store, blocking, block_ms=self.block_ms, log=self.log,
+                self._fanout = EventFanout(store, blocking, block_ms=self.block_ms, log=self.log,
                                      **self.stream_caps.hub_options())
                 self._store = store
                 if self.freeze_startup_objects:
@@ -97,17 +97,17 @@ class RedisProvider:
                     gc.freeze()
         return self._store
 
-    async def hub(self) -> EventHub:
+    async def fanout(self) -> EventFanout:
         await self.store()
-        assert self._hub is not None
-        return self._hub
+        assert self._fanout is not None
+        return self._fanout
 
     async def close(self) -> None:
-        if self._hub is not None:
-            await self._hub.close()
+        if self._fanout is not None:
+            await self._fanout.close()
         for client in self._clients:
             await client.aclose()
-        self._store = self._hub = None
+        self._store = self._fanout = None
         self._clients = ()
         if self.embedded is not None:
             await self.embedded.stop()
@@ -159,15 +159,16 @@ class TeacherService:
     # -- teacher routes --------------------------------------------------------------
     # ``owner`` is whose sessions these calls act on: this server's user id (no hub), the hub
     # user (hub service), or None for no owner check (a relay, which has no teacher routes).
-    async def create_session(self, body: dict, owner: str | None = None) -> tuple[SessionRecord, str]:
+    async def create_session(self, body: dict, owner: str | None = None,
+                             group: str | None = None) -> tuple[SessionRecord, str]:
+        """``group``: the course group (a hub group) the session is limited to (hub only)."""
         title = validate_title(body.get("title"))
         notebook_path = validate_notebook_path(body.get("notebook_path"))
+        # with a relay URL students read from the relays; the teacher still writes here
         relay_url = validate_relay_url(body["relay_url"]) if "relay_url" in body else self.relay_url
         store = await self._store()
-        record, key = await store.create_session(title, notebook_path, owner=owner)
-        if relay_url:  # students then read from the relays; the teacher still writes here
-            await store.set_relay_url(record.code, relay_url)
-            record.relay_url = relay_url
+        record, key = await store.create_session(title, notebook_path, owner=owner, group=group,
+                                                 relay_url=relay_url)
         self.log.info("codestream: session %s created", record.code)
         return record, key
 
@@ -198,7 +199,7 @@ class TeacherService:
         store = await self._store(start=False)
         await self._owned(store, code, owner)
         await store.delete_session(code)
-        (await self.provider.hub()).end_session(code)
+        (await self.provider.fanout()).end_session(code)
         self.log.info("codestream: session %s ended", code)
 
     async def end_own_sessions(self, owner: str) -> int:
@@ -243,7 +244,7 @@ class TeacherService:
         await self._owned(store, code, owner)
         key = await store.rotate_key(code)
         # This process's streams of the old key end now; other processes' (relays) at their tick.
-        (await self.provider.hub()).revoke_keys_except(code, hash_key(key))
+        (await self.provider.fanout()).revoke_keys_except(code, hash_key(key))
         self.log.info("codestream: student key of session %s rotated", code)
         return key
 

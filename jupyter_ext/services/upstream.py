@@ -37,11 +37,11 @@ from ..domain.events import (
     TEACHER_STREAM_REFUSED,
     TEACHER_UNREACHABLE,
     Event,
-    Listener,
     stream_id_tuple,
     validate_event_id,
 )
 from ..domain.jsonlimits import loads_bounded
+from ..store.listener import Listener
 from .reads import SessionReader
 
 START_OF_STREAM = "0-0"

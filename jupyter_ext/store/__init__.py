@@ -2,13 +2,13 @@
 
 from .connection import make_clients, redis_url_from_env
 from .embedded import EmbeddedRedis, find_redis_server
-from .events import EventHub
+from .events import EventFanout
 from .records import SessionRecord
 from .sessions import SessionStore
 
 __all__ = [
     "EmbeddedRedis",
-    "EventHub",
+    "EventFanout",
     "SessionRecord",
     "SessionStore",
     "find_redis_server",

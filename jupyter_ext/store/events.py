@@ -5,7 +5,7 @@ thousand open event streams cost one Redis connection. A listener that resumes f
 ``Last-Event-ID`` first gets what the stream kept after that id, then the live events,
 with no gap and no duplicate.
 
-The hub also owns the streams' clock: one heartbeat tick for every stream of the process (not a
+The fan-out also owns the streams' clock: one heartbeat tick for every stream of the process (not a
 timer per stream), which per session checks the student key once, closes the streams opened with
 a key that was rotated away (or of a session that ended), writes one batched presence update for
 the rest, and sends their heartbeat comment. And it enforces the stream caps.
@@ -22,7 +22,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisClusterException, RedisError
 
 from ..domain import TooManyStreams
-from ..domain.events import EVENT_SESSION_ENDED, STORE_REACHABLE, STORE_UNREACHABLE, Event, Listener
+from ..domain.events import EVENT_SESSION_ENDED, STORE_REACHABLE, STORE_UNREACHABLE, Event
+from .listener import Listener
 from .sessions import SessionStore
 from .stream import ANY_KEY
 
@@ -33,7 +34,7 @@ STREAM_RETRY_AFTER_SECONDS = 30
 _UNKNOWN = object()
 
 
-class EventHub:
+class EventFanout:
     """Owns the per-session reader tasks; every task is kept and cancelled on ``close``."""
 
     def __init__(self, store: SessionStore, blocking_redis: Redis, *, block_ms: int = 10_000,

@@ -1,5 +1,6 @@
 """Redis key names. Every key of a session carries the ``{CODE}`` hash tag so the whole
-session lives in one Redis Cluster slot; the index of live sessions is the only shared key."""
+session lives in one Redis Cluster slot. The indexes (all live sessions, an owner's, a course
+group's) are keyed by what they list, so they live in other slots (store/indexes.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ SESSION_INDEX = f"{PREFIX}:sessions"
 def owner_index(owner: str) -> str:
     """The live sessions of one owner (a server's user, or a hub user), by creation time."""
     return f"{PREFIX}:owner:{owner}:sessions"
+
+
+def group_index(group: str) -> str:
+    """The live sessions limited to one course group (a hub group), by creation time."""
+    return f"{PREFIX}:group:{group}:sessions"
 
 
 def session_key(code: str) -> str:

@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from ..domain import Cell, numbered
+from ..domain import Cell, SessionAccess, numbered
 
 
 def hash_key(student_key: str) -> str:
@@ -24,12 +24,31 @@ class SessionRecord:
     relay_url: str = ""
     owner: str = ""  # "" for sessions made before owners existed (see SessionStore.claim_session)
     focus: str | None = None  # the cell the teacher shows the class (store/focus.py)
+    group: str = ""  # the course group the session is limited to ("" : none; hub sessions only)
+
+    @property
+    def access(self) -> SessionAccess:
+        return SessionAccess(self.code, self.owner, self.group)
 
     def public_dict(self) -> dict:
         public = {"code": self.code, "title": self.title, "created": self.created}
         if self.relay_url:
             public["relay_url"] = self.relay_url
         return public
+
+
+@dataclass
+class ListedSession:
+    """A live session as a session list shows it: its record and two counts."""
+
+    record: SessionRecord
+    cells: int
+    students: int  # present within the last ``STUDENT_WINDOW_SECONDS``
+
+    def summary(self) -> dict:
+        """The contract's entry of ``GET codestream/api/sessions`` (without its join link)."""
+        return {**self.record.public_dict(), "notebook_path": self.record.notebook_path,
+                "cells": self.cells, "students": self.students}
 
 
 class CellsState:

@@ -1,5 +1,5 @@
 """A session's event stream and who is present, on ``redis.asyncio`` (the part of
-``SessionStore`` that the event hub reads and the heartbeat tick writes), and the one
+``SessionStore`` that the event fan-out reads and the heartbeat tick writes), and the one
 translation of Redis failures into the contract's ``503 store_unavailable``."""
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class SessionStreams:
         """Mark ``client_ids`` present, in one script, only while ``key_hash`` is still the
         session's key; returns the session's current key hash (``None``: the session is gone).
 
-        The event hub's heartbeat tick calls this once per session for all its streams; being
+        The event fan-out's heartbeat tick calls this once per session for all its streams; being
         one script, a rotation can never land between the check and the write. ``ANY_KEY``
         marks readers that hold no key (hub members by identity).
         """

@@ -22,7 +22,8 @@ from tornado import web
 
 from ..domain import CodeStreamError, InvalidInput, PayloadTooLarge, Unauthorized, normalize_session_code, validate_cell_id
 from ..domain.jsonlimits import MAX_JSON_DEPTH, JSONTooDeep, loads_bounded
-from ..domain.events import EVENT_SESSION_ENDED, ListenerOverflow, validate_event_id
+from ..domain.events import EVENT_SESSION_ENDED, validate_event_id
+from ..store.listener import ListenerOverflow
 from ..domain.history import parse_version
 from . import sse
 from ..services.versions import cell_version
@@ -132,7 +133,7 @@ class Reader:
 
     ``client`` is who the per-address stream cap counts (None: the remote address; the hub
     service names its user); ``grant`` what let the reader in when it can be withdrawn (a hub
-    group membership), for the event hub's ``audit`` to re-check at each heartbeat."""
+    group membership), for the event fan-out's ``audit`` to re-check at each heartbeat."""
 
     role: str
     presence_id: str | None = None
@@ -254,7 +255,7 @@ class ReadRoutes:
         """``text/event-stream`` of a session's events; ``Last-Event-ID`` replays what was missed.
 
         Ends on ``session_ended``, when the client goes, when the key it was opened with is
-        rotated away, or when the process's event hub closes (shutdown): the client then
+        rotated away, or when the process's event fan-out closes (shutdown): the client then
         resumes elsewhere with its ``Last-Event-ID``.
         """
         code = normalize_session_code(code)
@@ -264,9 +265,9 @@ class ReadRoutes:
             self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", None))
         presence_id = reader.presence_id
         key_hash = hash_key(bearer_credential(self) or "") if reader.role == "student" else None
-        hub = await self.service.provider.hub()
+        fanout = await self.service.provider.fanout()
         # Over a stream cap this raises ``TooManyStreams`` before any byte is written: a plain 503.
-        listener, replay = await hub.subscribe(code, last_event_id, key_hash=key_hash, client_id=presence_id,
+        listener, replay = await fanout.subscribe(code, last_event_id, key_hash=key_hash, client_id=presence_id,
                                                address=reader.client or client_address(self),
                                                grant=reader.grant,
                                                teacher=reader.role == "teacher")
@@ -276,7 +277,7 @@ class ReadRoutes:
             sse.start_event_stream(self)
             if presence_id:
                 await self.service.touch_student(code, presence_id, key_hash=key_hash)
-            # No timer, no presence write per stream: the hub's tick does both for all of them.
+            # No timer, no presence write per stream: the fan-out's tick does both for all of them.
             # The loop is inline (no pump/drain coroutine under this one): an open stream holds
             # as few frames as tornado lets it (see docs/performance.md).
             if await sse.send_opening(self, replay):
@@ -291,14 +292,14 @@ class ReadRoutes:
                     elif not await sse.send(self, sse.frame(event)) or event.name == EVENT_SESSION_ENDED:
                         break
         finally:
-            hub.unsubscribe(listener)
+            fanout.unsubscribe(listener)
             self._listener = None
             self.streams_changed(-1)
         if not self._finished:
             self.finish()
 
     def _write_now(self, event) -> bool:
-        """The hub's fan-out loop writes a live event straight to this stream (see ``Listener.sink``)."""
+        """The fan-out loop writes a live event straight to this stream (see ``Listener.sink``)."""
         return sse.write_now(self, event)
 
 

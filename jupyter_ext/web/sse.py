@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from tornado import iostream, web
 
-from ..domain.events import EVENT_SESSION_ENDED, Event, Listener, ListenerOverflow, Notice
+from ..domain.events import EVENT_SESSION_ENDED, Event, Notice
+from ..store.listener import Listener, ListenerOverflow
 
 HEARTBEAT_SECONDS = 15.0
 
