@@ -1,14 +1,13 @@
 """Who is asking on the Jupyter server (``JupyterReadAuth``): the teacher by Jupyter login or
 token, a student's server by the session's key (only for that key's session). The routes
-themselves are the web API's (``jupyter_ext.web``), mounted over ``ReadRouteHandler``.
+themselves are the web API's (``jupyter_ext.web``), mounted over ``web_mount.JupyterWebHandler``.
 """
 
 from __future__ import annotations
 
 from tornado import web
 
-from ..web.core import Reader, ReadRoutes, StudentKeyAuth
-from .base import CodeStreamHandler
+from ..web.core import Reader, StudentKeyAuth
 
 
 class JupyterReadAuth(StudentKeyAuth):
@@ -51,15 +50,3 @@ class JupyterReadAuth(StudentKeyAuth):
 
     def reading_owner(self, route) -> str | None:
         return route.owner if route.current_user is not None else None
-
-
-class ReadRouteHandler(ReadRoutes, CodeStreamHandler):
-    """Accepts the teacher's Jupyter auth, or the session's student key as a bearer token."""
-
-    read_auth = JupyterReadAuth()
-
-    def check_xsrf_cookie(self):
-        # Student servers call these with a bearer key, never with cookies.
-        if self.request.method in ("GET", "HEAD"):
-            return None
-        return super().check_xsrf_cookie()

@@ -8,12 +8,17 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from ..services.kept_keys import KeptKeys
 from ..services.sessions import SessionDesk
 from ..web import mount
-from .read import ReadRouteHandler
+from ..web.core import ReadRoutes
+from .base import CodeStreamHandler
+from .read import JupyterReadAuth
 
 
-class JupyterWebHandler(ReadRouteHandler):
-    """Every route of the table authenticates by itself (``read_auth``), so Jupyter's own
-    authentication layer lets the request through to it."""
+class JupyterWebHandler(ReadRoutes, CodeStreamHandler):
+    """Every route of the table authenticates by itself (``read_auth``: the teacher's Jupyter
+    login or token, or the session's student key), so Jupyter's own authentication layer lets
+    the request through to it."""
+
+    read_auth = JupyterReadAuth()
 
     def check_xsrf_cookie(self):
         # A student's server sends its key as a bearer token and no cookie: without a cookie no
