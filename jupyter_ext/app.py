@@ -19,7 +19,7 @@ from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
 from .services.collab_save import track_collaborative_saves
 from .services.kept_keys import KEYS_FILE_NAME, KeptKeys
 from .services.owner import OWNER_FILE_NAME, load_owner_id
-from .services.teacher import TeacherService
+from .services.session_service import SessionService
 from .store import EmbeddedRedis, redis_url_from_env
 
 
@@ -30,7 +30,7 @@ class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, Exten
 
     name = "jupyter_ext"
     load_other_extensions = True
-    teacher_service = None
+    session_service = None
     owner_id = None
     student_service = None
 
@@ -64,7 +64,7 @@ class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, Exten
     @validate("relay_url")
     def _validate_relay_url(self, proposal):
         from .domain import InvalidUrl
-        from .services.teacher import validate_relay_url
+        from .services.session_service import validate_relay_url
 
         try:
             return validate_relay_url(proposal["value"])
@@ -125,7 +125,7 @@ class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, Exten
         if url is None and self.embedded_redis:
             embedded = EmbeddedRedis(self.embedded_redis_dir, log=self.cs_log)
         provider = self.redis_provider(url, embedded, stream_caps=self.stream_caps(self.cs_log), log=self.cs_log)
-        self.teacher_service = TeacherService(
+        self.session_service = SessionService(
             provider, limits=self.cell_limits(), limiter=self.failure_limiter(), relay_url=self.relay_url,
             students_url=self._students_url(), log=self.cs_log)
         self.owner_id = load_owner_id(Path(self.owner_id_file), log=self.cs_log)
@@ -135,7 +135,7 @@ class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, Exten
         if self.publish_on_save:
             track_collaborative_saves(self.cs_log)
             self.publish_on_save_listener = PublishOnSave(
-                self.teacher_service, self.serverapp.contents_manager, log=self.cs_log, owner=self.owner_id)
+                self.session_service, self.serverapp.contents_manager, log=self.cs_log, owner=self.owner_id)
             self.serverapp.event_logger.add_listener(
                 schema_id=CONTENTS_SCHEMA_ID, listener=self.publish_on_save_listener.on_contents_event)
         self.cs_log.info("codestream: using %s", "the configured Redis" if url else "an embedded redis-server")
@@ -164,7 +164,7 @@ class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, Exten
         return talkback
 
     def initialize_handlers(self):
-        services = {"service": self.teacher_service, "student": self.student_service, "owner": self.owner_id,
+        services = {"service": self.session_service, "student": self.student_service, "owner": self.owner_id,
                     "heartbeat_seconds": min(self.heartbeat_seconds, 15.0), "hub_client": self.hub_client,
                     "autopublish": getattr(self, "publish_on_save_listener", None),
                     "talkback": getattr(self, "student_talkback", None)}
@@ -194,8 +194,8 @@ class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, Exten
     async def stop_extension(self):
         if self.student_service is not None:
             await self.student_service.close()
-        if self.teacher_service is not None:
-            await self.teacher_service.close()
+        if self.session_service is not None:
+            await self.session_service.close()
         if self.hub_client is not None:
             from .hub.singleuser import end_forwarded_streams
 

@@ -47,7 +47,7 @@ def implemented_methods(handler: type) -> tuple[str, ...]:
 def registered_routes() -> list[Route]:
     """Every route the extension registers, taken from ``CodeStreamApp.initialize_handlers``."""
     app = CodeStreamApp()
-    app.teacher_service = object()
+    app.session_service = object()
     app.student_service = object()  # the student side is part of every server
     app.initialize_handlers()
     routes = []

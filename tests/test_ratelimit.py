@@ -9,7 +9,7 @@ import pytest
 
 from jupyter_ext.domain import TooManyRequests, Unauthorized
 from jupyter_ext.services.ratelimit import FailureLimiter
-from jupyter_ext.services.teacher import TeacherService
+from jupyter_ext.services.session_service import SessionService
 from jupyter_ext.store import SessionStore
 
 
@@ -36,7 +36,7 @@ async def test_service_never_refuses_a_right_key_under_hub_user_names(route):
     """The hub service passes the hub user as ``client``: one user's typos don't touch another's."""
     store = SessionStore(fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True))
     record, key = await store.create_session()
-    service = TeacherService(_Provider(store), limiter=FailureLimiter(2, 60.0, penalty_seconds=0.01))
+    service = SessionService(_Provider(store), limiter=FailureLimiter(2, 60.0, penalty_seconds=0.01))
 
     async def attempt(student_key, user):
         if route == "check":

@@ -33,7 +33,7 @@ def test_every_program_mounts_the_table_and_no_route_of_its_own():
 
     patterns = [route.pattern for route in route_table()]
     laptop = CodeStreamApp()
-    laptop.teacher_service = object()
+    laptop.session_service = object()
     laptop.initialize_handlers()
     table_laptop = [spec[0] for spec in web_handlers(service=object())]
     assert table_laptop == [r.pattern for r in route_table() if not r.hub_only]

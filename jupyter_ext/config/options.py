@@ -18,7 +18,7 @@ from ..domain.cells import DEFAULT_MAX_SOURCE_BYTES
 from ..domain.outputs import DEFAULT_MAX_OUTPUT_BYTES
 from ..services.ratelimit import FailureLimiter
 from ..services.stream_caps import StreamCaps
-from ..services.teacher import RedisProvider
+from ..services.session_service import RedisProvider
 from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_ADDRESS, DEFAULT_MAX_STREAMS_PER_SESSION
 
 MAX_HEARTBEAT_SECONDS = 15.0  # the contract's longest silence on an event stream

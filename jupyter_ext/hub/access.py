@@ -9,7 +9,7 @@ import hashlib
 from ..domain import CodeStreamError, Forbidden, SessionAccess, SessionNotFound, TooManyRequests, Unauthorized
 from ..web.core import ReadAuth, Reader, bearer_credential, student_presence_id
 from ..services.ratelimit import FailureLimiter
-from ..services.teacher import TeacherService
+from ..services.session_service import SessionService
 from ..store import SessionStore
 from .identity import HubIdentities, HubUser
 from .recheck import MemberGrant
@@ -21,7 +21,7 @@ STUDENT_DASHBOARD = "codestream-student"
 class HubContext:
     """What every handler of one service process shares (no per-request state)."""
 
-    def __init__(self, config: HubServiceConfig, service: TeacherService, identities: HubIdentities):
+    def __init__(self, config: HubServiceConfig, service: SessionService, identities: HubIdentities):
         self.config = config
         self.service = service
         self.identities = identities

@@ -37,7 +37,7 @@ from ..domain import (
 )
 from ..relay import Relay, RelayHandler, configure_logging
 from ..web.core import bearer_credential, json_object
-from ..services.teacher import TeacherService
+from ..services.session_service import SessionService
 from ..store import EmbeddedRedis
 from ..web import mount
 from .identity import HubIdentities, HubUser
@@ -115,7 +115,7 @@ class HubService(Relay):
                                      log=log)
         provider = config.redis_provider(config.redis_url or None, embedded, stream_caps=config.stream_caps(log),
                                          log=log)
-        service = TeacherService(provider, limits=config.cell_limits(), limiter=config.failure_limiter(), log=log)
+        service = SessionService(provider, limits=config.cell_limits(), limiter=config.failure_limiter(), log=log)
         identities = identities or HubIdentities(teach_scope=config.teach_scope, timeout=config.hub_timeout,
                                                  cache_seconds=config.identity_cache_seconds, log=log)
         self.context = HubContext(config, service, identities)

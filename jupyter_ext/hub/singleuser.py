@@ -181,7 +181,7 @@ class HubSessionProvider:
 
 
 class HubTeacher:
-    """The little of a ``TeacherService`` that publish on save uses, under the hub: the
+    """The little of a ``SessionService`` that publish on save uses, under the hub: the
     provider, and the limits a saved output is checked against before it is sent."""
 
     def __init__(self, client: HubServiceClient, limits: CellLimits = CellLimits()):
@@ -199,7 +199,7 @@ def setup_hub_mode(app) -> bool:
                               read_timeout=app.teacher_read_timeout,
                               stream_read_timeout=app.upstream_read_timeout, log=log)
     app.hub_client = client
-    app.teacher_service = None
+    app.session_service = None
     app.student_service = app._make_student_service()
     if app.student_service is not None:
         app.student_service.hub = HubMembership(link, client)

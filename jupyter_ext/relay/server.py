@@ -10,7 +10,7 @@ import signal
 from tornado import httpserver, netutil, web
 
 from ..domain import CodeStreamError
-from ..services.teacher import RedisProvider, TeacherService
+from ..services.session_service import RedisProvider, SessionService
 from ..store.connection import describe_redis_url
 from ..web import mount
 from .addresses import client_ip
@@ -164,12 +164,12 @@ class Relay:
     """One relay process: the services over Redis, the tornado app, and its orderly stop."""
 
     def __init__(self, config: RelayConfig, *, log: logging.Logger | None = None,
-                 service: TeacherService | None = None, read_auth: ReadAuth | None = None):
+                 service: SessionService | None = None, read_auth: ReadAuth | None = None):
         """``service`` and ``read_auth`` let another program (a hub service) serve the same
         routes over its own service and its own way of authenticating readers."""
         self.config = config
         self.log = log or logging.getLogger(LOG_NAME)
-        self.service = service or TeacherService(self.redis_provider(), limiter=config.failure_limiter(),
+        self.service = service or SessionService(self.redis_provider(), limiter=config.failure_limiter(),
                                                  log=self.log)
         self.read_auth = read_auth or StudentKeyAuth()
         self.state = RelayState()

@@ -19,7 +19,7 @@ from ..domain.outputs import validate_outputs
 from ..domain.republish import republish_plan
 from .collab_save import ROOM_AUTOSAVE, save_origin
 from .publish_failures import PublishFailures
-from .teacher import TeacherService
+from .session_service import SessionService
 
 CONTENTS_SCHEMA_ID = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 INTERNAL_MESSAGE = "The server failed to publish this cell; its log has the details."
@@ -32,7 +32,7 @@ def _reason(exc: BaseException) -> tuple[str, str]:
 
 
 class PublishOnSave:
-    def __init__(self, service: TeacherService, contents_manager, log: logging.Logger | None = None,
+    def __init__(self, service: SessionService, contents_manager, log: logging.Logger | None = None,
                  owner: str | None = None, failures: PublishFailures | None = None):
         self.service = service
         self.owner = owner  # only this owner's sessions are republished (None: every session)

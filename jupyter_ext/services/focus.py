@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..domain import InvalidInput, validate_cell_id
 from ..store.focus import set_focus
-from .teacher import TeacherService
+from .session_service import SessionService
 
 
 def focus_target(body: dict) -> str | None:
@@ -15,7 +15,7 @@ def focus_target(body: dict) -> str | None:
     return None if raw is None else validate_cell_id(raw)
 
 
-async def show_cell(service: TeacherService, code: str, body: dict) -> dict:
+async def show_cell(service: SessionService, code: str, body: dict) -> dict:
     """Focus a published cell (or none); every reader gets a ``focus`` event."""
     cell_id = focus_target(body)
     number = (await service.get_cell(code, cell_id)).number if cell_id is not None else None

@@ -18,7 +18,7 @@ from ..domain.talkback import (
     validate_session_settings,
 )
 from ..store.hands import HandQueue
-from .teacher import TeacherService
+from .session_service import SessionService
 
 PUBLIC_FIELDS = ("hand_id", "name", "cell_id", "number", "source", "outputs", "note", "raised", "state", "position")
 
@@ -31,7 +31,7 @@ def reporting_client(reader, body_client: str | None) -> str:
     return opaque_client(body_client or "")
 
 
-async def _queue(service: TeacherService) -> HandQueue:
+async def _queue(service: SessionService) -> HandQueue:
     store = await service.session_store()
     return HandQueue(store.redis, stream_maxlen=store.stream_maxlen)
 
@@ -40,7 +40,7 @@ def public_hand(hand: dict) -> dict:
     return {field: hand.get(field) for field in PUBLIC_FIELDS}
 
 
-async def raise_hand(service: TeacherService, code: str, reader, body: dict) -> dict:
+async def raise_hand(service: SessionService, code: str, reader, body: dict) -> dict:
     """``POST …/hands`` → ``{"hand_id", "position"}``; under the hub the name is the hub user's."""
     hub_member = reader.role == "member"
     clean = validate_hand(body, client_required=not hub_member)
@@ -57,28 +57,28 @@ async def raise_hand(service: TeacherService, code: str, reader, body: dict) -> 
     return {"hand_id": hand["hand_id"], "position": position}
 
 
-async def list_hands(service: TeacherService, code: str) -> dict:
+async def list_hands(service: SessionService, code: str) -> dict:
     """The queue, and whether hands are open (what "Close hands" shows after a reload)."""
     queue = await _queue(service)
     hands = [public_hand(h) for h in await queue.hands(code)]
     return {"hands": hands, "hands_open": await queue.is_open(code)}
 
 
-async def update_hand(service: TeacherService, code: str, hand_id: str, body: dict) -> dict:
+async def update_hand(service: SessionService, code: str, hand_id: str, body: dict) -> dict:
     hand_id, state = validate_hand_id(hand_id), validate_hand_update(body)
     queue = await _queue(service)
     await queue.update(code, hand_id, state, max_done=MAX_DONE_HANDS)
     return public_hand(await queue.hand(code, hand_id))
 
 
-async def lower_hand(service: TeacherService, code: str, hand_id: str, reader, client: str | None) -> None:
+async def lower_hand(service: SessionService, code: str, hand_id: str, reader, client: str | None) -> None:
     """The teacher lowers any hand; a student only the one its client raised."""
     hand_id = validate_hand_id(hand_id)
     who = None if reader.role == "teacher" else reporting_client(reader, client)
     await (await _queue(service)).lower(code, hand_id, who)
 
 
-async def spotlight(service: TeacherService, code: str, hand_id: str, body: dict) -> dict:
+async def spotlight(service: SessionService, code: str, hand_id: str, body: dict) -> dict:
     """Publish the hand's code (and, if asked, its sanitised outputs) as a new cell of the
     session, ``"origin": "student"`` and no name: everyone sees it, nobody learns whose it is."""
     hand_id = validate_hand_id(hand_id)
@@ -97,7 +97,7 @@ async def spotlight(service: TeacherService, code: str, hand_id: str, body: dict
     return {"cell_id": cell.cell_id, "version": cell.version}
 
 
-async def set_session_settings(service: TeacherService, code: str, body: dict) -> dict:
+async def set_session_settings(service: SessionService, code: str, body: dict) -> dict:
     """``PATCH codestream/api/sessions/{code}`` ``{"hands_open": bool}``."""
     hands_open = validate_session_settings(body)
     await (await _queue(service)).set_open(code, hands_open)

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 from ..domain.lesson import content_disposition, lesson_filename, lesson_notebook
-from .teacher import TeacherService
+from .session_service import SessionService
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class LessonFile:
     disposition: str
 
 
-async def lesson_file(service: TeacherService, code: str) -> LessonFile:
+async def lesson_file(service: SessionService, code: str) -> LessonFile:
     """The published cells in the teacher's order, outputs included, as ``.ipynb`` bytes (for a
     reader the route has authorized)."""
     listing = await service.list_cells(code)

@@ -6,10 +6,10 @@ from ..domain import InvalidInput, validate_cell_id
 from ..domain.talkback import validate_run
 from ..store.runs import RunLedger
 from .hands import reporting_client
-from .teacher import TeacherService
+from .session_service import SessionService
 
 
-async def record_run(service: TeacherService, code: str, cell_id: str, reader, body: dict) -> bool:
+async def record_run(service: SessionService, code: str, cell_id: str, reader, body: dict) -> bool:
     """``POST …/cells/{cell_id}/runs``: counted once per client and cell (latest wins), only for
     a client present on an event stream of the session; True when the counts changed."""
     cell_id = validate_cell_id(cell_id)
@@ -24,5 +24,5 @@ async def record_run(service: TeacherService, code: str, cell_id: str, reader, b
     return await ledger.record(code, cell_id, reporting_client(reader, client), state, ename)
 
 
-async def run_counts(service: TeacherService, code: str) -> dict[str, dict]:
+async def run_counts(service: SessionService, code: str) -> dict[str, dict]:
     return await RunLedger((await service.session_store()).redis).counts(code)

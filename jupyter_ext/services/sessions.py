@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from ..store.records import SessionRecord
 from .kept_keys import KeptKeys
-from .teacher import TeacherService
+from .session_service import SessionService
 
 
 class SessionDesk:
     links_carry_key = True  # laptop join links hold the key (fragment): a new key, a new link
 
-    def __init__(self, service: TeacherService, kept_keys: KeptKeys | None = None):
+    def __init__(self, service: SessionService, kept_keys: KeptKeys | None = None):
         self.service = service
         self.kept_keys = kept_keys  # this server's own sessions' keys (services/kept_keys.py)
 

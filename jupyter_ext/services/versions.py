@@ -5,10 +5,10 @@ from __future__ import annotations
 from ..domain import Cell
 from ..store.stream import translate_redis_errors
 from ..store.versions import read_version
-from .teacher import TeacherService
+from .session_service import SessionService
 
 
-async def cell_version(service: TeacherService, code: str, cell_id: str, version: int) -> Cell:
+async def cell_version(service: SessionService, code: str, cell_id: str, version: int) -> Cell:
     """``version`` of a published cell, numbered as the cell is now when it was published without
     a number (its rank among the published cells)."""
     store = await service.session_store()

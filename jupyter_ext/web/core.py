@@ -2,7 +2,7 @@
 read, and the contract's JSON and error shape, for every program that mounts the table.
 
 ``ReadRoutes`` answers the contract's read routes (the cell list, one cell, a session's event
-stream) over ``self.service`` (a ``TeacherService``) for any tornado ``RequestHandler``. Who may
+stream) over ``self.service`` (a ``SessionService``) for any tornado ``RequestHandler``. Who may
 read is not hard-wired: the handler's ``read_auth`` strategy (a ``ReadAuth``) decides. The
 standalone relay uses ``StudentKeyAuth`` (the session's student key), the teacher's Jupyter
 server adds its own login on top (``handlers/read.py``), and the hub service plugs in the hub's
@@ -209,7 +209,7 @@ class StudentKeyAuth(ReadAuth):
 
 # -- the routes ------------------------------------------------------------------------------
 class ReadRoutes:
-    """The read routes over ``self.service`` (a ``TeacherService``), for any tornado handler.
+    """The read routes over ``self.service`` (a ``SessionService``), for any tornado handler.
 
     The handler it is mixed into provides ``write_json`` and ``cs_log``; ``service``,
     ``heartbeat_seconds`` and (optionally) ``read_auth`` arrive through ``initialize(**services)``.

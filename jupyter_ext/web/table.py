@@ -18,7 +18,7 @@ SESSION = rf"codestream/api/sessions/{CODE}"
 
 class WebRoute:
     """Base of every route behaviour. The program's handler base supplies ``service`` (a
-    ``TeacherService``), ``read_auth`` (who is asking), ``json_body()`` and ``write_json()``;
+    ``SessionService``), ``read_auth`` (who is asking), ``json_body()`` and ``write_json()``;
     so this mixin defines none of them (it comes first in the mounted class's MRO)."""
 
     async def as_teacher(self, code: str | None, *, others: str = "members", in_write: bool = False):

@@ -1,4 +1,6 @@
-"""The teacher-side service: what the teacher and read routes do, independent of HTTP."""
+"""The session service: what every route of the web table does with sessions and cells,
+independent of HTTP, in whichever program mounts the table (the Jupyter extension, a relay, the
+hub service); ``RedisProvider`` opens the store it works on."""
 
 from __future__ import annotations
 
@@ -135,7 +137,9 @@ def validate_pull_report(body: object) -> tuple[int, str]:
     return version, client
 
 
-class TeacherService:
+class SessionService:
+    """Sessions, cells and reads over one store; who may call what is the mount's identity."""
+
     def __init__(self, provider: RedisProvider, *, limits: CellLimits = CellLimits(),
                  limiter: FailureLimiter | None = None, relay_url: str = "", students_url: str = "",
                  log: logging.Logger | None = None):
