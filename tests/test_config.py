@@ -166,3 +166,17 @@ def test_the_hub_service_needs_its_token_and_prints_no_secret(capsys):
     printed = "".join(capsys.readouterr())
     assert "not-an-address" in printed  # it did print the error
     assert "pw-not-printed" not in printed and "hub-token-not-printed" not in printed
+
+
+def test_the_readmes_command_lists_every_extension_option_with_its_default():
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    command = re.search(r'`python -c "(from jupyter_ext\.app import CodeStreamApp;[^"]+)"`', readme).group(1)
+    shown = subprocess.run([sys.executable, "-c", command], capture_output=True, text=True, timeout=60).stdout
+    for name in ("max_streams_per_address", "freeze_startup_objects", "publish_on_save", "redis_url"):
+        block = re.search(rf"--CodeStreamApp\.{name}=.*?(?=\n--|\Z)", shown, re.S)
+        assert block and "Default:" in block.group(0), name
