@@ -61,5 +61,7 @@ class TeacherBase(param.Parameterized):
             self._session_over(self.session_code)
 
     def _session_over(self, code: str) -> None:
-        """Forget the session ``code`` (teacher_state.py does the whole of it)."""
-        raise NotImplementedError
+        """Forget the session ``code``; the full dashboard (teacher_state.py) also clears its key,
+        join link, hands and rows."""
+        if self.session_code == code:
+            self.session_code = ""

@@ -16,22 +16,12 @@ from codestream_dash import student_model as model
 from codestream_dash.student import StudentDashboard
 from codestream_dash.student_render import cell_preview_html, code_html, diff_html, markdown_html
 from jupyter_ext.clients import ServerClient
-from jupyter_ext.testing import create_session, free_port, publish, until, write_notebook
+from jupyter_ext.testing import create_session, free_port, notebook_cells, publish, source_of, until, write_notebook
 
 XSS = "<img src=x onerror=alert(1)>"
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def notebook_cells(server, path):
-    r = server.client().get(f"api/contents/{path}", params={"type": "notebook", "content": 1})
-    assert r.status_code == 200, r.text
-    return r.json()["content"]["cells"]
-
-
-def source_of(cell):
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
 @pytest.fixture
 async def dashboard(student):
     board = StudentDashboard(ServerClient(student.url, student.token))

@@ -18,17 +18,7 @@ from codestream_dash.student_pull import count_of
 from jupyter_ext.clients import ServerClient
 from jupyter_ext.clients.server import attachment_name
 from jupyter_ext.domain.merge import merge_texts
-from jupyter_ext.testing import create_session, publish, until, write_notebook
-
-
-def notebook_cells(server, path):
-    r = server.client().get(f"api/contents/{path}", params={"type": "notebook", "content": 1})
-    assert r.status_code == 200, r.text
-    return r.json()["content"]["cells"]
-
-
-def source_of(cell):
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+from jupyter_ext.testing import create_session, notebook_cells, publish, source_of, until, write_notebook
 
 
 @pytest.fixture

@@ -17,3 +17,15 @@ def write_notebook(root: Path, path: str, cells: list[tuple[str, str]]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(target))
     return target
+
+
+def notebook_cells(server, path: str) -> list[dict]:
+    """The cells of ``path`` as the server's contents API gives them (``server``: a test server)."""
+    r = server.client().get(f"api/contents/{path}", params={"type": "notebook", "content": 1})
+    assert r.status_code == 200, r.text
+    return r.json()["content"]["cells"]
+
+
+def source_of(cell: dict) -> str:
+    """A contents-API cell's source as one string (it may come as a list of lines)."""
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]

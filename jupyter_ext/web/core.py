@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from http.client import responses
 
@@ -145,7 +146,7 @@ class Reader:
     write_owner: str | None = None  # a teacher: the owner a write must still check (as_teacher(in_write=True))
 
 
-class ReadAuth:
+class ReadAuth(ABC):
     """The strategy a read route asks who may read a session; one per kind of server."""
 
     def deferred_student_key(self, route: web.RequestHandler) -> str | None:
@@ -153,9 +154,9 @@ class ReadAuth:
         or ``None``: then the route awaits ``authorize`` first. Raises when nothing can authorize."""
         return None
 
+    @abstractmethod
     async def authorize(self, route: web.RequestHandler, code: str) -> Reader:
         """Raise a contract error unless this request may read ``code``; say who reads."""
-        raise NotImplementedError
 
     async def teacher(self, route: web.RequestHandler, code: str | None, *, others: str = "members",
                       in_write: bool = False) -> Reader:
