@@ -176,6 +176,10 @@ async def save_to_relay(lab: Lab, size: Size) -> list[Row]:
                     "PUT", f"/api/contents/{path}", {"type": "notebook", "format": "json", "content": model})
                 if status != 200:
                     raise RuntimeError(f"save answered {status}: {raw[:200]!r}")
+                # JupyterLab's Save then creates a checkpoint, which publish on save follows
+                status, _h, raw = await teacher.request("POST", f"/api/contents/{path}/checkpoints", b"")
+                if status != 201:
+                    raise RuntimeError(f"checkpoint answered {status}: {raw[:200]!r}")
                 save_delays.append(await wait_for(ids[1], 2 + r, started))
 
                 arrivals.clear()

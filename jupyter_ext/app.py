@@ -15,8 +15,7 @@ from .handlers import openapi_handlers
 from .handlers.join import join_handlers
 from .handlers.publish import publish_handlers
 from .handlers.web_mount import web_handlers
-from .services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
-from .services.collab_save import track_collaborative_saves
+from .services.autopublish import PublishOnSave
 from .services.kept_keys import KEYS_FILE_NAME, KeptKeys
 from .services.owner import OWNER_FILE_NAME, load_owner_id
 from .services.session_service import SessionService
@@ -133,11 +132,8 @@ class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, Exten
         self.student_service = self._make_student_service()
         self.student_talkback = self._make_student_talkback()
         if self.publish_on_save:
-            track_collaborative_saves(self.cs_log)
             self.publish_on_save_listener = PublishOnSave(
                 self.session_service, self.serverapp.contents_manager, log=self.cs_log, owner=self.owner_id)
-            self.serverapp.event_logger.add_listener(
-                schema_id=CONTENTS_SCHEMA_ID, listener=self.publish_on_save_listener.on_contents_event)
         self.cs_log.info("codestream: using %s", "the configured Redis" if url else "an embedded redis-server")
 
     def _students_url(self) -> str:
@@ -156,7 +152,7 @@ class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, Exten
         """Hands and run reports of the student side; runs are heard on the save events."""
         if self.student_service is None:
             return None
-        from .services.student_talkback import StudentTalkback
+        from .services.student_talkback import CONTENTS_SCHEMA_ID, StudentTalkback
 
         talkback = StudentTalkback(self.student_service, share_run_status=self.share_run_status, log=self.cs_log)
         self.student_service.talkback = talkback

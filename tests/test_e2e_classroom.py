@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jupyter_ext.domain import ALPHABET
-from jupyter_ext.testing import artifacts_dir, wait_until, write_notebook
+from jupyter_ext.testing import artifacts_dir, save_like_jupyterlab, wait_until, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -257,8 +257,7 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     tclient = teacher.client()
     model = tclient.get("api/contents/lesson.ipynb", params={"content": 1}).json()
     model["content"]["cells"][2]["source"] = TEACHER_V2
-    r = tclient.put("api/contents/lesson.ipynb", json={"type": "notebook", "format": "json", "content": model["content"]})
-    assert r.status_code == 200, r.text
+    save_like_jupyterlab(tclient, "lesson.ipynb", model["content"])
     wait_until(lambda: published(teacher, code)[squares_id]["version"] == 2, UPDATE_S, what="version 2 published")
     assert published(teacher, code)[loops_id]["version"] == 1  # unchanged cells keep their version
     expect(tpage.locator(f".cs-cell-{squares_id}")).to_contain_text("published v2", timeout=UPDATE_MS)

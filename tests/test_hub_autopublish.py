@@ -15,6 +15,7 @@ import pytest
 from codestream_dash.publish_failures import PublishFailuresNotice, failures_html
 from jupyter_ext.clients.server import ServerClient
 from jupyter_ext.pytest_plugin import wait_until
+from jupyter_ext.testing import save_like_jupyterlab
 
 PATH = "autopublish.ipynb"
 TOO_BIG = "big = '" + "x" * (1024 * 1024 + 10) + "'"  # over the service's 1 MiB source limit
@@ -65,7 +66,7 @@ def published(teacher, code: str) -> dict:
 
 def test_a_save_publishes_source_outputs_and_markdown_and_keeps_what_failed(cs_hub, teacher, session):
     saved = notebook(TOO_BIG, "a = 10", "10\n", "# A new title", "b = 20")
-    assert teacher.put(f"api/contents/{PATH}", json={"type": "notebook", "content": saved}).status_code == 200
+    save_like_jupyterlab(teacher, PATH, saved)
 
     def went_out() -> bool:
         cells = published(teacher, session)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_ext.pytest_plugin import SSEReader, wait_until
+from jupyter_ext.testing import save_like_jupyterlab
 
 
 def error_code(response):
@@ -159,7 +160,7 @@ def test_a_students_save_changes_nothing_of_the_teachers(servers, lesson):
     assert saved.status_code in (200, 201)
     teacher = servers.server("teacher1")
     # the teacher's own save republishes (so the listener is live), the student's did nothing
-    assert teacher.put("api/contents/lesson.ipynb", json=notebook([("c1", "a = 10"), ("c2", "b = 2")])).status_code == 200
+    save_like_jupyterlab(teacher, "lesson.ipynb", notebook([("c1", "a = 10"), ("c2", "b = 2")])["content"])
 
     def teacher_cell():
         cells = teacher.get(f"codestream/api/sessions/{code}/cells").json()["cells"]

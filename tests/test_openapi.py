@@ -15,6 +15,7 @@ import schemathesis
 from tornado import web
 
 from jupyter_ext.app import CodeStreamApp
+from jupyter_ext.handlers.explicit_save import ExplicitSaveHandler
 from jupyter_ext.handlers.openapi import openapi_document
 
 HTTP_METHODS = ("get", "post", "put", "delete", "patch")
@@ -50,11 +51,12 @@ def registered_routes() -> list[Route]:
     app.session_service = object()
     app.student_service = object()  # the student side is part of every server
     app.initialize_handlers()
-    routes = []
-    for spec in app.handlers:
-        pattern, handler = spec[0], spec[1]
-        routes.append(Route(pattern, openapi_path(pattern), handler, implemented_methods(handler)))
-    return routes
+    return [Route(spec[0], openapi_path(spec[0]), spec[1], implemented_methods(spec[1])) for spec in ours(app.handlers)]
+
+
+def ours(specs: list[tuple]) -> list[tuple]:
+    """The extension's own routes: not Jupyter's checkpoint route it listens on (Jupyter documents it)."""
+    return [spec for spec in specs if not issubclass(spec[1], ExplicitSaveHandler)]
 
 
 def hub_routes() -> list[Route]:
@@ -63,7 +65,7 @@ def hub_routes() -> list[Route]:
     app.hub_client = object()
     app.student_service = object()
     app.initialize_handlers()
-    return [Route(spec[0], openapi_path(spec[0]), spec[1], implemented_methods(spec[1])) for spec in app.handlers]
+    return [Route(spec[0], openapi_path(spec[0]), spec[1], implemented_methods(spec[1])) for spec in ours(app.handlers)]
 
 
 def load_document() -> dict:

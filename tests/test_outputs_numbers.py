@@ -12,6 +12,7 @@ from student_fixtures import configure
 from codestream_dash.outputs_render import outputs_html
 from jupyter_ext.domain import InvalidInput, PayloadTooLarge, validate_outputs
 from jupyter_ext.pytest_plugin import SSEReader, create_session, publish, write_notebook
+from jupyter_ext.testing import save_like_jupyterlab
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
 OUTPUTS = [
@@ -130,8 +131,7 @@ def test_publish_on_save_carries_the_saved_output(cs_teacher):
     put(teacher, code, cell_id, source="print(1)", notebook_path="plots.ipynb", outputs=[], number=1)
     model = teacher.get("api/contents/plots.ipynb", params={"content": 1}).json()
     model["content"]["cells"][0]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "1\n"}]
-    r = teacher.put("api/contents/plots.ipynb", json={"type": "notebook", "format": "json", "content": model["content"]})
-    assert r.status_code == 200
+    save_like_jupyterlab(teacher, "plots.ipynb", model["content"])
 
     def republished():
         return teacher.get(f"codestream/api/sessions/{code}/cells/{cell_id}").json().get("outputs")

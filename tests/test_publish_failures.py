@@ -6,6 +6,7 @@ tests/test_hub_autopublish.py)."""
 from __future__ import annotations
 
 from jupyter_ext.pytest_plugin import create_session, wait_until
+from jupyter_ext.testing import save_like_jupyterlab
 
 
 def saved(c1: str, output: str, title: str) -> dict:
@@ -32,7 +33,7 @@ def test_an_output_over_the_limit_goes_out_as_none_and_is_reported(cs_jupyter_se
             assert client.put(f"codestream/api/sessions/{code}/cells/{cell['id']}", json=body).status_code == 200
         assert client.get("codestream/api/publish/failures").json() == {"failures": []}
         second = saved("a = 2", "x" * 5000, "# New title")
-        assert client.put("api/contents/lesson.ipynb", json={"type": "notebook", "content": second}).status_code == 200
+        save_like_jupyterlab(client, "lesson.ipynb", second)
 
         def cells():
             return {c["cell_id"]: c for c in client.get(f"codestream/api/sessions/{code}/cells").json()["cells"]}

@@ -8,7 +8,7 @@ import nbformat
 
 from jupyter_ext.domain import Cell
 from jupyter_ext.domain.republish import republish_plan
-from jupyter_ext.testing import SSEReader, write_notebook
+from jupyter_ext.testing import SSEReader, save_like_jupyterlab, write_notebook
 
 
 def test_republish_plan_only_touches_changed_cells_of_that_notebook():
@@ -47,9 +47,7 @@ def test_saving_the_notebook_republishes_changed_cells(cs_teacher):
     model = teacher.get("api/contents/lessons/intro.ipynb", params={"content": 1}).json()
     model["content"]["cells"][1]["source"] = "for i in range(5):\n    print(i * i)"
     model["content"]["cells"][2]["source"] = "x = 2  # not published: stays unpublished"
-    r = teacher.put("api/contents/lessons/intro.ipynb",
-                    json={"type": "notebook", "format": "json", "content": model["content"]})
-    assert r.status_code == 200, r.text
+    save_like_jupyterlab(teacher, "lessons/intro.ipynb", model["content"])
 
     event = reader.wait_for(1, timeout=10)[0]
     reader.close()

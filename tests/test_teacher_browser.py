@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jupyter_ext.domain import ALPHABET
-from jupyter_ext.testing import artifacts_dir, free_port, wait_until, write_notebook
+from jupyter_ext.testing import artifacts_dir, free_port, save_like_jupyterlab, wait_until, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -77,8 +77,7 @@ def test_teacher_dashboard_through_the_jupyter_proxy(cs_teacher, cs_page):
     client = cs_teacher.client()
     model = client.get("api/contents/lesson.ipynb", params={"content": 1}).json()
     model["content"]["cells"][1]["source"] = "for i in range(5):\n    print(i * i)"
-    r = client.put("api/contents/lesson.ipynb", json={"type": "notebook", "format": "json", "content": model["content"]})
-    assert r.status_code == 200, r.text
+    save_like_jupyterlab(client, "lesson.ipynb", model["content"])
     wait_until(lambda: published(cs_teacher, code)[ids[1]]["version"] == 2, 30, what="version 2 in the API")
     expect(row).to_contain_text("published v2", timeout=UI_TIMEOUT_MS)
     expect(row).to_contain_text("i * i", timeout=UI_TIMEOUT_MS)

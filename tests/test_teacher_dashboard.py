@@ -16,7 +16,7 @@ from codestream_dash.teacher import CellRow, TeacherDashboard, student_url_advic
 from codestream_dash.teacher_cells import row_view_state
 from jupyter_ext.clients import ServerClient
 from jupyter_ext.domain import ALPHABET
-from jupyter_ext.testing import SSEReader, write_notebook
+from jupyter_ext.testing import SSEReader, save_like_jupyterlab, write_notebook
 
 CODE_RE = re.compile(rf"^[{ALPHABET}]{{6}}$")
 LESSON = "lessons/loops.ipynb"
@@ -64,8 +64,7 @@ def save_through_contents_api(server, path: str, edit) -> None:
     client = server.client()
     model = client.get(f"api/contents/{path}", params={"content": 1}).json()
     edit(model["content"]["cells"])
-    r = client.put(f"api/contents/{path}", json={"type": "notebook", "format": "json", "content": model["content"]})
-    assert r.status_code == 200, r.text
+    save_like_jupyterlab(client, path, model["content"])
 
 
 def test_student_url_advice():

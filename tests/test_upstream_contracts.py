@@ -2,12 +2,10 @@
 installed versions (``pyproject.toml`` declares the ranges these were written for).
 
 Each adapter falls back to the public path when its upstream changes, which keeps the product
-working but silently loses what the adapter was for (a fast SSE write, publish on an explicit
-save only, a token kept out of the page). So these tests fail the day the upstream behaviour
-changes, instead of the fallback hiding it:
+working but silently loses what the adapter was for (a fast SSE write, a token kept out of the
+page). So these tests fail the day the upstream behaviour changes, instead of the fallback
+hiding it:
 - ``jupyter_ext/web/sse.py`` (tornado): an HTTP/1.1 connection says whether it frames chunks;
-- ``jupyter_ext/services/collab_save.py`` (jupyter-server-ydoc): the frontend's save request
-  and the room's autosave run through two distinct room methods;
 - ``codestream_dash/panel_setup.py`` (Bokeh): every page handler passes through
   ``AuthRequestHandler.prepare``.
 """
@@ -60,20 +58,17 @@ async def test_tornado_still_says_whether_it_frames_chunks():
     assert b"event: published" in body and b"Transfer-Encoding: chunked" in body
 
 
-def test_jupyter_server_ydoc_still_tells_a_requested_save_from_an_autosave():
-    from jupyter_server_ydoc.handlers import YDocWebSocketHandler
-    from jupyter_server_ydoc.rooms import DocumentRoom
+def test_the_explicit_save_route_is_jupyters_checkpoint_route():
+    """Public, not private: ``handlers/explicit_save.py`` is Jupyter's own checkpoint handler on
+    Jupyter's own pattern (a real server answering through it: tests/test_explicit_save.py)."""
+    from jupyter_server.base.handlers import path_regex
+    from jupyter_server.services.contents.handlers import CheckpointsHandler, default_handlers
 
-    from jupyter_ext.services.collab_save import track_collaborative_saves
+    from jupyter_ext.handlers.explicit_save import CHECKPOINTS_ROUTE, ExplicitSaveHandler
 
-    # the frontend's save message is answered by ``_save_to_disc`` (sync, it starts the save task)
-    assert "._save_to_disc()" in inspect.getsource(YDocWebSocketHandler.on_message)
-    assert not inspect.iscoroutinefunction(getattr(DocumentRoom, "_save_to_disc", None))
-    # ... and both it and the room's own autosave write through ``_maybe_save_document``
-    assert inspect.iscoroutinefunction(getattr(DocumentRoom, "_maybe_save_document", None))
-    room_source = inspect.getsource(DocumentRoom)
-    assert room_source.count("self._maybe_save_document(") >= 2, "the autosave no longer runs the save method"
-    assert track_collaborative_saves() is True
+    assert ("/" + CHECKPOINTS_ROUTE, CheckpointsHandler) in default_handlers
+    assert CHECKPOINTS_ROUTE == r"api/contents%s/checkpoints" % path_regex
+    assert issubclass(ExplicitSaveHandler, CheckpointsHandler)
 
 
 def test_bokeh_pages_still_pass_through_auth_request_handler_prepare():

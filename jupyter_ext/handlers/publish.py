@@ -12,6 +12,7 @@ from tornado import web
 
 from ..domain import InvalidInput, normalize_session_code
 from .base import CodeStreamHandler
+from .explicit_save import explicit_save_handlers
 
 FAILURES_ROUTE = r"codestream/api/publish/failures/?"
 RETRY_ROUTE = r"codestream/api/publish/retry/?"
@@ -49,4 +50,6 @@ class PublishRetryHandler(PublishHandlerBase):
 
 
 def publish_handlers(**services) -> list[tuple]:
-    return [(FAILURES_ROUTE, PublishFailuresHandler, services), (RETRY_ROUTE, PublishRetryHandler, services)]
+    """Publish on save: the teacher's explicit saves, what they could not send, its retry."""
+    return [*explicit_save_handlers(**services),
+            (FAILURES_ROUTE, PublishFailuresHandler, services), (RETRY_ROUTE, PublishRetryHandler, services)]

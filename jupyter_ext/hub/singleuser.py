@@ -17,7 +17,7 @@ from tornado import iostream, web
 from ..domain import Cell, CellLimits, PayloadTooLarge
 from ..web import sse
 from ..handlers.base import MAX_JSON_BODY_BYTES, CodeStreamHandler
-from ..services.autopublish import CONTENTS_SCHEMA_ID, PublishOnSave
+from ..services.autopublish import PublishOnSave
 from ..web import forwarded_routes
 from .client import FORWARDED_REQUEST_HEADERS, HubLink, HubServiceClient
 from .student import HubMembership
@@ -208,8 +208,6 @@ def setup_hub_mode(app) -> bool:
         limits = CellLimits(max_source_bytes=app.max_source_bytes, max_output_bytes=app.max_output_bytes)
         app.publish_on_save_listener = PublishOnSave(HubTeacher(client, limits), app.serverapp.contents_manager,
                                                      log=log)
-        app.serverapp.event_logger.add_listener(
-            schema_id=CONTENTS_SCHEMA_ID, listener=app.publish_on_save_listener.on_contents_event)
     log.info("codestream: under JupyterHub; sessions live in the hub's codestream service")
     return True
 

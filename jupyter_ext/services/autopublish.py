@@ -1,8 +1,8 @@
-"""Publish on save: the contents manager's save event republishes changed published cells.
+"""Publish on save: the teacher's explicit save republishes the changed published cells.
 
-No file polling: Jupyter emits a ``contents_service`` event on every save, and this listener
-reacts to it. With real-time collaboration only the teacher's explicit save counts (Ctrl+S,
-the save command), never the room's own autosave (``collab_save``).
+No file polling and no save event: an explicit save is the checkpoint JupyterLab creates right
+after it (``handlers/explicit_save.py``), which none of the autosaves do, with or without
+real-time collaboration. Half-typed code stays with the teacher until they save.
 
 Every changed cell is sent on its own: one that fails (or whose output is too large) never
 stops the others, and is kept in ``failures`` for the teacher's dashboard, with a retry.
@@ -17,11 +17,9 @@ from jupyter_core.utils import ensure_async
 from ..domain import CodeStreamError
 from ..domain.outputs import validate_outputs
 from ..domain.republish import republish_plan
-from .collab_save import ROOM_AUTOSAVE, save_origin
 from .publish_failures import PublishFailures
 from .session_service import SessionService
 
-CONTENTS_SCHEMA_ID = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 INTERNAL_MESSAGE = "The server failed to publish this cell; its log has the details."
 
 
@@ -40,18 +38,15 @@ class PublishOnSave:
         self.log = log or logging.getLogger(__name__)
         self.failures = failures or PublishFailures()
 
-    async def on_contents_event(self, logger=None, schema_id=None, data=None) -> None:
-        """``jupyter_events`` listener; runs as a task that jupyter_events keeps."""
-        data = data or {}
-        if data.get("action") != "save" or not str(data.get("path", "")).endswith(".ipynb"):
-            return
-        if save_origin() == ROOM_AUTOSAVE:  # half-typed code stays with the teacher
-            self.log.debug("codestream: %s autosaved by its collaboration room: not published", data["path"])
+    async def on_explicit_save(self, path: str) -> None:
+        """The teacher saved ``path`` (a checkpoint was created right after the save)."""
+        path = str(path or "").lstrip("/")
+        if not path.endswith(".ipynb"):
             return
         try:
-            await self.republish(data["path"].lstrip("/"))
+            await self.republish(path)
         except CodeStreamError as exc:  # no session list: nothing known to tell a session about
-            self.log.warning("codestream: publish on save of %s failed: %s", data["path"], exc.message)
+            self.log.warning("codestream: publish on save of %s failed: %s", path, exc.message)
 
     async def retry(self, session: str | None = None) -> int:
         """Republish the notebooks of the kept failures (of ``session``); returns how many cells."""

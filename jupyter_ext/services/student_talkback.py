@@ -21,6 +21,8 @@ from ..domain.notebooks import pulled_from
 from ..domain.talkback import HAND_LOWERED, MAX_NOTE_CHARS, validate_hand_id
 from .student import StudentService
 
+# Jupyter emits one on every save of the contents manager (the student's runs are heard there)
+CONTENTS_SCHEMA_ID = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 PASSED_ON = ("hands_closed", "too_many_requests", "payload_too_large", "hand_not_found", "cell_not_found",
              "invalid_input", "forbidden")
 MAX_OWN_HANDS = 50

@@ -19,3 +19,15 @@ def publish(client: httpx.Client, code: str, cell_id: str, source: str, position
                    json={"source": source, "cell_type": cell_type, "position": position})
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def save_like_jupyterlab(client: httpx.Client, path: str, content: dict, checkpoint: bool = True) -> httpx.Response:
+    """What JupyterLab's Save (Ctrl+S) does: write the notebook, then create a checkpoint, the
+    teacher's explicit save that publish on save follows. ``checkpoint=False`` is an autosave
+    (the write alone). Asserts both answers; returns the write's."""
+    written = client.put(f"api/contents/{path}", json={"type": "notebook", "format": "json", "content": content})
+    assert written.status_code in (200, 201), written.text
+    if checkpoint:
+        created = client.post(f"api/contents/{path}/checkpoints")
+        assert created.status_code == 201, created.text
+    return written
