@@ -56,9 +56,10 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-async def run(names: list[str], size: Size, keep: bool) -> tuple[list[Row], dict]:
+async def run(names: list[str], size: Size, keep: bool,
+              teacher_options: list[str] | None = None) -> tuple[list[Row], dict]:
     raise_fd_limit(4 * size.streams + 1024)
-    lab = Lab(keep=keep)
+    lab = Lab(keep=keep, teacher_options=teacher_options)
     rows: list[Row] = []
     timings = {}
     await asyncio.to_thread(lab.start)
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=str(REPO_ROOT / "bench" / "results" / "latest.json"),
                         help="where to write the results (default bench/results/latest.json)")
     parser.add_argument("--keep", action="store_true", help="keep the servers' folders and logs")
+    parser.add_argument("--teacher-option", action="append", default=[], metavar="--CodeStreamApp.NAME=VALUE",
+                        help="a Jupyter option for the teacher servers (repeatable), e.g."
+                             " --teacher-option=--CodeStreamApp.freeze_startup_objects=True")
     args = parser.parse_args(argv)
     size = Size.quick() if args.quick else Size()
     if args.rtc_peers:
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = load_average()
     started = time.perf_counter()
-    rows, timings = asyncio.run(run(names, size, args.keep))
+    rows, timings = asyncio.run(run(names, size, args.keep, args.teacher_option))
     elapsed = time.perf_counter() - started
     load_after = load_average()
 

@@ -162,9 +162,10 @@ class Lab:
     Student servers and other processes started through it are stopped by ``close``.
     """
 
-    def __init__(self, workdir: Path | None = None, keep: bool = False):
+    def __init__(self, workdir: Path | None = None, keep: bool = False, teacher_options: list[str] | None = None):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="codestream-bench-"))
         self.keep = keep
+        self.teacher_options = list(teacher_options or [])  # e.g. --CodeStreamApp.freeze_startup_objects=True
         self.redis: RedisServerProcess | None = None
         self.teacher: BenchServer | None = None
         self.students: list[JupyterServerProcess] = []
@@ -186,6 +187,7 @@ class Lab:
         if teacher:
             base_env.update({"CODESTREAM_REDIS_URL": self.redis.url, "BENCH_REDIS_URL": self.redis.url})
             args.append("--ServerApp.jpserver_extensions=bench.bare_ext=True")
+            args.extend(self.teacher_options)
         server = BenchServer(self.workdir / name, env={**base_env, **(env or {})},
                                       args=args + (extra_args or []))
         return server

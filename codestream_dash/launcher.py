@@ -68,7 +68,8 @@ def _dashboard(name: str, title: str) -> dict:
             # Jupyter's credentials (Authorization, its login cookie) out of it
             "--include-headers", "Host", "User-Agent", "Accept-Language",
             "--include-cookies", "codestream-none",
-            # redacts ?token=... from its log lines and keeps it out of the Bokeh session token
+            # keeps ?token=... out of the Bokeh session token, and redacts it from the log lines
+            "--auth-module", str(HERE / "page_auth.py"),
             "--setup", str(HERE / "panel_setup.py"),
             "--log-level", "info",
         ],

@@ -82,6 +82,20 @@ def test_dashboard_is_served_only_through_jupyter_auth(cs_teacher):
     assert r.status_code in (302, 403) and "Code Stream" not in r.text
 
 
+def test_a_token_in_the_dashboard_url_stays_out_of_its_page(cs_teacher):
+    """Opened as ``…/codestream-teacher/?token=…`` (Jupyter reads it there): the Bokeh session
+    token in the page keeps the dashboard's own arguments and loses the credentials."""
+    anonymous = cs_teacher.client(auth=False, timeout=APP_TIMEOUT)
+    r = anonymous.get(f"{PROXY_NAME}/", params={"token": cs_teacher.token, "session": "ABCDEF",
+                                                "student_key": "kept-out-1234567890"})
+    assert r.status_code == 200, r.text[:500]
+    carried = session_token_payload(r.text)
+    arguments = json.loads(carried)["arguments"]  # Bokeh keeps each value as base64 bytes
+    assert set(arguments) == {"session"}, carried
+    assert base64.b64decode(arguments["session"][0]["bytes"]) == b"ABCDEF"
+    assert cs_teacher.token not in r.text and base64.b64encode(cs_teacher.token.encode()).decode() not in r.text
+
+
 def dashboard_processes(server) -> list[psutil.Process]:
     children = psutil.Process(server.process.pid).children(recursive=True)
     return [p for p in children if any(PROXY_NAME in arg or arg.endswith("teacher.py") for arg in p.cmdline())]

@@ -6,8 +6,12 @@ working but silently loses what the adapter was for (a fast SSE write, a token k
 page). So these tests fail the day the upstream behaviour changes, instead of the fallback
 hiding it:
 - ``jupyter_ext/web/sse.py`` (tornado): an HTTP/1.1 connection says whether it frames chunks;
-- ``codestream_dash/panel_setup.py`` (Bokeh): every page handler passes through
-  ``AuthRequestHandler.prepare``.
+- ``jupyter_ext/stopping.py`` (simpervisor, jupyter_server): the proxy supervisor's signal state
+  and its child handlers, and the server's own signal stop.
+
+Two more rely on public upstream hooks, checked here all the same: the explicit save is heard
+on Jupyter's own checkpoint route, and the dashboards' session tokens lose the credential
+arguments in Bokeh's auth module hook (``codestream_dash/page_auth.py``).
 """
 
 from __future__ import annotations
@@ -71,13 +75,32 @@ def test_the_explicit_save_route_is_jupyters_checkpoint_route():
     assert issubclass(ExplicitSaveHandler, CheckpointsHandler)
 
 
-def test_bokeh_pages_still_pass_through_auth_request_handler_prepare():
+def test_bokeh_asks_the_auth_module_before_every_page_and_websocket():
+    """Bokeh's documented auth hook runs in ``prepare`` of its page and websocket handlers and of
+    Panel's, before the session token is made (end to end: tests/test_launcher.py)."""
+    from bokeh.server.auth_provider import AuthModule
     from bokeh.server.views.auth_request_handler import AuthRequestHandler
     from bokeh.server.views.doc_handler import DocHandler
+    from bokeh.server.views.ws import WSHandler
+    from panel.io.server import DocHandler as PanelDocHandler
 
-    from codestream_dash.panel_setup import keep_credentials_out_of_session_tokens
+    import codestream_dash.page_auth as page_auth
 
-    assert issubclass(DocHandler, AuthRequestHandler)
-    assert inspect.iscoroutinefunction(AuthRequestHandler.prepare)
-    keep_credentials_out_of_session_tokens()
-    assert getattr(AuthRequestHandler.prepare, "_codestream", False)
+    assert issubclass(DocHandler, AuthRequestHandler) and issubclass(WSHandler, AuthRequestHandler)
+    assert issubclass(PanelDocHandler, DocHandler)
+    assert "auth_provider.get_user_async(self)" in inspect.getsource(AuthRequestHandler.prepare)
+    provider = AuthModule(page_auth.__file__)  # Bokeh's own validation of the module
+    assert provider.get_user_async is not None and provider.login_url == "/"
+
+
+def test_the_proxy_supervisor_and_the_server_still_stop_as_stopping_py_expects():
+    """``install_stop_handler`` keeps simpervisor from installing its SystemExit handler (its
+    ``signal_handler_set`` flag), signals the proxied dashboards through its ``_handlers``, and
+    runs Jupyter's own ``_signal_stop`` (end to end: tests/test_clean_stop.py)."""
+    from jupyter_server.serverapp import ServerApp
+    from simpervisor import atexitasync
+
+    assert isinstance(atexitasync.signal_handler_set, bool)
+    assert isinstance(atexitasync._handlers, list)
+    assert "if not signal_handler_set" in inspect.getsource(atexitasync.add_handler)
+    assert list(inspect.signature(ServerApp._signal_stop).parameters) == ["self", "sig", "frame"]
