@@ -54,12 +54,8 @@ class HubSessionDesk(SessionDesk):
         return record, student_key, {"group": group or None, "teacher": teacher.owner}
 
     async def adopt(self, teacher, code: str) -> None:
-        store = await self.hub.store()
-        try:
-            await store.create_session(code=code, owner=teacher.owner)
-        except ValueError:  # it exists: made meanwhile by this user, or another owner's
-            return
-        self.service.log.info("codestream: session %s created by a 1.x client of hub user %s", code, teacher.owner)
+        # it may exist by now (this user's, or another owner's): the route checks whose it is
+        await self.service.create_made_up_session(code, owner=teacher.owner)
 
     async def end(self, teacher, code: str) -> None:
         await self.service.delete_session(code)  # and out of its owner's and group's indexes

@@ -183,12 +183,19 @@ class SessionService:
         try:
             return await self._owned(store, code, owner)
         except SessionNotFound:
-            try:
-                record, _key = await store.create_session(code=code, owner=owner)
-                self.log.info("codestream: session %s created by a 1.x client", code)
-                return record
-            except ValueError:
-                return await self._owned(store, code, owner)
+            record = await self.create_made_up_session(code, owner)
+            return record if record is not None else await self._owned(store, code, owner)
+
+    async def create_made_up_session(self, code: str, owner: str | None = None) -> SessionRecord | None:
+        """A 1.x client's made-up ``code`` as ``owner``'s new session; None when it exists already
+        (made meanwhile, by this owner or another)."""
+        store = await self._store()
+        try:
+            record, _key = await store.create_session(code=code, owner=owner)
+        except ValueError:
+            return None
+        self.log.info("codestream: session %s created by a 1.x client%s", code, f" of {owner}" if owner else "")
+        return record
 
     async def list_sessions(self, owner: str | None = None) -> list[dict]:
         store = await self.provider.store(start=False)
