@@ -20,6 +20,7 @@ class MemoryStore:
     def __init__(self):
         self.key_hashes: dict[str, str] = {}
         self.touched: list[tuple[str, str, list[str]]] = []
+        self.settled: list[str] = []
 
     async def last_event_id(self, code):
         return "0-0"
@@ -38,6 +39,10 @@ class MemoryStore:
         if current == key_hash:
             self.touched.append((code, key_hash, list(client_ids)))
         return current
+
+    async def settle_attendance(self, code):
+        self.settled.append(code)
+        return 0
 
 
 @pytest.fixture
@@ -78,6 +83,12 @@ async def test_tick_batches_presence_per_session_and_closes_a_rotated_key(hub):
             break
         await asyncio.sleep(0.01)
     assert store.touched[0] == ("AAAAAA", "old", ["s0", "s1"]), "one write for the session's streams"
+    for _ in range(100):
+        if {"AAAAAA", "BBBBBB"} <= set(store.settled):
+            break
+        await asyncio.sleep(0.01)
+    # each session's counts are settled every tick, also where only the teacher's stream is open
+    assert {"AAAAAA", "BBBBBB"} <= set(store.settled)
     store.key_hashes["AAAAAA"] = "new"
     store.touched.clear()
     for _ in range(100):

@@ -152,6 +152,8 @@ async def test_runs_events_update_the_row_live(cs_teacher):
         # an event that carries the counts: shown with no request
         dash.on_event("runs", {"cell_id": cell_id, "runs": {"ok": 17, "error": 1, "errors": {"NameError": 1}}})
         assert "18 ran it · 1 error (NameError 1)" in row.html
+        dash.on_event("pulled", {"cell_id": cell_id, "pulls": {"1": 3}})  # a student left: the new counts
+        assert row.pulls == {"1": 3} and "3 students have v1" in row.html
 
         # Show: one PUT …/focus; the row is marked, and the focus event of another tab moves it
         await dash.show_to_class(cell_id)

@@ -8,7 +8,8 @@ with no gap and no duplicate.
 The fan-out also owns the streams' clock: one heartbeat tick for every stream of the process (not a
 timer per stream), which per session checks the student key once, closes the streams opened with
 a key that was rotated away (or of a session that ended), writes one batched presence update for
-the rest, and sends their heartbeat comment. And it enforces the stream caps.
+the rest, settles the session's counts (students who left stop counting: attendance.py), and
+sends their heartbeat comment. And it enforces the stream caps.
 """
 
 from __future__ import annotations
@@ -211,6 +212,7 @@ class EventFanout:
                 return
             if current != key_hash:
                 self.revoke_keys_except(code, current)
+        await self.store.settle_attendance(code)  # who left stops counting, who came back counts again
         self._heartbeat(code)
 
     def _heartbeat(self, code: str) -> None:

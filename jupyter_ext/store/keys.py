@@ -85,6 +85,21 @@ def run_counts_key(code: str) -> str:
     return f"{PREFIX}:{{{code}}}:run_counts"
 
 
+def counted_key(code: str) -> str:
+    """The clients whose pulls and runs are in the counts now: the present ones (store/attendance.py)."""
+    return f"{PREFIX}:{{{code}}}:counted"
+
+
+def client_cells_key(code: str) -> str:
+    """Client -> the cells it pulled or ran, space-separated (store/attendance.py)."""
+    return f"{PREFIX}:{{{code}}}:client_cells"
+
+
+def pulls_by_client_key(code: str) -> str:
+    """``cell_id\nclient`` -> the version that client's pull counts at (store/attendance.py)."""
+    return f"{PREFIX}:{{{code}}}:pulls_by_client"
+
+
 def replicated_key(code: str) -> str:
     """A marker written only to place a ``WAIT`` for replicas on the session's node (store/replication.py)."""
     return f"{PREFIX}:{{{code}}}:replicated"
@@ -94,4 +109,4 @@ def all_session_keys(code: str) -> list[str]:
     return [session_key(code), cells_key(code), events_key(code), students_key(code), retired_key(code),
             pulled_key(code), pull_counts_key(code), versions_key(code), hands_key(code), hand_states_key(code),
             hand_queue_key(code), hands_done_key(code), runs_key(code), run_counts_key(code),
-            replicated_key(code)]
+            counted_key(code), client_cells_key(code), pulls_by_client_key(code), replicated_key(code)]

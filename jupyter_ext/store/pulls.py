@@ -6,7 +6,8 @@ session): a set of ``cell_id\\nversion\\nclient`` members and a hash of counts p
 ``cell_id\\nversion``. One Lua script adds a pull atomically and, only when that client had
 not pulled that version yet, bumps the count and adds a ``pulled`` event to the session's
 stream, which is how the teacher's dashboard hears of it without polling. No KEYS, no SCAN:
-reading the counts is one HGETALL of the session's own hash.
+reading the counts is one HGETALL of the session's own hash. A client's pulls stop counting when
+it leaves and count again when it comes back (attendance.py).
 """
 
 from __future__ import annotations
@@ -17,17 +18,30 @@ import time
 from redis.asyncio import Redis
 
 from ..domain import CellNotFound, SessionNotFound
-from ..domain.events import AUDIENCE_TEACHER, EVENT_PULLED
+from ..domain.events import AUDIENCE_TEACHER, EVENT_PULLED, EVENT_RUNS
 from . import keys
+from .attendance import ADJUST, attendance_keys
 from .stream import STUDENT_WINDOW_SECONDS, translate_redis_errors
 
 # Honest counts: only a client present on an event stream of the session (in the students set
-# within the window) is counted; a report from any other is accepted and dropped.
-RECORD_PULL = """
+# within the window) is counted; a report from any other is accepted and dropped. A present
+# client whose pulls were taken out of the counts when it left is put back first (attendance.py).
+# KEYS: session, cells, pulled, counts, events, students, counted, client_cells, pulls_by_client,
+#       runs, run_counts
+# ARGV: 1 cell id, 2 member, 3 count field, 4 data, 5 maxlen, 6 pulled event, 7 client,
+#       8 present since, 9 audience, 10 version, 11 code, 12 runs event
+RECORD_PULL = ADJUST + """
 if redis.call('HEXISTS', KEYS[1], 'key_hash') == 0 then return -1 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
 local seen = redis.call('ZSCORE', KEYS[6], ARGV[7])
 if not seen or tonumber(seen) < tonumber(ARGV[8]) then return 0 end
+local K = {counted = KEYS[7], client_cells = KEYS[8], pulls_by_client = KEYS[9], pull_counts = KEYS[4],
+           runs = KEYS[10], run_counts = KEYS[11], events = KEYS[5], cells = KEYS[2]}
+if redis.call('SISMEMBER', K.counted, ARGV[7]) == 0 then  -- back after leaving: its pulls count again
+  local changed = {pulls = {}, runs = {}}
+  cs_adjust(K, ARGV[7], 1, changed)
+  cs_tell(K, {code = ARGV[11], maxlen = ARGV[5], audience = ARGV[9], pulled = ARGV[6], runs = ARGV[12]}, changed)
+end
 if redis.call('SADD', KEYS[3], ARGV[2]) == 0 then return 0 end
 -- each student counted once, at the newest version they pulled: a pull of an older version than
 -- one they have counts nothing; a newer one moves their count from the older version
@@ -44,6 +58,8 @@ for w = v - 1, math.max(1, v - 1000), -1 do
   end
 end
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
+redis.call('HSET', K.pulls_by_client, ARGV[1] .. '\\n' .. ARGV[7], ARGV[10])
+cs_note_cell(K, ARGV[7], ARGV[1])
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[6], 'to', ARGV[9], 'data', ARGV[4])
 return 1
 """
@@ -59,12 +75,13 @@ class PullLedger:
         """Count ``client``'s pull of ``cell_id`` at ``version``; True when it is a new one."""
         data = json.dumps({"session": code, "cell_id": cell_id, "version": version})
         answer = await self.redis.eval(
-            RECORD_PULL, 6,
+            RECORD_PULL, 11,
             keys.session_key(code), keys.cells_key(code), keys.pulled_key(code), keys.pull_counts_key(code),
-            keys.events_key(code), keys.students_key(code),
+            keys.events_key(code), keys.students_key(code), *attendance_keys(code),
+            keys.runs_key(code), keys.run_counts_key(code),
             cell_id, f"{cell_id}\n{version}\n{client}", f"{cell_id}\n{version}", data,
             str(self.stream_maxlen), EVENT_PULLED, client, repr(time.time() - STUDENT_WINDOW_SECONDS),
-            AUDIENCE_TEACHER, str(version))
+            AUDIENCE_TEACHER, str(version), code, EVENT_RUNS)
         if answer == -1:
             raise SessionNotFound(f"There is no live session {code}; check the code.")
         if answer == -2:

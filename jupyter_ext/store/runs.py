@@ -8,6 +8,7 @@ teacher-only ``runs`` event carrying the cell's new counts.
 
 Counting is honest: a report counts only for a client that holds (or held in the last 60 s) an
 event stream of the session (its presence in the students set); any other is accepted and dropped.
+A client's runs stop counting when it leaves and count again when it comes back (attendance.py).
 """
 
 from __future__ import annotations
@@ -17,18 +18,27 @@ import time
 from redis.asyncio import Redis
 
 from ..domain import CellNotFound, SessionNotFound
-from ..domain.events import AUDIENCE_TEACHER, EVENT_RUNS
+from ..domain.events import AUDIENCE_TEACHER, EVENT_PULLED, EVENT_RUNS
 from ..domain.talkback import runs_summary
 from . import keys
+from .attendance import ADJUST, attendance_keys
 from .stream import STUDENT_WINDOW_SECONDS, translate_redis_errors
 
-# KEYS: session, cells, students, runs, counts, events
-# ARGV: 1 cell id, 2 client, 3 state, 4 ename, 5 present since, 6 maxlen, 7 event, 8 audience, 9 code
-RECORD_RUN = """
+# KEYS: session, cells, students, runs, counts, events, counted, client_cells, pulls_by_client, pull_counts
+# ARGV: 1 cell id, 2 client, 3 state, 4 ename, 5 present since, 6 maxlen, 7 event, 8 audience, 9 code,
+#       10 pulled event
+RECORD_RUN = ADJUST + """
 if redis.call('HEXISTS', KEYS[1], 'key_hash') == 0 then return -1 end
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
 local seen = redis.call('ZSCORE', KEYS[3], ARGV[2])
 if not seen or tonumber(seen) < tonumber(ARGV[5]) then return 0 end
+local K = {counted = KEYS[7], client_cells = KEYS[8], pulls_by_client = KEYS[9], pull_counts = KEYS[10],
+           runs = KEYS[4], run_counts = KEYS[5], events = KEYS[6], cells = KEYS[2]}
+if redis.call('SISMEMBER', K.counted, ARGV[2]) == 0 then  -- back after leaving: its runs count again
+  local changed = {pulls = {}, runs = {}}
+  cs_adjust(K, ARGV[2], 1, changed)
+  cs_tell(K, {code = ARGV[9], maxlen = ARGV[6], audience = ARGV[8], pulled = ARGV[10], runs = ARGV[7]}, changed)
+end
 local cell = ARGV[1] .. '\\n'
 local record = ARGV[3] .. '\\n' .. ARGV[4]
 local old = redis.call('HGET', KEYS[4], cell .. ARGV[2])
@@ -39,6 +49,7 @@ if old then
   if ename ~= '' then redis.call('HINCRBY', KEYS[5], cell .. 'e:' .. ename, -1) end
 end
 redis.call('HSET', KEYS[4], cell .. ARGV[2], record)
+cs_note_cell(K, ARGV[2], ARGV[1])
 redis.call('HINCRBY', KEYS[5], cell .. ARGV[3], 1)
 local names = redis.call('HGET', KEYS[5], cell .. 'names') or ''
 if ARGV[4] ~= '' then
@@ -48,18 +59,8 @@ if ARGV[4] ~= '' then
     redis.call('HSET', KEYS[5], cell .. 'names', names)
   end
 end
-local errors = {}
-local any = false
-for ename in string.gmatch(names, '%S+') do
-  local n = tonumber(redis.call('HGET', KEYS[5], cell .. 'e:' .. ename) or '0')
-  if n > 0 then errors[ename] = n; any = true end
-end
-local ok = tonumber(redis.call('HGET', KEYS[5], cell .. 'ok') or '0')
-local failed = tonumber(redis.call('HGET', KEYS[5], cell .. 'error') or '0')
--- ids and codes are plain [A-Za-z0-9_.-]; cjson cannot tell an empty object from a list
-local data = '{"session": "' .. ARGV[9] .. '", "cell_id": "' .. ARGV[1] .. '", "runs": {"ok": ' .. ok ..
-  ', "error": ' .. failed .. ', "errors": ' .. (any and cjson.encode(errors) or '{}') .. '}}'
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[7], 'to', ARGV[8], 'data', data)
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[7], 'to', ARGV[8],
+           'data', cs_runs_data(K, ARGV[9], ARGV[1]))
 return 1
 """
 
@@ -74,9 +75,11 @@ class RunLedger:
         """``client``'s latest run of ``cell_id``; True when the counts changed (and were told)."""
         since = time.time() - STUDENT_WINDOW_SECONDS
         answer = await self.redis.eval(
-            RECORD_RUN, 6, keys.session_key(code), keys.cells_key(code), keys.students_key(code),
-            keys.runs_key(code), keys.run_counts_key(code), keys.events_key(code),
-            cell_id, client, state, ename, repr(since), str(self.stream_maxlen), EVENT_RUNS, AUDIENCE_TEACHER, code)
+            RECORD_RUN, 10, keys.session_key(code), keys.cells_key(code), keys.students_key(code),
+            keys.runs_key(code), keys.run_counts_key(code), keys.events_key(code), *attendance_keys(code),
+            keys.pull_counts_key(code),
+            cell_id, client, state, ename, repr(since), str(self.stream_maxlen), EVENT_RUNS, AUDIENCE_TEACHER, code,
+            EVENT_PULLED)
         if answer == -1:
             raise SessionNotFound(f"There is no live session {code}; check the code.")
         if answer == -2:

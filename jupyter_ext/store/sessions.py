@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from ..domain import SessionNotFound, iso_timestamp, new_session_code, new_student_key
 from ..domain.events import EVENT_SESSION_ENDED
 from . import keys
+from .attendance import Attendance
 from .cells import SessionCells
 from .owners import SessionOwners
 from .records import CellsState, SessionRecord, hash_key
@@ -106,6 +107,10 @@ class SessionStore(SessionCells, SessionOwners, SessionStreams):
         await self._add_event(code, EVENT_SESSION_ENDED, {"session": code})
         await self.redis.delete(*keys.all_session_keys(code))
         await self._unindex(code, fields.get("owner", ""), fields.get("group", ""))
+
+    async def settle_attendance(self, code: str, now: float | None = None) -> int:
+        """Counts of present students only: those who left out, those back in (attendance.py)."""
+        return await Attendance(self.redis, stream_maxlen=self.stream_maxlen).settle(code, now)
 
     @translate_redis_errors
     async def rotate_key(self, code: str) -> str:
