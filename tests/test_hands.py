@@ -272,3 +272,39 @@ async def test_the_queue_caps_open_hands_and_keeps_the_list_bounded(cs_redis):
         assert not await redis.exists(f"codestream:{{{record.code}}}:hands", f"codestream:{{{record.code}}}:hand_queue")
     finally:
         await redis.aclose()
+
+
+def test_a_students_hands_outlive_a_restart_of_their_server(cs_teacher, cs_jupyter_server_factory):
+    """The student server keeps the hands it raised in a private file: restarted, it still
+    lists them and can lower them (a damaged file is ignored, not fatal)."""
+    import os
+    import stat
+
+    from student_fixtures import configure
+
+    from jupyter_ext.pytest_plugin import write_notebook
+
+    student_server = cs_jupyter_server_factory("hands-restart")
+    teacher, student = cs_teacher.client(), student_server.client()
+    session = create_session(teacher, title="Hands kept")
+    code, key = session["code"], session["student_key"]
+    configure(student, cs_teacher.url, code, key)
+    write_notebook(student_server.root_dir, "mine.ipynb", [("code", "mine = 1")])
+    raised = student.post("codestream/api/student/hands",
+                          json={"notebook_path": "mine.ipynb", "cell_index": 0, "note": "help"})
+    assert raised.status_code == 201, raised.text
+    hand_id = raised.json()["hand_id"]
+    kept = next(student_server.data_dir.rglob("hands.json"))
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600
+
+    student_server.restart()
+    student = student_server.client()
+    (hand,) = student.get("codestream/api/student/hands").json()["hands"]
+    assert (hand["hand_id"], hand["session"], hand["notebook_path"], hand["note"], hand["state"]) == (
+        hand_id, code, "mine.ipynb", "help", "waiting")
+    assert student.delete(f"codestream/api/student/hands/{hand_id}").status_code == 204
+    assert teacher.get(f"codestream/api/sessions/{code}/hands").json()["hands"] == []
+
+    kept.write_text("{damaged")
+    student_server.restart()
+    assert student_server.client().get("codestream/api/student/hands").json()["hands"] == []

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 from pathlib import Path
+
+from .private_files import write_private
 
 KEYS_FILE_NAME = "session-keys.json"
 CODE_RE = re.compile(r"^[A-Z0-9]{6}$")  # codes as the routes normalise them
@@ -76,18 +76,8 @@ class KeptKeys:
     def _write(self, kept: dict[str, str]) -> None:
         """Atomic replace by a 0600 file in a 0700 folder; a failure is logged, never raised (the
         session works without it; only its join link after a restart lacks the key)."""
-        folder = self.path.parent
         try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-            try:
-                os.fchmod(fd, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(kept, handle)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_private(self.path, json.dumps(kept))
         except OSError as exc:
             self.log.warning("codestream: could not keep the session keys in %s (%s)", self.path,
                              type(exc).__name__)

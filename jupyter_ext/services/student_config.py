@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from ..domain import InvalidInput, normalize_session_code
 from ..domain.join import parse_join_link
 from ..domain.talkback import MAX_NAME_CHARS
 from ..domain.urls import normalize_teacher_url
+from .private_files import write_private
 
 MAX_KEY_LENGTH = 256
 
@@ -108,6 +107,7 @@ class StudentConfigStore:
         self.folder = Path(folder)
         self.path = self.folder / "student.json"
         self.client_id_path = self.folder / "client-id"
+        self.hands_path = self.folder / "hands.json"  # the hands this server raised (services/student_talkback.py)
         self.log = log or logging.getLogger(__name__)
         self._config: StudentConfig | None = None
         self._client_id: str | None = None
@@ -144,6 +144,27 @@ class StudentConfigStore:
             pass
         self._config = None
 
+    def load_hands(self) -> list[dict]:
+        """The hands this server raised, as last kept ([] when none or unreadable)."""
+        try:
+            kept = json.loads(self.hands_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            self.log.warning("codestream: ignoring the unreadable hands file %s (%s)", self.hands_path,
+                             type(exc).__name__)
+            return []
+        return kept if isinstance(kept, list) else []
+
+    def save_hands(self, hands: list[dict]) -> None:
+        """Keep the hands this server raised across a restart; a failure is logged, never raised
+        (the hands go on in memory)."""
+        try:
+            self._write_private(self.hands_path, json.dumps(hands))
+        except OSError as exc:
+            self.log.warning("codestream: could not keep the raised hands in %s (%s)", self.hands_path,
+                             type(exc).__name__)
+
     def client_id(self) -> str:
         """A stable id of this student server, sent to the teacher so it can count students."""
         if self._client_id is None:
@@ -160,27 +181,4 @@ class StudentConfigStore:
         return self._client_id
 
     def _write_private(self, target: Path, text: str) -> None:
-        """Atomic replace of ``target`` by a 0600 file; the folder is made 0700."""
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.folder)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        try:
-            dir_fd = os.open(self.folder, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private(target, text)

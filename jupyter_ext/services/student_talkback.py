@@ -15,10 +15,11 @@ from collections import OrderedDict
 
 from jupyter_core.utils import ensure_async
 
-from ..domain import CodeStreamError, InvalidInput, NotebookNotFound, iso_timestamp, validate_notebook_path
+from ..domain import (CodeStreamError, InvalidInput, NotebookNotFound, iso_timestamp, normalize_session_code,
+                      validate_notebook_path)
 from ..domain.events import EVENT_HAND_STATE, Event
 from ..domain.notebooks import pulled_from
-from ..domain.talkback import HAND_LOWERED, MAX_NOTE_CHARS, validate_hand_id
+from ..domain.talkback import HAND_LOWERED, HAND_STATES, MAX_NOTE_CHARS, validate_hand_id
 from .student import StudentService
 
 # Jupyter emits one on every save of the contents manager (the student's runs are heard there)
@@ -39,6 +40,24 @@ async def read_notebook_cells(student: StudentService, path: str) -> list[dict]:
         raise NotebookNotFound(f"There is no notebook {path}; choose one of your notebooks.")
     model = await ensure_async(contents.get(path, content=True, type="notebook"))
     return list(model["content"].get("cells", []))
+
+
+def kept_hands(kept: list) -> list[dict]:
+    """The well-formed entries of the hands file (``raise_hand``'s shape); the rest is dropped."""
+    hands = []
+    for hand in kept:
+        try:
+            hands.append({"hand_id": validate_hand_id(hand["hand_id"]),
+                          "session": normalize_session_code(hand["session"]),
+                          "notebook_path": validate_notebook_path(hand["notebook_path"], required=True),
+                          "cell_id": hand["cell_id"] if isinstance(hand.get("cell_id"), str) else None,
+                          "note": str(hand.get("note") or "")[:MAX_NOTE_CHARS],
+                          "raised": str(hand.get("raised") or ""),
+                          "state": hand["state"] if hand.get("state") in (*HAND_STATES, HAND_LOWERED) else "waiting",
+                          "position": hand["position"] if type(hand.get("position")) is int else None})
+        except (CodeStreamError, KeyError, TypeError):
+            continue
+    return hands
 
 
 def pick_cell(cells: list[dict], body: dict) -> dict:
@@ -87,7 +106,9 @@ class StudentTalkback:
         self.student = student
         self.share_run_status = share_run_status  # c.CodeStreamApp.share_run_status
         self.log = log or logging.getLogger(__name__)
-        self.hands: OrderedDict[str, dict] = OrderedDict()
+        # the hands this server raised, kept on disk so a restart of the student's server keeps them
+        self.hands: OrderedDict[str, dict] = OrderedDict(
+            (hand["hand_id"], hand) for hand in kept_hands(student.store.load_hands())[-MAX_OWN_HANDS:])
         self._reported: OrderedDict[tuple[str, str], tuple] = OrderedDict()  # (session, cell) -> sent
         self._tasks: set[asyncio.Task] = set()
 
@@ -123,7 +144,11 @@ class StudentTalkback:
                                "state": "waiting", "position": (answer or {}).get("position")}
         while len(self.hands) > MAX_OWN_HANDS:
             self.hands.popitem(last=False)
+        self._keep_hands()
         return {"hand_id": hand_id, "position": self.hands[hand_id]["position"]}
+
+    def _keep_hands(self) -> None:
+        self.student.store.save_hands(list(self.hands.values()))
 
     def list_hands(self) -> dict:
         return {"hands": [dict(h) for h in reversed(self.hands.values())]}
@@ -143,6 +168,7 @@ class StudentTalkback:
             if exc.code != "hand_not_found":  # already gone there: gone here too
                 raise
         self.hands.pop(hand_id, None)
+        self._keep_hands()
 
     def observe(self, event: Event) -> None:
         """A ``hand_state`` event of my upstream stream (only my own hands' reach it)."""
@@ -150,10 +176,11 @@ class StudentTalkback:
             return
         mine = self.hands.get(str(event.data.get("hand_id")))
         state = event.data.get("state")
-        if mine is not None and isinstance(state, str):
+        if mine is not None and state in (*HAND_STATES, HAND_LOWERED) and state != mine["state"]:
             mine["state"] = state
             if state != "waiting":
                 mine["position"] = None
+            self._keep_hands()
 
     # -- run status ----------------------------------------------------------------------
     def sharing(self) -> bool:
