@@ -201,7 +201,8 @@ class CodeStreamApp(RedisOptions, StreamLimits, KeyLimits, CellSizeLimits, Exten
     # --- student side ---
     student_config_dir = Unicode(
         config=True,
-        help="Folder of the student's teacher config (a 0600 file). Default: <jupyter data dir>/codestream.",
+        help="Folder of the student side's private files (0600): the teacher config, the client id and the"
+             " hands raised. Default: <jupyter data dir>/codestream.",
     )
     student_allowed_networks = List(
         Unicode(), [], config=True,
