@@ -103,6 +103,29 @@ local function cs_note_cell(K, client, cell_id)
 end
 """
 
+# The report scripts (store/pulls.py, store/runs.py) share their first ten keys (``report_keys``)
+# and their start: the session and cell exist, the client is present, and a present client that is
+# not counted (back after leaving) is put back first.
+REPORT = ADJUST + """
+local K = {cells = KEYS[2], events = KEYS[4], counted = KEYS[5], client_cells = KEYS[6],
+           pulls_by_client = KEYS[7], pull_counts = KEYS[8], runs = KEYS[9], run_counts = KEYS[10]}
+
+-- -1: no such session; -2: no such cell; 0: the client is not present (the report is dropped);
+-- 1: go on
+local function cs_report_start(A, cell_id, client, since)
+  if redis.call('HEXISTS', KEYS[1], 'key_hash') == 0 then return -1 end
+  if redis.call('HEXISTS', K.cells, cell_id) == 0 then return -2 end
+  local seen = redis.call('ZSCORE', KEYS[3], client)
+  if not seen or tonumber(seen) < tonumber(since) then return 0 end
+  if redis.call('SISMEMBER', K.counted, client) == 0 then
+    local changed = {pulls = {}, runs = {}}
+    cs_adjust(K, client, 1, changed)
+    cs_tell(K, A, changed)
+  end
+  return 1
+end
+"""
+
 # KEYS: session, students, counted, client_cells, pulls_by_client, pull_counts, runs, run_counts, events,
 #       cells
 # ARGV: present since, maxlen, audience, code, pulled event, runs event
@@ -134,6 +157,12 @@ return moved
 def attendance_keys(code: str) -> list[str]:
     """counted, client_cells, pulls_by_client (the keys ``ADJUST`` needs besides the ledgers')."""
     return [keys.counted_key(code), keys.client_cells_key(code), keys.pulls_by_client_key(code)]
+
+
+def report_keys(code: str) -> list[str]:
+    """The first ten keys of a report script (``REPORT``)."""
+    return [keys.session_key(code), keys.cells_key(code), keys.students_key(code), keys.events_key(code),
+            *attendance_keys(code), keys.pull_counts_key(code), keys.runs_key(code), keys.run_counts_key(code)]
 
 
 class Attendance:

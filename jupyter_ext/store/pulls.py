@@ -20,47 +20,38 @@ from redis.asyncio import Redis
 from ..domain import CellNotFound, SessionNotFound
 from ..domain.events import AUDIENCE_TEACHER, EVENT_PULLED, EVENT_RUNS
 from . import keys
-from .attendance import ADJUST, attendance_keys
+from .attendance import REPORT, report_keys
 from .stream import STUDENT_WINDOW_SECONDS, translate_redis_errors
 
 # Honest counts: only a client present on an event stream of the session (in the students set
 # within the window) is counted; a report from any other is accepted and dropped. A present
 # client whose pulls were taken out of the counts when it left is put back first (attendance.py).
-# KEYS: session, cells, pulled, counts, events, students, counted, client_cells, pulls_by_client,
-#       runs, run_counts
+# KEYS: the ten of ``report_keys``, then 11 the pulled set
 # ARGV: 1 cell id, 2 member, 3 count field, 4 data, 5 maxlen, 6 pulled event, 7 client,
 #       8 present since, 9 audience, 10 version, 11 code, 12 runs event
-RECORD_PULL = ADJUST + """
-if redis.call('HEXISTS', KEYS[1], 'key_hash') == 0 then return -1 end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
-local seen = redis.call('ZSCORE', KEYS[6], ARGV[7])
-if not seen or tonumber(seen) < tonumber(ARGV[8]) then return 0 end
-local K = {counted = KEYS[7], client_cells = KEYS[8], pulls_by_client = KEYS[9], pull_counts = KEYS[4],
-           runs = KEYS[10], run_counts = KEYS[11], events = KEYS[5], cells = KEYS[2]}
-if redis.call('SISMEMBER', K.counted, ARGV[7]) == 0 then  -- back after leaving: its pulls count again
-  local changed = {pulls = {}, runs = {}}
-  cs_adjust(K, ARGV[7], 1, changed)
-  cs_tell(K, {code = ARGV[11], maxlen = ARGV[5], audience = ARGV[9], pulled = ARGV[6], runs = ARGV[12]}, changed)
-end
-if redis.call('SADD', KEYS[3], ARGV[2]) == 0 then return 0 end
+RECORD_PULL = REPORT + """
+local started = cs_report_start({code = ARGV[11], maxlen = ARGV[5], audience = ARGV[9], pulled = ARGV[6],
+                                 runs = ARGV[12]}, ARGV[1], ARGV[7], ARGV[8])
+if started ~= 1 then return started end
+if redis.call('SADD', KEYS[11], ARGV[2]) == 0 then return 0 end
 -- each student counted once, at the newest version they pulled: a pull of an older version than
 -- one they have counts nothing; a newer one moves their count from the older version
 local v = tonumber(ARGV[10])
 local prefix, suffix = ARGV[1] .. '\\n', '\\n' .. ARGV[7]
-local newest = tonumber(string.match(redis.call('HGET', KEYS[2], ARGV[1]), '"version":%s*(%d+)')) or v
+local newest = tonumber(string.match(redis.call('HGET', K.cells, ARGV[1]), '"version":%s*(%d+)')) or v
 for w = v + 1, math.min(newest, v + 1000) do
-  if redis.call('SISMEMBER', KEYS[3], prefix .. w .. suffix) == 1 then return 0 end
+  if redis.call('SISMEMBER', KEYS[11], prefix .. w .. suffix) == 1 then return 0 end
 end
 for w = v - 1, math.max(1, v - 1000), -1 do
-  if redis.call('SISMEMBER', KEYS[3], prefix .. w .. suffix) == 1 then
-    redis.call('HINCRBY', KEYS[4], prefix .. w, -1)
+  if redis.call('SISMEMBER', KEYS[11], prefix .. w .. suffix) == 1 then
+    redis.call('HINCRBY', K.pull_counts, prefix .. w, -1)
     break
   end
 end
-redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
+redis.call('HINCRBY', K.pull_counts, ARGV[3], 1)
 redis.call('HSET', K.pulls_by_client, ARGV[1] .. '\\n' .. ARGV[7], ARGV[10])
 cs_note_cell(K, ARGV[7], ARGV[1])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[6], 'to', ARGV[9], 'data', ARGV[4])
+redis.call('XADD', K.events, 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[6], 'to', ARGV[9], 'data', ARGV[4])
 return 1
 """
 
@@ -75,10 +66,7 @@ class PullLedger:
         """Count ``client``'s pull of ``cell_id`` at ``version``; True when it is a new one."""
         data = json.dumps({"session": code, "cell_id": cell_id, "version": version})
         answer = await self.redis.eval(
-            RECORD_PULL, 11,
-            keys.session_key(code), keys.cells_key(code), keys.pulled_key(code), keys.pull_counts_key(code),
-            keys.events_key(code), keys.students_key(code), *attendance_keys(code),
-            keys.runs_key(code), keys.run_counts_key(code),
+            RECORD_PULL, 11, *report_keys(code), keys.pulled_key(code),
             cell_id, f"{cell_id}\n{version}\n{client}", f"{cell_id}\n{version}", data,
             str(self.stream_maxlen), EVENT_PULLED, client, repr(time.time() - STUDENT_WINDOW_SECONDS),
             AUDIENCE_TEACHER, str(version), code, EVENT_RUNS)

@@ -21,45 +21,37 @@ from ..domain import CellNotFound, SessionNotFound
 from ..domain.events import AUDIENCE_TEACHER, EVENT_PULLED, EVENT_RUNS
 from ..domain.talkback import runs_summary
 from . import keys
-from .attendance import ADJUST, attendance_keys
+from .attendance import REPORT, report_keys
 from .stream import STUDENT_WINDOW_SECONDS, translate_redis_errors
 
-# KEYS: session, cells, students, runs, counts, events, counted, client_cells, pulls_by_client, pull_counts
+# KEYS: the ten of ``report_keys``
 # ARGV: 1 cell id, 2 client, 3 state, 4 ename, 5 present since, 6 maxlen, 7 event, 8 audience, 9 code,
 #       10 pulled event
-RECORD_RUN = ADJUST + """
-if redis.call('HEXISTS', KEYS[1], 'key_hash') == 0 then return -1 end
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return -2 end
-local seen = redis.call('ZSCORE', KEYS[3], ARGV[2])
-if not seen or tonumber(seen) < tonumber(ARGV[5]) then return 0 end
-local K = {counted = KEYS[7], client_cells = KEYS[8], pulls_by_client = KEYS[9], pull_counts = KEYS[10],
-           runs = KEYS[4], run_counts = KEYS[5], events = KEYS[6], cells = KEYS[2]}
-if redis.call('SISMEMBER', K.counted, ARGV[2]) == 0 then  -- back after leaving: its runs count again
-  local changed = {pulls = {}, runs = {}}
-  cs_adjust(K, ARGV[2], 1, changed)
-  cs_tell(K, {code = ARGV[9], maxlen = ARGV[6], audience = ARGV[8], pulled = ARGV[10], runs = ARGV[7]}, changed)
-end
+RECORD_RUN = REPORT + """
+local started = cs_report_start({code = ARGV[9], maxlen = ARGV[6], audience = ARGV[8], pulled = ARGV[10],
+                                 runs = ARGV[7]}, ARGV[1], ARGV[2], ARGV[5])
+if started ~= 1 then return started end
 local cell = ARGV[1] .. '\\n'
 local record = ARGV[3] .. '\\n' .. ARGV[4]
-local old = redis.call('HGET', KEYS[4], cell .. ARGV[2])
+local old = redis.call('HGET', K.runs, cell .. ARGV[2])
 if old == record then return 0 end
 if old then
   local state, ename = string.match(old, '^(%a+)\\n(.*)$')
-  redis.call('HINCRBY', KEYS[5], cell .. state, -1)
-  if ename ~= '' then redis.call('HINCRBY', KEYS[5], cell .. 'e:' .. ename, -1) end
+  redis.call('HINCRBY', K.run_counts, cell .. state, -1)
+  if ename ~= '' then redis.call('HINCRBY', K.run_counts, cell .. 'e:' .. ename, -1) end
 end
-redis.call('HSET', KEYS[4], cell .. ARGV[2], record)
+redis.call('HSET', K.runs, cell .. ARGV[2], record)
 cs_note_cell(K, ARGV[2], ARGV[1])
-redis.call('HINCRBY', KEYS[5], cell .. ARGV[3], 1)
-local names = redis.call('HGET', KEYS[5], cell .. 'names') or ''
+redis.call('HINCRBY', K.run_counts, cell .. ARGV[3], 1)
+local names = redis.call('HGET', K.run_counts, cell .. 'names') or ''
 if ARGV[4] ~= '' then
-  redis.call('HINCRBY', KEYS[5], cell .. 'e:' .. ARGV[4], 1)
+  redis.call('HINCRBY', K.run_counts, cell .. 'e:' .. ARGV[4], 1)
   if not string.find(' ' .. names .. ' ', ' ' .. ARGV[4] .. ' ', 1, true) then
     names = (names == '' and ARGV[4]) or (names .. ' ' .. ARGV[4])
-    redis.call('HSET', KEYS[5], cell .. 'names', names)
+    redis.call('HSET', K.run_counts, cell .. 'names', names)
   end
 end
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[7], 'to', ARGV[8],
+redis.call('XADD', K.events, 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[7], 'to', ARGV[8],
            'data', cs_runs_data(K, ARGV[9], ARGV[1]))
 return 1
 """
@@ -75,9 +67,7 @@ class RunLedger:
         """``client``'s latest run of ``cell_id``; True when the counts changed (and were told)."""
         since = time.time() - STUDENT_WINDOW_SECONDS
         answer = await self.redis.eval(
-            RECORD_RUN, 10, keys.session_key(code), keys.cells_key(code), keys.students_key(code),
-            keys.runs_key(code), keys.run_counts_key(code), keys.events_key(code), *attendance_keys(code),
-            keys.pull_counts_key(code),
+            RECORD_RUN, 10, *report_keys(code),
             cell_id, client, state, ename, repr(since), str(self.stream_maxlen), EVENT_RUNS, AUDIENCE_TEACHER, code,
             EVENT_PULLED)
         if answer == -1:
