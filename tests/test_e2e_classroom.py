@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jupyter_ext.domain import ALPHABET
-from jupyter_ext.testing import artifacts_dir, save_like_jupyterlab, wait_until, write_notebook
+from jupyter_ext.testing import artifacts_dir, save_like_jupyterlab, saved_sources, wait_until, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -49,13 +49,6 @@ def log_in(page, server) -> None:
     """What opening JupyterLab's link does: the token once, then Jupyter's login cookie."""
     response = page.goto(f"{server.url}api/status?token={server.token}")
     assert response is not None and response.status == 200
-
-
-def sources(server, path: str) -> list[str]:
-    """The notebook as saved, read through the server's contents API."""
-    r = server.client().get(f"api/contents/{path}", params={"type": "notebook", "content": 1})
-    assert r.status_code == 200, r.text
-    return [c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in r.json()["content"]["cells"]]
 
 
 def origins(server, path: str) -> list[dict | None]:
@@ -237,7 +230,7 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     assert lab.evaluate("window.__csSamePage === true"), "JupyterLab was reloaded"
     shot(lab, 7, "student-lab-cell-arrived")
     # the room saves the document: the file has the cell with its origin
-    wait_until(lambda: sources(student, NOTES) == ["# My notes", "squares = [n * n for n in range(5)]"],
+    wait_until(lambda: saved_sources(student, NOTES) == ["# My notes", "squares = [n * n for n in range(5)]"],
                UPDATE_S, what="the room to save the pulled cell")
     assert origins(student, NOTES)[1] == {"session": code, "cell_id": squares_id, "version": 1, "number": 3}
 
@@ -249,7 +242,7 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     lab.keyboard.type(STUDENT_EDIT)
     expect(lab_cells.nth(1)).to_contain_text(STUDENT_EDIT)
     edited = f"squares = [n * n for n in range(5)]\n{STUDENT_EDIT}"
-    wait_until(lambda: sources(student, NOTES) == ["# My notes", edited], UPDATE_S,
+    wait_until(lambda: saved_sources(student, NOTES) == ["# My notes", edited], UPDATE_S,
                what="the room to save the student's edit")
     shot(lab, 8, "student-lab-edited")
 
@@ -292,6 +285,6 @@ def test_classroom_publish_connect_pull_live_edit_and_update(classroom, cs_page,
     shot(lab, 12, "student-lab-both-versions")
 
     expected = ["# My notes", edited, TEACHER_V2]
-    wait_until(lambda: sources(student, NOTES) == expected, UPDATE_S, what="the room to save both versions")
+    wait_until(lambda: saved_sources(student, NOTES) == expected, UPDATE_S, what="the room to save both versions")
     assert [(o or {}).get("version") for o in origins(student, NOTES)] == [None, 1, 2]
     assert all((o or {}).get("cell_id") in (None, squares_id) for o in origins(student, NOTES))

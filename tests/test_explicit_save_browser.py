@@ -9,9 +9,9 @@ from __future__ import annotations
 import nbformat
 import pytest
 from playwright.sync_api import expect
-from test_e2e_classroom import LAB_LOAD_MS, UPDATE_MS, UPDATE_S, log_in, published, quiet_jupyterlab, sources
+from test_e2e_classroom import LAB_LOAD_MS, UPDATE_MS, UPDATE_S, log_in, published, quiet_jupyterlab
 
-from jupyter_ext.testing import create_session, wait_until, write_notebook
+from jupyter_ext.testing import create_session, saved_sources, wait_until, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -46,11 +46,11 @@ def test_ctrl_s_in_jupyterlab_publishes_and_the_rooms_autosave_does_not(cs_teach
     lab.keyboard.press("Enter")
     lab.keyboard.type(DRAFT)
     # the room writes the changing document to disk by itself: students get none of it
-    wait_until(lambda: sources(cs_teacher, LESSON)[1] == f"total = 1\n{DRAFT}", UPDATE_S,
+    wait_until(lambda: saved_sources(cs_teacher, LESSON)[1:] == [f"total = 1\n{DRAFT}"], UPDATE_S,
                what="the collaboration room's autosave")
     lab.keyboard.press("Enter")
     lab.keyboard.type("total = 2")
-    wait_until(lambda: sources(cs_teacher, LESSON)[1] == f"total = 1\n{DRAFT}\ntotal = 2", UPDATE_S,
+    wait_until(lambda: saved_sources(cs_teacher, LESSON)[1:] == [f"total = 1\n{DRAFT}\ntotal = 2"], UPDATE_S,
                what="the room's second autosave")
     assert published(cs_teacher, code)[cell_id]["version"] == 1, "an autosave published the teacher's draft"
 

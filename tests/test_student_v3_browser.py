@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from test_a11y_browser import axe_problems, log_in
 
 from jupyter_ext.pytest_plugin import artifacts_dir, create_session, wait_until, write_notebook
-from jupyter_ext.testing import publish
+from jupyter_ext.testing import publish, saved_sources
 
 pytestmark = pytest.mark.browser
 
@@ -23,11 +23,6 @@ UI_MS = 30_000
 BASE = "import math\n\nr = 2\n\n\narea = 3.14 * r * r\nprint(area)\n"
 MINE = BASE.replace("r = 2", "r = 5  # my radius")
 THEIRS = BASE.replace("r = 2", "r = 3")
-
-
-def sources(server, path):
-    nb = server.client().get(f"api/contents/{path}", params={"content": 1}).json()["content"]
-    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"]]
 
 
 def joined_student(teacher_server, student, title="Circles"):
@@ -73,6 +68,8 @@ def test_follow_then_merge_with_conflicts_by_keyboard_and_undo(cs_teacher, stude
     problems += axe_problems(page, "following the teacher")
     follow = page.get_by_role("checkbox", name=re.compile("Follow the teacher"))
     follow.uncheck()
+    # the switch has reached the dashboard's server side once it comes back to be remembered
+    page.wait_for_function("window.localStorage.getItem('codestream-follow-teacher') === '0'", timeout=UI_MS)
     teacher.put(f"codestream/api/sessions/{code}/focus", json={"cell_id": "c2"})
     expect(page.locator(".cs-feed-item-focused")).to_contain_text("Cell 2", timeout=UI_MS)
     expect(page.locator(".cs-preview-code", has_text="print(8)")).to_be_visible()  # stays put
@@ -114,13 +111,13 @@ def test_follow_then_merge_with_conflicts_by_keyboard_and_undo(cs_teacher, stude
             break
     page.keyboard.press("Enter")
     expect(page.locator(".cs-merge-message")).to_contain_text("Merged the teacher's v2", timeout=UI_MS)
-    wait_until(lambda: sources(student, "work.ipynb")[1] == THEIRS, 20, what="the merged copy")
+    wait_until(lambda: saved_sources(student, "work.ipynb")[1:] == [THEIRS], 20, what="the merged copy")
     problems += axe_problems(page, "merged, undo on offer")
 
     page.get_by_role("button", name="Undo merge").click()
     expect(page.locator(".cs-merge-message")).to_contain_text("back as it was", timeout=UI_MS)
-    wait_until(lambda: sources(student, "work.ipynb")[1] == MINE, 20, what="the copy restored")
-    assert len(sources(student, "work.ipynb")) == 2  # nothing added, nothing lost
+    # the copy restored, and nothing added or lost (exactly the two cells)
+    wait_until(lambda: saved_sources(student, "work.ipynb")[1:] == [MINE], 20, what="the copy restored")
     assert not problems, "\n".join(problems)
 
 
@@ -169,7 +166,7 @@ def test_pull_all_into_the_open_notebook_download_the_lesson_and_raise_a_hand(cs
     expect(home_cells.nth(0)).to_contain_text("print(1)")
 
     # -- a hand with my cell (the one I pulled last, by default): its state seen live --------------
-    wait_until(lambda: len(sources(student, "notes.ipynb")) == 4, 30, what="the room to save the pulled cells")
+    wait_until(lambda: len(saved_sources(student, "notes.ipynb")) == 4, 30, what="the room to save the pulled cells")
     page.get_by_role("button", name="Refresh").click()
     hand_cell = page.get_by_label("Cell of my notebook")
     wait_until(lambda: hand_cell.evaluate("s => s.options[s.selectedIndex].textContent") == "Cell 4: print(3)",

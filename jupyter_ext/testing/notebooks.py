@@ -29,3 +29,14 @@ def notebook_cells(server, path: str) -> list[dict]:
 def source_of(cell: dict) -> str:
     """A contents-API cell's source as one string (it may come as a list of lines)."""
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def saved_sources(server, path: str) -> list[str]:
+    """The notebook's cell sources as saved, read through the server's contents API; [] when
+    read in the instant something writes it (Jupyter writes a notebook file in place, and a
+    collaboration room saves by itself), so a test polls it with ``wait_until``."""
+    r = server.client().get(f"api/contents/{path}", params={"type": "notebook", "content": 1})
+    if r.status_code == 400 and "Unreadable Notebook" in r.text:
+        return []
+    assert r.status_code == 200, r.text
+    return [source_of(cell) for cell in r.json()["content"]["cells"]]
