@@ -19,7 +19,7 @@ from jupyter_ydoc import YNotebook
 from pycrdt import Decoder, Doc, Encoder, Provider
 
 from jupyter_ext.pytest_plugin import create_session, wait_until, write_notebook
-from jupyter_ext.testing import save_like_jupyterlab
+from jupyter_ext.testing import save_like_jupyterlab, saved_sources
 from test_student_collab import WebSocketChannel, eventually, open_room, type_into
 
 PATH = "lessons/live.ipynb"
@@ -50,14 +50,6 @@ def save_request(request_id: int) -> bytes:
     return encoder.to_bytes()
 
 
-def saved_sources(server) -> list[str]:
-    """The cells' sources in the file on disk ([] while the room is in the middle of writing it)."""
-    try:
-        return [c.source for c in nbformat.read(str(server.root_dir / PATH), as_version=4).cells]
-    except ValueError:  # NotJSONError: read while the room was writing it
-        return []
-
-
 async def test_only_the_teachers_explicit_save_publishes_with_collaboration(cs_jupyter_server_factory, cs_redis):
     cs_teacher = cs_jupyter_server_factory("collab-teacher", env={"CODESTREAM_REDIS_URL": cs_redis.url})
     write_notebook(cs_teacher.root_dir, PATH, [("markdown", "# Live"), ("code", "x = 1")])
@@ -84,13 +76,13 @@ async def test_only_the_teachers_explicit_save_publishes_with_collaboration(cs_j
 
             # half-typed code: the room autosaves it to disk
             type_into(notebook, 1, "\nx = 2  # still typing")
-            await eventually(lambda: saved_sources(cs_teacher)[1:] == ["x = 1\nx = 2  # still typing"], 30,
+            await eventually(lambda: saved_sources(cs_teacher, PATH)[1:] == ["x = 1\nx = 2  # still typing"], 30,
                              what="the room's autosave")
             assert published() == (1, "x = 1"), "the room's autosave published half-typed code"
 
             # ... and more, autosaved too: had an autosave gone out, each would be a version of its own
             type_into(notebook, 1, "\nx = 3")
-            await eventually(lambda: saved_sources(cs_teacher)[1:] == ["x = 1\nx = 2  # still typing\nx = 3"], 30,
+            await eventually(lambda: saved_sources(cs_teacher, PATH)[1:] == ["x = 1\nx = 2  # still typing\nx = 3"], 30,
                              what="the room's second autosave")
             # the teacher presses Ctrl+S: the frontend asks the room to save, then creates a checkpoint.
             # (The room answers a save request at once but applies edits from its queue, so a
@@ -107,7 +99,7 @@ async def test_only_the_teachers_explicit_save_publishes_with_collaboration(cs_j
 
             # more typing, autosaved again: still version 2
             type_into(notebook, 1, "\n# draft")
-            await eventually(lambda: saved_sources(cs_teacher)[1:] == ["x = 1\nx = 2  # still typing\nx = 3\n# draft"],
+            await eventually(lambda: saved_sources(cs_teacher, PATH)[1:] == ["x = 1\nx = 2  # still typing\nx = 3\n# draft"],
                              30, what="a second autosave")
             assert published()[0] == 2
     finally:

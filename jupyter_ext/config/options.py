@@ -24,9 +24,17 @@ from ..store.events import DEFAULT_MAX_STREAMS, DEFAULT_MAX_STREAMS_PER_ADDRESS,
 MAX_HEARTBEAT_SECONDS = 15.0  # the contract's longest silence on an event stream
 
 
-def _positive(proposal):
+def positive(proposal):
+    """A ``@validate`` body: the option must be more than 0."""
     if proposal["value"] <= 0:
         raise TraitError(f"{proposal['trait'].name} must be positive")
+    return proposal["value"]
+
+
+def not_negative(proposal):
+    """A ``@validate`` body: the option must be 0 or more."""
+    if proposal["value"] < 0:
+        raise TraitError(f"{proposal['trait'].name} must be 0 or more")
     return proposal["value"]
 
 
@@ -75,13 +83,11 @@ class RedisOptions(Configurable):
     @validate("redis_max_connections", "redis_stream_connections", "redis_socket_timeout", "event_block_ms",
               "stream_maxlen", "redis_wait_timeout_ms")
     def _check_redis_positive(self, proposal):
-        return _positive(proposal)
+        return positive(proposal)
 
     @validate("redis_wait_replicas")
     def _check_replicas(self, proposal):
-        if proposal["value"] < 0:
-            raise TraitError("redis_wait_replicas must be 0 or more")
-        return proposal["value"]
+        return not_negative(proposal)
 
     def redis_provider(self, url: str | None, embedded=None, *, stream_caps: StreamCaps,
                        log: logging.Logger) -> RedisProvider:
@@ -124,7 +130,7 @@ class StreamLimits(Configurable):
 
     @validate("heartbeat_seconds")
     def _validate_heartbeat(self, proposal):
-        return min(_positive(proposal), MAX_HEARTBEAT_SECONDS)
+        return min(positive(proposal), MAX_HEARTBEAT_SECONDS)
 
     def stream_caps(self, log: logging.Logger) -> StreamCaps:
         """These caps, fitted to this process's open-file limit (one log line when lowered)."""
@@ -148,13 +154,11 @@ class KeyLimits(Configurable):
 
     @validate("key_failures_per_minute")
     def _check_failures_positive(self, proposal):
-        return _positive(proposal)
+        return positive(proposal)
 
     @validate("key_failure_penalty_seconds")
     def _check_penalty(self, proposal):
-        if proposal["value"] < 0:
-            raise TraitError("key_failure_penalty_seconds must be 0 or more")
-        return proposal["value"]
+        return not_negative(proposal)
 
     def failure_limiter(self) -> FailureLimiter:
         return FailureLimiter(self.key_failures_per_minute, 60.0, penalty_seconds=self.key_failure_penalty_seconds)
@@ -174,7 +178,7 @@ class CellSizeLimits(Configurable):
 
     @validate("max_source_bytes", "max_output_bytes")
     def _check_sizes_positive(self, proposal):
-        return _positive(proposal)
+        return positive(proposal)
 
     def cell_limits(self) -> CellLimits:
         return CellLimits(max_source_bytes=self.max_source_bytes, max_output_bytes=self.max_output_bytes)

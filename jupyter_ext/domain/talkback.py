@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from .cells import validate_notebook_path
+from .codes import normalize_session_code
 from .errors import CodeStreamError, InvalidInput, NotFound, PayloadTooLarge
 from .outputs import validate_outputs
 
@@ -153,3 +155,22 @@ def runs_summary(fields: dict[str, str]) -> dict[str, dict]:
 
 
 EMPTY_RUNS = {"ok": 0, "error": 0, "errors": {}}
+
+
+def kept_hands(kept: list) -> list[dict]:
+    """The well-formed entries of a student server's kept hands (the shape ``StudentTalkback.raise_hand``
+    keeps); the rest is dropped."""
+    hands = []
+    for hand in kept:
+        try:
+            hands.append({"hand_id": validate_hand_id(hand["hand_id"]),
+                          "session": normalize_session_code(hand["session"]),
+                          "notebook_path": validate_notebook_path(hand["notebook_path"], required=True),
+                          "cell_id": hand["cell_id"] if isinstance(hand.get("cell_id"), str) else None,
+                          "note": str(hand.get("note") or "")[:MAX_NOTE_CHARS],
+                          "raised": str(hand.get("raised") or ""),
+                          "state": hand["state"] if hand.get("state") in (*HAND_STATES, HAND_LOWERED) else "waiting",
+                          "position": hand["position"] if type(hand.get("position")) is int else None})
+        except (CodeStreamError, KeyError, TypeError):
+            continue
+    return hands

@@ -22,6 +22,8 @@ from ..config import (
     RedisOptions,
     StreamLimits,
     flag_names,
+    not_negative,
+    positive,
     section_config,
 )
 from ..relay.addresses import parse_networks
@@ -80,15 +82,11 @@ class HubServiceConfig(ListenOptions, RedisOptions, StreamLimits, KeyLimits, Cel
 
     @validate("hub_timeout")
     def _check_hub_timeout(self, proposal):
-        if proposal["value"] <= 0:
-            raise TraitError("hub_timeout must be positive")
-        return proposal["value"]
+        return positive(proposal)
 
     @validate("identity_cache_seconds")
     def _check_cache_seconds(self, proposal):
-        if proposal["value"] < 0:
-            raise TraitError("identity_cache_seconds must be 0 or more")
-        return proposal["value"]
+        return not_negative(proposal)
 
     @validate("trusted_proxies")
     def _check_trusted_proxies(self, proposal):

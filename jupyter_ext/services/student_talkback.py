@@ -15,11 +15,10 @@ from collections import OrderedDict
 
 from jupyter_core.utils import ensure_async
 
-from ..domain import (CodeStreamError, InvalidInput, NotebookNotFound, iso_timestamp, normalize_session_code,
-                      validate_notebook_path)
+from ..domain import CodeStreamError, InvalidInput, NotebookNotFound, iso_timestamp, validate_notebook_path
 from ..domain.events import EVENT_HAND_STATE, Event
 from ..domain.notebooks import pulled_from
-from ..domain.talkback import HAND_LOWERED, HAND_STATES, MAX_NOTE_CHARS, validate_hand_id
+from ..domain.talkback import HAND_LOWERED, HAND_STATES, MAX_NOTE_CHARS, kept_hands, validate_hand_id
 from .student import StudentService
 
 # Jupyter emits one on every save of the contents manager (the student's runs are heard there)
@@ -40,24 +39,6 @@ async def read_notebook_cells(student: StudentService, path: str) -> list[dict]:
         raise NotebookNotFound(f"There is no notebook {path}; choose one of your notebooks.")
     model = await ensure_async(contents.get(path, content=True, type="notebook"))
     return list(model["content"].get("cells", []))
-
-
-def kept_hands(kept: list) -> list[dict]:
-    """The well-formed entries of the hands file (``raise_hand``'s shape); the rest is dropped."""
-    hands = []
-    for hand in kept:
-        try:
-            hands.append({"hand_id": validate_hand_id(hand["hand_id"]),
-                          "session": normalize_session_code(hand["session"]),
-                          "notebook_path": validate_notebook_path(hand["notebook_path"], required=True),
-                          "cell_id": hand["cell_id"] if isinstance(hand.get("cell_id"), str) else None,
-                          "note": str(hand.get("note") or "")[:MAX_NOTE_CHARS],
-                          "raised": str(hand.get("raised") or ""),
-                          "state": hand["state"] if hand.get("state") in (*HAND_STATES, HAND_LOWERED) else "waiting",
-                          "position": hand["position"] if type(hand.get("position")) is int else None})
-        except (CodeStreamError, KeyError, TypeError):
-            continue
-    return hands
 
 
 def pick_cell(cells: list[dict], body: dict) -> dict:

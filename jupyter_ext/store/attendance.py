@@ -23,6 +23,9 @@ from ..domain.events import AUDIENCE_TEACHER, EVENT_PULLED, EVENT_RUNS
 from . import keys
 from .stream import STUDENT_WINDOW_SECONDS, translate_redis_errors
 
+# In these scripts ``KEYS`` is Lua's table of the key names the script is given (all of one
+# session, with its hash tag), never the KEYS command; the only listing is HKEYS of that
+# session's own ``client_cells`` hash, and nothing scans the database.
 # Lua shared by the report scripts and SETTLE. ``K`` names the keys (all passed in KEYS):
 # cells, counted, client_cells, pulls_by_client, pull_counts, runs, run_counts, events; ``A`` the
 # events' arguments: code, maxlen, audience and the two event names. A settle tells each changed
