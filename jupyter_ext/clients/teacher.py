@@ -11,6 +11,7 @@ line or exception text contains the key.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -44,6 +45,9 @@ class TeacherConnection:
     student_key: str | None = field(default=None, repr=False)
 
 
+CLOSE_GRACE_SECONDS = 3.0  # how long a closing client lets the calls in flight finish
+
+
 class TeacherClient(TeacherAnswers):
     """Calls one teacher server's read routes; ``transport`` may be injected by tests."""
 
@@ -66,13 +70,42 @@ class TeacherClient(TeacherAnswers):
         if transport is None and allowed_networks and not proxy:
             transport = AllowListedTransport(allowed_networks, connect_timeout, limits)
         # one credential, the configured one: no cookie jar, no proxy from the environment
+        self._in_flight = 0
+        self._closing = False
+        self._idle: asyncio.Event | None = None
         self._client = credential_client(
             headers=headers, follow_redirects=False, transport=transport, proxy=proxy,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout), limits=limits,
         )
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace: float = CLOSE_GRACE_SECONDS) -> None:
+        """Close once the calls in flight have their answers (within ``grace``). Called when this
+        server stops: a pull in flight then still answers, instead of failing as if the teacher
+        were unreachable."""
+        self._closing = True
+        if self._in_flight:
+            self._idle = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._idle.wait(), grace)
+            except asyncio.TimeoutError:
+                self.log.info("codestream: %d teacher calls still open after %g s; closing", self._in_flight, grace)
         await self._client.aclose()
+
+    @asynccontextmanager
+    async def _tracked(self):
+        """One call to the teacher, counted for ``aclose``. A call that would start while this
+        server stops waits for the stop (which ends the connection that asked) and only then,
+        if the server is still there, says it is stopping."""
+        if self._closing:
+            await asyncio.sleep(CLOSE_GRACE_SECONDS)
+            raise unreachable("This server is stopping; try again once it is back.")
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight and self._idle is not None:
+                self._idle.set()
 
     # -- policy -----------------------------------------------------------------------------
     async def check_allowed(self, url: TeacherUrl) -> None:
@@ -133,12 +166,13 @@ class TeacherClient(TeacherAnswers):
         request = self._client.build_request(
             "POST", str(base) + path, json={"version": version, "client": client},
             headers={"Authorization": f"Bearer {conn.student_key}"} if conn.student_key else {})
-        response = await self._send(request)
-        try:
-            if response.status_code >= 300:
-                await self._raise_for(response, conn.session_code, cell_id)
-        finally:
-            await response.aclose()
+        async with self._tracked():
+            response = await self._send(request)
+            try:
+                if response.status_code >= 300:
+                    await self._raise_for(response, conn.session_code, cell_id)
+            finally:
+                await response.aclose()
 
     async def send_json(self, conn: TeacherConnection, method: str, path: str, body: dict | None = None,
                         *, passed_on: tuple[str, ...] = ()) -> dict | None:
@@ -150,23 +184,24 @@ class TeacherClient(TeacherAnswers):
         request = self._client.build_request(
             method, str(base) + path, json=body,
             headers={"Authorization": f"Bearer {conn.student_key}"} if conn.student_key else {})
-        response = await self._send(request)
-        try:
-            if response.status_code >= 300:
+        async with self._tracked():
+            response = await self._send(request)
+            try:
+                if response.status_code >= 300:
+                    raw = await self._read_capped(response)
+                    try:
+                        error = loads_bounded(raw).get("error") or {}
+                    except (ValueError, AttributeError):
+                        error = {}
+                    if error.get("code") in passed_on and isinstance(error.get("message"), str):
+                        raise CodeStreamError(error["message"][:300], code=error["code"], status=response.status_code)
+                    await self._raise_for(httpx.Response(response.status_code, content=raw), conn.session_code)
                 raw = await self._read_capped(response)
-                try:
-                    error = loads_bounded(raw).get("error") or {}
-                except (ValueError, AttributeError):
-                    error = {}
-                if error.get("code") in passed_on and isinstance(error.get("message"), str):
-                    raise CodeStreamError(error["message"][:300], code=error["code"], status=response.status_code)
-                await self._raise_for(httpx.Response(response.status_code, content=raw), conn.session_code)
-            raw = await self._read_capped(response)
-            return loads_bounded(raw) if raw.strip() else None
-        except ValueError:
-            raise bad_response("The teacher's server did not answer with JSON; " + CHECK_URL + ".") from None
-        finally:
-            await response.aclose()
+                return loads_bounded(raw) if raw.strip() else None
+            except ValueError:
+                raise bad_response("The teacher's server did not answer with JSON; " + CHECK_URL + ".") from None
+            finally:
+                await response.aclose()
 
     @asynccontextmanager
     async def open_events(self, conn: TeacherConnection, last_event_id: str | None, *,
@@ -205,21 +240,22 @@ class TeacherClient(TeacherAnswers):
         headers = dict(headers)
         if conn.student_key:
             headers["Authorization"] = f"Bearer {conn.student_key}"
-        for _hop in range(MAX_REDIRECTS + 1):
-            request = self._client.build_request(
-                "GET", url, headers=headers, **({"timeout": timeout} if timeout else {}))
-            response = await self._send(request)
-            if response.is_redirect:
-                await response.aclose()
-                url = self._redirect_target(base, url, response)
-                continue
-            try:
-                with map_exceptions(self._reading_errors(timeout)):
-                    yield response
-            finally:
-                await response.aclose()
-            return
-        raise bad_response("The teacher's server redirected too many times; " + CHECK_URL + ".")
+        async with self._tracked():
+            for _hop in range(MAX_REDIRECTS + 1):
+                request = self._client.build_request(
+                    "GET", url, headers=headers, **({"timeout": timeout} if timeout else {}))
+                response = await self._send(request)
+                if response.is_redirect:
+                    await response.aclose()
+                    url = self._redirect_target(base, url, response)
+                    continue
+                try:
+                    with map_exceptions(self._reading_errors(timeout)):
+                        yield response
+                finally:
+                    await response.aclose()
+                return
+            raise bad_response("The teacher's server redirected too many times; " + CHECK_URL + ".")
 
     def _read_limit(self, timeout) -> float:
         return timeout.read if isinstance(timeout, httpx.Timeout) and timeout.read else self.read_timeout
